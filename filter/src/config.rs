@@ -1,0 +1,323 @@
+//! The plugin configuration: one JSON document, deserialized strictly (unknown keys are an
+//! error) and compiled at plugin start into [`Config`], where every reference is resolved.
+//! A bad document is refused with a [`ConfigError`] naming the field path.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use serde::Deserialize;
+use serde_json::Value;
+
+use crate::provider::ProviderKind;
+
+/// Default cap on a request body. Envoy's own buffer limits must be larger (see envoy/envoy.yaml).
+pub const DEFAULT_MAX_REQUEST_BYTES: usize = 8 * 1024 * 1024;
+const MAX_MAX_REQUEST_BYTES: usize = 64 * 1024 * 1024;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    /// Dotted path of the offending field, e.g. `providers.openai.api_key_env`.
+    pub field: String,
+    pub message: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "invalid plugin configuration at `{}`: {}", self.field, self.message)
+    }
+}
+
+fn err(field: impl Into<String>, message: impl Into<String>) -> ConfigError {
+    ConfigError { field: field.into(), message: message.into() }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    providers: BTreeMap<String, Value>,
+    models: BTreeMap<String, Value>,
+    #[serde(default)]
+    max_request_bytes: Option<usize>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawProvider {
+    #[serde(rename = "type")]
+    kind: String,
+    cluster: Option<String>,
+    path_prefix: Option<String>,
+    api_key_env: Option<String>,
+    stream_usage: Option<bool>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawModel {
+    provider: String,
+    model: Option<String>,
+}
+
+/// A provider key read from the environment. Never printed: `Debug` hides it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeyState {
+    /// The provider needs no key (a local server).
+    NotNeeded,
+    Present(Secret),
+    /// `api_key_env` names a variable that is not set: the provider is switched off.
+    Missing,
+}
+
+#[derive(Debug, Clone)]
+pub struct Provider {
+    pub id: String,
+    pub kind: ProviderKind,
+    /// The Envoy cluster whose upstream filter speaks for this provider.
+    pub cluster: String,
+    /// Path prefix of the provider's API, e.g. `/v1`; no trailing slash.
+    pub path_prefix: String,
+    pub key_env: Option<String>,
+    pub key: KeyState,
+    /// Ask for usage on streamed requests (`stream_options.include_usage`).
+    pub stream_usage: bool,
+}
+
+impl Provider {
+    pub fn enabled(&self) -> bool {
+        self.key != KeyState::Missing
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Model {
+    /// The name clients use.
+    pub id: String,
+    /// Index into [`Config::providers`].
+    pub provider: usize,
+    /// The name the provider knows the model by.
+    pub upstream_model: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub providers: Vec<Provider>,
+    pub models: BTreeMap<String, Model>,
+    pub max_request_bytes: usize,
+}
+
+impl Config {
+    /// Parses and validates the plugin configuration. `env` looks up environment variables
+    /// (the VM's environment in Envoy, a map in tests).
+    pub fn from_json(bytes: &[u8], env: &dyn Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let raw: RawConfig =
+            serde_json::from_slice(bytes).map_err(|e| err("(document)", e.to_string()))?;
+        if raw.providers.is_empty() {
+            return Err(err("providers", "at least one provider is required"));
+        }
+        if raw.models.is_empty() {
+            return Err(err("models", "at least one model is required"));
+        }
+        let mut providers = Vec::with_capacity(raw.providers.len());
+        for (id, value) in raw.providers {
+            providers.push(compile_provider(id, value, env)?);
+        }
+        for (i, p) in providers.iter().enumerate() {
+            if let Some(other) = providers.iter().skip(i + 1).find(|o| o.cluster == p.cluster) {
+                return Err(err(
+                    format!("providers.{}.cluster", other.id),
+                    format!("cluster '{}' is already used by provider '{}'; each provider needs its own Envoy cluster", p.cluster, p.id),
+                ));
+            }
+        }
+        let mut models = BTreeMap::new();
+        for (id, value) in raw.models {
+            let model = compile_model(&id, value, &providers)?;
+            models.insert(id, model);
+        }
+        let max_request_bytes = raw.max_request_bytes.unwrap_or(DEFAULT_MAX_REQUEST_BYTES);
+        if max_request_bytes == 0 || max_request_bytes > MAX_MAX_REQUEST_BYTES {
+            return Err(err(
+                "max_request_bytes",
+                format!("must be between 1 and {MAX_MAX_REQUEST_BYTES}"),
+            ));
+        }
+        Ok(Self { providers, models, max_request_bytes })
+    }
+
+    pub fn provider_by_cluster(&self, cluster: &str) -> Option<&Provider> {
+        self.providers.iter().find(|p| p.cluster == cluster)
+    }
+
+    pub fn provider_of(&self, model: &Model) -> Option<&Provider> {
+        self.providers.get(model.provider)
+    }
+}
+
+fn compile_provider(
+    id: String,
+    value: Value,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Provider, ConfigError> {
+    let at = |field: &str| format!("providers.{id}.{field}");
+    if !is_identifier(&id) {
+        return Err(err(
+            format!("providers.{id}"),
+            "provider ids may contain only letters, digits, '_' and '-'",
+        ));
+    }
+    let raw: RawProvider =
+        serde_json::from_value(value).map_err(|e| err(format!("providers.{id}"), e.to_string()))?;
+    let kind = ProviderKind::parse(&raw.kind).ok_or_else(|| {
+        err(at("type"), format!("unknown provider type '{}'; known: {}", raw.kind, ProviderKind::NAMES.join(", ")))
+    })?;
+    let cluster = raw.cluster.unwrap_or_else(|| id.clone());
+    if cluster.is_empty() {
+        return Err(err(at("cluster"), "must not be empty"));
+    }
+    let path_prefix = raw.path_prefix.unwrap_or_else(|| kind.default_path_prefix().to_string());
+    if !path_prefix.is_empty()
+        && (!path_prefix.starts_with('/') || path_prefix.ends_with('/') || path_prefix.contains(['?', '#', ' ']))
+    {
+        return Err(err(
+            at("path_prefix"),
+            format!("'{path_prefix}' must start with '/', not end with '/', and hold no query"),
+        ));
+    }
+    let key = match &raw.api_key_env {
+        None => KeyState::NotNeeded,
+        Some(name) if !is_env_name(name) => {
+            return Err(err(at("api_key_env"), format!("'{name}' is not an environment variable name")));
+        }
+        Some(name) => match env(name) {
+            Some(v) if !v.trim().is_empty() => KeyState::Present(Secret(v.trim().to_string())),
+            _ => KeyState::Missing,
+        },
+    };
+    Ok(Provider {
+        kind,
+        cluster,
+        path_prefix,
+        key_env: raw.api_key_env,
+        key,
+        stream_usage: raw.stream_usage.unwrap_or(true),
+        id,
+    })
+}
+
+fn compile_model(id: &str, value: Value, providers: &[Provider]) -> Result<Model, ConfigError> {
+    if id.is_empty() || id.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(err(format!("models.{id}"), "model names must be non-empty and hold no whitespace"));
+    }
+    let raw: RawModel =
+        serde_json::from_value(value).map_err(|e| err(format!("models.{id}"), e.to_string()))?;
+    let provider = providers.iter().position(|p| p.id == raw.provider).ok_or_else(|| {
+        err(format!("models.{id}.provider"), format!("no provider named '{}'", raw.provider))
+    })?;
+    let upstream_model = raw.model.unwrap_or_else(|| id.to_string());
+    if upstream_model.is_empty() {
+        return Err(err(format!("models.{id}.model"), "must not be empty"));
+    }
+    Ok(Model { id: id.to_string(), provider, upstream_model })
+}
+
+fn is_identifier(s: &str) -> bool {
+    !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+}
+
+fn is_env_name(s: &str) -> bool {
+    let mut chars = s.chars();
+    chars.next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(name: &str) -> Option<String> {
+        (name == "OPENAI_API_KEY").then(|| "sk-test".to_string())
+    }
+
+    fn compile(json: &str) -> Result<Config, ConfigError> {
+        Config::from_json(json.as_bytes(), &env)
+    }
+
+    const GOOD: &str = r#"{
+        "providers": {
+            "demo": {"type": "openai", "cluster": "provider_demo"},
+            "openai": {"type": "openai", "api_key_env": "OPENAI_API_KEY"},
+            "groq": {"type": "openai", "api_key_env": "GROQ_API_KEY", "path_prefix": "/openai/v1"}
+        },
+        "models": {
+            "demo-chat": {"provider": "demo"},
+            "fast": {"provider": "openai", "model": "gpt-4o-mini"},
+            "llama": {"provider": "groq", "model": "llama-3.1-8b-instant"}
+        }
+    }"#;
+
+    #[test]
+    fn good_config_compiles_with_resolved_references() {
+        let c = compile(GOOD).unwrap();
+        assert_eq!(c.max_request_bytes, DEFAULT_MAX_REQUEST_BYTES);
+        let fast = &c.models["fast"];
+        assert_eq!(fast.upstream_model, "gpt-4o-mini");
+        let p = c.provider_of(fast).unwrap();
+        assert_eq!((p.id.as_str(), p.cluster.as_str(), p.path_prefix.as_str()), ("openai", "openai", "/v1"));
+        assert_eq!(p.key, KeyState::Present(Secret("sk-test".into())));
+        assert_eq!(c.models["demo-chat"].upstream_model, "demo-chat");
+        assert_eq!(c.provider_by_cluster("provider_demo").unwrap().key, KeyState::NotNeeded);
+        let groq = c.provider_by_cluster("groq").unwrap();
+        assert!(!groq.enabled(), "a provider whose key variable is unset is switched off");
+        assert_eq!(groq.path_prefix, "/openai/v1");
+    }
+
+    #[test]
+    fn secrets_do_not_print() {
+        let c = compile(GOOD).unwrap();
+        let dump = format!("{c:?}");
+        assert!(!dump.contains("sk-test"), "{dump}");
+    }
+
+    /// Each refusal names the field that is wrong.
+    #[test]
+    fn bad_configs_are_refused_naming_the_field() {
+        let cases: &[(&str, &str, &str)] = &[
+            ("not json", "(document)", ""),
+            (r#"{"providers": {}, "models": {"m": {"provider": "p"}}}"#, "providers", "at least one"),
+            (r#"{"providers": {"p": {"type": "openai"}}, "models": {}}"#, "models", "at least one"),
+            (r#"{"providers": {"p": {"type": "openai"}}, "models": {"m": {"provider": "p"}}, "extra": 1}"#, "(document)", "unknown field `extra`"),
+            (r#"{"providers": {"p": {"type": "nope"}}, "models": {"m": {"provider": "p"}}}"#, "providers.p.type", "unknown provider type 'nope'"),
+            (r#"{"providers": {"p": {"type": "openai", "colour": 1}}, "models": {"m": {"provider": "p"}}}"#, "providers.p", "unknown field `colour`"),
+            (r#"{"providers": {"p": {"type": "openai", "api_key_env": "no-dash"}}, "models": {"m": {"provider": "p"}}}"#, "providers.p.api_key_env", "not an environment variable"),
+            (r#"{"providers": {"p": {"type": "openai", "path_prefix": "v1/"}}, "models": {"m": {"provider": "p"}}}"#, "providers.p.path_prefix", "must start with '/'"),
+            (r#"{"providers": {"p": {"type": "openai"}}, "models": {"m": {"provider": "q"}}}"#, "models.m.provider", "no provider named 'q'"),
+            (r#"{"providers": {"p": {"type": "openai"}}, "models": {"m": {}}}"#, "models.m", "missing field `provider`"),
+            (r#"{"providers": {"p": {"type": "openai"}}, "models": {"m": {"provider": 3}}}"#, "models.m", "invalid type"),
+            (r#"{"providers": {"a": {"type": "openai", "cluster": "c"}, "b": {"type": "openai", "cluster": "c"}}, "models": {"m": {"provider": "a"}}}"#, "providers.b.cluster", "already used"),
+            (r#"{"providers": {"p": {"type": "openai"}}, "models": {"m": {"provider": "p"}}, "max_request_bytes": 0}"#, "max_request_bytes", "between"),
+            (r#"{"providers": {"a b": {"type": "openai"}}, "models": {"m": {"provider": "a b"}}}"#, "providers.a b", "may contain only"),
+            (r#"{"providers": {"p": {"type": "openai"}}, "models": {"two words": {"provider": "p"}}}"#, "models.two words", "whitespace"),
+        ];
+        for (json, field, message) in cases {
+            let e = compile(json).expect_err(json);
+            assert_eq!(&e.field, field, "{json}: {e}");
+            assert!(e.message.contains(message), "{json}: {e}");
+            assert!(e.to_string().contains(field), "the display names the field: {e}");
+        }
+    }
+}

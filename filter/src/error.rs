@@ -1,0 +1,194 @@
+//! Every error the gateway answers with, mapped in one place to an HTTP status
+//! and the OpenAI error shape `{"error":{"message","type","param","code"}}`.
+
+use std::fmt;
+
+/// An error the gateway reports to the client instead of (or in place of) a provider answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum GatewayError {
+    /// The body is not valid JSON (or not UTF-8).
+    InvalidJson(String),
+    /// A required parameter is absent.
+    MissingParameter(&'static str),
+    /// A parameter has the wrong JSON type or an out-of-range value.
+    InvalidParameter { param: String, message: String },
+    /// The request body is larger than `max_request_bytes`.
+    BodyTooLarge { limit: usize },
+    /// The model is not configured.
+    ModelNotFound(String),
+    /// The model is configured but its provider is switched off (no key in the environment).
+    ModelUnavailable { model: String, provider: String, key_env: String },
+    /// No such endpoint.
+    UnknownUrl { method: String, path: String },
+    /// Known endpoint, wrong method.
+    MethodNotAllowed { method: String, path: String },
+    /// Envoy or a provider answered with something that is not an OpenAI error body.
+    Upstream { status: u32, message: String },
+    /// The gateway's own configuration does not fit the request (e.g. Envoy routed to a
+    /// cluster the plugin does not know). An operator problem, never the caller's.
+    Misconfigured(String),
+}
+
+impl GatewayError {
+    pub fn status(&self) -> u32 {
+        match self {
+            Self::InvalidJson(_) | Self::MissingParameter(_) | Self::InvalidParameter { .. } => 400,
+            Self::BodyTooLarge { .. } => 413,
+            Self::ModelNotFound(_) | Self::ModelUnavailable { .. } | Self::UnknownUrl { .. } => 404,
+            Self::MethodNotAllowed { .. } => 405,
+            Self::Upstream { status, .. } => *status,
+            Self::Misconfigured(_) => 500,
+        }
+    }
+
+    /// The OpenAI error `type`.
+    pub fn error_type(&self) -> &'static str {
+        match self {
+            Self::InvalidJson(_)
+            | Self::MissingParameter(_)
+            | Self::InvalidParameter { .. }
+            | Self::BodyTooLarge { .. }
+            | Self::ModelNotFound(_)
+            | Self::ModelUnavailable { .. }
+            | Self::UnknownUrl { .. }
+            | Self::MethodNotAllowed { .. } => "invalid_request_error",
+            Self::Upstream { status, .. } => upstream_error_type(*status),
+            Self::Misconfigured(_) => "server_error",
+        }
+    }
+
+    /// The OpenAI error `code`: a stable machine-readable reason.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::InvalidJson(_) => "invalid_json",
+            Self::MissingParameter(_) => "missing_required_parameter",
+            Self::InvalidParameter { .. } => "invalid_parameter",
+            Self::BodyTooLarge { .. } => "request_too_large",
+            Self::ModelNotFound(_) | Self::ModelUnavailable { .. } => "model_not_found",
+            Self::UnknownUrl { .. } => "unknown_url",
+            Self::MethodNotAllowed { .. } => "method_not_allowed",
+            Self::Upstream { status, .. } => upstream_code(*status),
+            Self::Misconfigured(_) => "gateway_misconfigured",
+        }
+    }
+
+    pub fn param(&self) -> Option<&str> {
+        match self {
+            Self::MissingParameter(p) => Some(p),
+            Self::InvalidParameter { param, .. } => Some(param),
+            Self::ModelNotFound(_) | Self::ModelUnavailable { .. } => Some("model"),
+            _ => None,
+        }
+    }
+
+    /// The response body in the OpenAI error shape.
+    pub fn to_json(&self) -> Vec<u8> {
+        let body = serde_json::json!({
+            "error": {
+                "message": self.to_string(),
+                "type": self.error_type(),
+                "param": self.param(),
+                "code": self.code(),
+            }
+        });
+        body.to_string().into_bytes()
+    }
+}
+
+fn upstream_error_type(status: u32) -> &'static str {
+    match status {
+        401 | 403 => "authentication_error",
+        404 => "invalid_request_error",
+        429 => "rate_limit_error",
+        400..=499 => "invalid_request_error",
+        _ => "upstream_error",
+    }
+}
+
+fn upstream_code(status: u32) -> &'static str {
+    match status {
+        408 | 504 => "upstream_timeout",
+        413 => "request_too_large",
+        429 => "rate_limit_exceeded",
+        502 | 503 => "upstream_unavailable",
+        400..=499 => "upstream_rejected",
+        _ => "upstream_error",
+    }
+}
+
+impl fmt::Display for GatewayError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::InvalidJson(detail) => {
+                write!(f, "We could not parse the JSON body of your request: {detail}")
+            }
+            Self::MissingParameter(p) => write!(f, "Missing required parameter: '{p}'."),
+            Self::InvalidParameter { message, .. } => f.write_str(message),
+            Self::BodyTooLarge { limit } => {
+                write!(f, "Request body is larger than the gateway's limit of {limit} bytes.")
+            }
+            Self::ModelNotFound(model) => write!(
+                f,
+                "The model '{model}' does not exist on this gateway. GET /v1/models lists the available models."
+            ),
+            Self::ModelUnavailable { model, provider, key_env } => write!(
+                f,
+                "The model '{model}' is served by provider '{provider}', which is switched off: its API key variable {key_env} is not set in the gateway's environment."
+            ),
+            Self::UnknownUrl { method, path } => write!(f, "Invalid URL ({method} {path})."),
+            Self::MethodNotAllowed { method, path } => {
+                write!(f, "Method {method} is not allowed on {path}.")
+            }
+            Self::Upstream { message, .. } => f.write_str(message),
+            Self::Misconfigured(detail) => write!(f, "The gateway is misconfigured: {detail}"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::Value;
+
+    fn parsed(e: &GatewayError) -> Value {
+        serde_json::from_slice(&e.to_json()).unwrap()
+    }
+
+    #[test]
+    fn every_error_has_the_openai_shape() {
+        let cases = [
+            GatewayError::InvalidJson("x".into()),
+            GatewayError::MissingParameter("model"),
+            GatewayError::BodyTooLarge { limit: 10 },
+            GatewayError::ModelNotFound("m".into()),
+            GatewayError::UnknownUrl { method: "GET".into(), path: "/x".into() },
+            GatewayError::Upstream { status: 503, message: "no healthy upstream".into() },
+            GatewayError::Misconfigured("x".into()),
+        ];
+        for e in cases {
+            let v = parsed(&e);
+            let err = &v["error"];
+            assert!(err["message"].as_str().is_some_and(|m| !m.is_empty()), "{v}");
+            assert!(err["type"].is_string(), "{v}");
+            assert!(err["code"].is_string(), "{v}");
+            assert!(err.get("param").is_some(), "{v}");
+        }
+    }
+
+    #[test]
+    fn statuses_follow_the_kind() {
+        assert_eq!(GatewayError::InvalidJson(String::new()).status(), 400);
+        assert_eq!(GatewayError::BodyTooLarge { limit: 1 }.status(), 413);
+        assert_eq!(GatewayError::ModelNotFound("m".into()).status(), 404);
+        let rate = GatewayError::Upstream { status: 429, message: "slow down".into() };
+        assert_eq!((rate.status(), rate.error_type()), (429, "rate_limit_error"));
+    }
+
+    #[test]
+    fn model_errors_name_the_param_and_model() {
+        let v = parsed(&GatewayError::ModelNotFound("gpt-9".into()));
+        assert_eq!(v["error"]["param"], "model");
+        assert_eq!(v["error"]["code"], "model_not_found");
+        assert!(v["error"]["message"].as_str().unwrap().contains("gpt-9"));
+    }
+}

@@ -1,0 +1,23 @@
+//! AI gateway filter for Envoy (proxy-wasm).
+//!
+//! Two roles in one module, chosen by the plugin's `root_id`:
+//! - `gateway`, a downstream HTTP filter: validates OpenAI requests, answers `/v1/models`,
+//!   picks the route, reads usage from responses, emits stats and access-log fields;
+//! - `provider`, an upstream HTTP filter in every provider cluster: translates each attempt
+//!   (path, credentials, body) for the provider that Envoy picked.
+//!
+//! Everything but `wasm/` is plain Rust without host calls, unit-tested natively.
+
+pub mod chat;
+pub mod config;
+pub mod error;
+pub mod gateway;
+pub mod metrics;
+pub mod provider;
+pub mod response;
+pub mod sse;
+pub mod state;
+pub mod usage;
+
+#[cfg(target_arch = "wasm32")]
+mod wasm;

@@ -1,0 +1,221 @@
+//! Incremental Server-Sent Events parser over bytes.
+//!
+//! Network chunks do not follow event boundaries: a line, a CRLF pair or a UTF-8 character may
+//! be split anywhere. The parser keeps the unfinished tail between calls and yields each event
+//! (a block ended by a blank line) with its parsed fields and its exact raw bytes, so a caller
+//! can re-emit it untouched. Follows the WHATWG SSE grammar: LF, CRLF and CR line ends,
+//! `:` comments, multi-line `data:`, one optional space after the colon.
+
+/// One block of the stream, ended by a blank line.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct SseEvent {
+    /// The `event:` field, if any.
+    pub event: Option<String>,
+    /// The `data:` lines joined with `\n`; `None` when the block had no data line (comments only).
+    pub data: Option<String>,
+    /// The block's bytes as received, terminators included.
+    pub raw: Vec<u8>,
+}
+
+#[derive(Debug, Default)]
+pub struct SseParser {
+    line: Vec<u8>,
+    raw: Vec<u8>,
+    event: Option<String>,
+    data: Option<Vec<u8>>,
+    /// The previous chunk ended in CR: an LF at the start of the next one belongs to it.
+    pending_cr: bool,
+}
+
+impl SseParser {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Feeds one chunk; appends each event completed by it to `out`.
+    pub fn feed(&mut self, mut chunk: &[u8], out: &mut Vec<SseEvent>) {
+        if chunk.is_empty() {
+            return;
+        }
+        if self.pending_cr {
+            // The line ended in CR at the end of the last chunk; its LF, if any, is here.
+            self.pending_cr = false;
+            if let Some((b'\n', rest)) = chunk.split_first() {
+                self.raw.push(b'\n');
+                chunk = rest;
+            }
+            self.end_line(out);
+        }
+        while !chunk.is_empty() {
+            let Some(end) = chunk.iter().position(|&b| b == b'\n' || b == b'\r') else {
+                self.line.extend_from_slice(chunk);
+                self.raw.extend_from_slice(chunk);
+                return;
+            };
+            let (text, rest) = chunk.split_at(end);
+            self.line.extend_from_slice(text);
+            self.raw.extend_from_slice(text);
+            // `rest` starts with the terminator found above.
+            let terminator_len = match rest {
+                [b'\r', b'\n', ..] => 2,
+                [b'\r'] => {
+                    // CR or CRLF? Only the next chunk can tell; the line ends there.
+                    self.raw.push(b'\r');
+                    self.pending_cr = true;
+                    return;
+                }
+                _ => 1,
+            };
+            let (terminator, after) = rest.split_at(terminator_len);
+            self.raw.extend_from_slice(terminator);
+            chunk = after;
+            self.end_line(out);
+        }
+    }
+
+    /// Ends the stream: an unterminated last line or event is still delivered, so no byte the
+    /// provider sent is lost.
+    pub fn finish(&mut self, out: &mut Vec<SseEvent>) {
+        if self.pending_cr {
+            self.pending_cr = false;
+            self.end_line(out);
+        }
+        if !self.line.is_empty() {
+            self.process_field();
+        }
+        if !self.raw.is_empty() {
+            self.dispatch(out);
+        }
+    }
+
+    /// Bytes received that do not yet form a complete event.
+    pub fn pending(&self) -> usize {
+        self.raw.len()
+    }
+
+    fn end_line(&mut self, out: &mut Vec<SseEvent>) {
+        if self.line.is_empty() {
+            self.dispatch(out);
+        } else {
+            self.process_field();
+        }
+    }
+
+    fn process_field(&mut self) {
+        let line = std::mem::take(&mut self.line);
+        if line.first() == Some(&b':') {
+            return; // comment
+        }
+        let (name, value) = match line.iter().position(|&b| b == b':') {
+            Some(colon) => {
+                let (name, rest) = line.split_at(colon);
+                let value = rest.get(1..).unwrap_or_default();
+                (name, value.strip_prefix(b" ").unwrap_or(value))
+            }
+            None => (line.as_slice(), &[][..]),
+        };
+        match name {
+            b"data" => match &mut self.data {
+                Some(data) => {
+                    data.push(b'\n');
+                    data.extend_from_slice(value);
+                }
+                None => self.data = Some(value.to_vec()),
+            },
+            b"event" => self.event = Some(String::from_utf8_lossy(value).into_owned()),
+            _ => {} // id, retry and unknown fields need no action here; they stay in `raw`.
+        }
+    }
+
+    fn dispatch(&mut self, out: &mut Vec<SseEvent>) {
+        out.push(SseEvent {
+            event: self.event.take(),
+            data: self.data.take().map(|d| String::from_utf8_lossy(&d).into_owned()),
+            raw: std::mem::take(&mut self.raw),
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse_split(stream: &[u8], split_at: &[usize]) -> Vec<SseEvent> {
+        let mut p = SseParser::new();
+        let mut out = Vec::new();
+        let mut start = 0;
+        for &cut in split_at {
+            p.feed(&stream[start..cut], &mut out);
+            start = cut;
+        }
+        p.feed(&stream[start..], &mut out);
+        p.finish(&mut out);
+        out
+    }
+
+    /// Every stream parsed whole must equal the same stream split at every byte offset, and at
+    /// every pair of offsets; the raw bytes concatenated give back the stream exactly.
+    fn assert_split_invariant(stream: &[u8]) -> Vec<SseEvent> {
+        let whole = parse_split(stream, &[]);
+        for a in 0..=stream.len() {
+            assert_eq!(parse_split(stream, &[a]), whole, "split at {a}");
+            for b in a..=stream.len() {
+                assert_eq!(parse_split(stream, &[a, b]), whole, "split at {a},{b}");
+            }
+        }
+        let rejoined: Vec<u8> = whole.iter().flat_map(|e| e.raw.clone()).collect();
+        assert_eq!(rejoined, stream);
+        whole
+    }
+
+    fn data(events: &[SseEvent]) -> Vec<Option<&str>> {
+        events.iter().map(|e| e.data.as_deref()).collect()
+    }
+
+    #[test]
+    fn openai_stream_with_lf() {
+        let s = b"data: {\"a\":1}\n\ndata: {\"b\":\"\xc3\xa9\"}\n\ndata: [DONE]\n\n";
+        let ev = assert_split_invariant(s);
+        assert_eq!(data(&ev), [Some("{\"a\":1}"), Some("{\"b\":\"\u{e9}\"}"), Some("[DONE]")]);
+    }
+
+    #[test]
+    fn crlf_and_cr_line_ends() {
+        let ev = assert_split_invariant(b"event: ping\r\ndata: x\r\n\r\ndata: y\r\rdata:z\n\n");
+        assert_eq!(data(&ev), [Some("x"), Some("y"), Some("z")]);
+        assert_eq!(ev[0].event.as_deref(), Some("ping"));
+        assert_eq!(ev[1].event, None);
+    }
+
+    #[test]
+    fn multiline_data_comments_and_fields() {
+        let ev = assert_split_invariant(b": keep-alive\n\nid: 7\nretry: 10\ndata: one\ndata:two\ndata\n\n");
+        assert_eq!(data(&ev), [None, Some("one\ntwo\n")]);
+    }
+
+    #[test]
+    fn anthropic_named_events() {
+        let s = b"event: message_start\ndata: {\"type\":\"message_start\"}\n\nevent: message_stop\ndata: {\"type\":\"message_stop\"}\n\n";
+        let ev = assert_split_invariant(s);
+        let names: Vec<_> = ev.iter().map(|e| e.event.as_deref()).collect();
+        assert_eq!(names, [Some("message_start"), Some("message_stop")]);
+    }
+
+    #[test]
+    fn unterminated_tail_is_delivered_at_finish() {
+        let ev = assert_split_invariant(b"data: a\n\ndata: b");
+        assert_eq!(data(&ev), [Some("a"), Some("b")]);
+    }
+
+    #[test]
+    fn incomplete_events_wait_for_the_blank_line() {
+        let mut p = SseParser::new();
+        let mut out = Vec::new();
+        p.feed(b"data: a\n", &mut out);
+        assert!(out.is_empty());
+        assert_eq!(p.pending(), 8);
+        p.feed(b"\n", &mut out);
+        assert_eq!(data(&out), [Some("a")]);
+        assert_eq!(p.pending(), 0);
+    }
+}

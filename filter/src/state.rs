@@ -1,0 +1,27 @@
+//! Filter-state keys: how the downstream filter, the upstream filter and Envoy's access log
+//! talk. `set_property(["gw_model"])` is read in Envoy as `%FILTER_STATE(wasm.gw_model:PLAIN)%`
+//! and routes match on `wasm.gw_route`. README lists them as access-log fields.
+
+/// Route key the Envoy routes match on: the chosen provider's cluster.
+pub const ROUTE: &str = "gw_route";
+/// The model the client asked for.
+pub const MODEL: &str = "gw_model";
+/// "true" when the client asked for a stream.
+pub const STREAM: &str = "gw_stream";
+/// "true" when the client asked for `stream_options.include_usage` itself.
+pub const USAGE_ASKED: &str = "gw_usage_asked";
+/// The provider that served the request (set per attempt by the upstream filter).
+pub const PROVIDER: &str = "gw_provider";
+/// The model name sent to that provider.
+pub const UPSTREAM_MODEL: &str = "gw_upstream_model";
+pub const PROMPT_TOKENS: &str = "gw_prompt_tokens";
+pub const COMPLETION_TOKENS: &str = "gw_completion_tokens";
+pub const TOTAL_TOKENS: &str = "gw_total_tokens";
+pub const CACHED_TOKENS: &str = "gw_cached_tokens";
+pub const REASONING_TOKENS: &str = "gw_reasoning_tokens";
+/// Milliseconds from request start to the end of the response.
+pub const DURATION_MS: &str = "gw_duration_ms";
+/// Milliseconds from request start to the first response byte.
+pub const TTFB_MS: &str = "gw_ttfb_ms";
+/// The OpenAI error code when the request failed.
+pub const ERROR_CODE: &str = "gw_error";

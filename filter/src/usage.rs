@@ -1,0 +1,64 @@
+//! Token usage in the OpenAI shape, normalized so later cost maths sees one form whatever the
+//! provider: `prompt` includes `cached_prompt` (as OpenAI counts it), `completion` includes
+//! `reasoning`.
+
+use serde_json::Value;
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Usage {
+    pub prompt: u64,
+    pub completion: u64,
+    pub total: u64,
+    pub cached_prompt: u64,
+    pub reasoning: u64,
+}
+
+impl Usage {
+    /// Reads an OpenAI `usage` object; `None` when it is absent, null or not an object.
+    pub fn from_openai(usage: &Value) -> Option<Self> {
+        let u = usage.as_object()?;
+        let num = |v: Option<&Value>| v.and_then(Value::as_u64).unwrap_or(0);
+        let prompt = num(u.get("prompt_tokens"));
+        let completion = num(u.get("completion_tokens"));
+        let total = u.get("total_tokens").and_then(Value::as_u64).unwrap_or(prompt + completion);
+        Some(Self {
+            prompt,
+            completion,
+            total,
+            cached_prompt: num(u.get("prompt_tokens_details").and_then(|d| d.get("cached_tokens"))),
+            reasoning: num(u.get("completion_tokens_details").and_then(|d| d.get("reasoning_tokens"))),
+        })
+    }
+
+    /// Usage from a whole (non-streamed) OpenAI chat completion body.
+    pub fn from_openai_body(body: &[u8]) -> Option<Self> {
+        let v: Value = serde_json::from_slice(body).ok()?;
+        v.get("usage").and_then(Self::from_openai)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn reads_openai_usage_with_details() {
+        let u = Usage::from_openai(&json!({
+            "prompt_tokens": 1200, "completion_tokens": 300, "total_tokens": 1500,
+            "prompt_tokens_details": {"cached_tokens": 1024},
+            "completion_tokens_details": {"reasoning_tokens": 256}
+        }))
+        .unwrap();
+        assert_eq!(u, Usage { prompt: 1200, completion: 300, total: 1500, cached_prompt: 1024, reasoning: 256 });
+    }
+
+    #[test]
+    fn total_is_derived_when_missing_and_null_is_none() {
+        let u = Usage::from_openai(&json!({"prompt_tokens": 3, "completion_tokens": 4})).unwrap();
+        assert_eq!(u.total, 7);
+        assert_eq!(Usage::from_openai(&Value::Null), None);
+        assert_eq!(Usage::from_openai_body(b"{\"choices\":[]}"), None);
+        assert_eq!(Usage::from_openai_body(b"not json"), None);
+    }
+}

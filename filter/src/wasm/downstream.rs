@@ -1,0 +1,239 @@
+//! The client-facing filter (root_id `gateway`). Moves bytes and headers between Envoy and the
+//! pure decisions of `gateway` and `response`.
+
+use std::rc::Rc;
+use std::time::SystemTime;
+
+use proxy_wasm::traits::{Context, HttpContext};
+use proxy_wasm::types::{Action, BufferType, MapType};
+
+use super::host;
+use crate::config::Config;
+use crate::error::GatewayError;
+use crate::gateway::{endpoint_for, model_retrieve, models_list, plan_chat, ChatPlan, Endpoint};
+use crate::response::{copy_json_chunk, normalize_error_body, ResponseMode};
+use crate::usage::Usage;
+use crate::{metrics, state};
+
+/// Client headers that must never reach a provider; the upstream filter removes the rest.
+const CLIENT_CREDENTIALS: &[&str] = &["authorization", "x-api-key"];
+
+pub struct GatewayFilter {
+    config: Rc<Config>,
+    started_unix: u64,
+    start: SystemTime,
+    is_chat: bool,
+    plan: Option<ChatPlan>,
+    status: u32,
+    error_code: Option<&'static str>,
+    mode: Option<ResponseMode>,
+    first_byte_ms: Option<u64>,
+    usage: Option<Usage>,
+}
+
+impl GatewayFilter {
+    pub fn new(config: Rc<Config>, started_unix: u64) -> Self {
+        Self {
+            config,
+            started_unix,
+            start: host::now(),
+            is_chat: false,
+            plan: None,
+            status: 0,
+            error_code: None,
+            mode: None,
+            first_byte_ms: None,
+            usage: None,
+        }
+    }
+
+    fn reply_error(&mut self, error: &GatewayError) -> Action {
+        self.status = error.status();
+        self.error_code = Some(error.code());
+        host::send_error(error);
+        Action::Pause
+    }
+
+    fn reply_json(&mut self, body: &[u8]) -> Action {
+        self.status = 200;
+        host::send_json(200, body);
+        Action::Pause
+    }
+
+    fn record_plan(&self, plan: &ChatPlan) {
+        host::set_property(state::ROUTE, &plan.route);
+        host::set_property(state::MODEL, &plan.model);
+        host::set_property(state::STREAM, bool_str(plan.stream));
+        host::set_property(state::USAGE_ASKED, bool_str(plan.client_asked_usage));
+        // The upstream filter overwrites this with the provider that really served.
+        host::set_property(state::PROVIDER, &plan.provider);
+        host::clear_route_cache();
+    }
+
+    fn on_response_end(&mut self) {
+        match self.mode.take() {
+            Some(ResponseMode::Json { copy, overflow: false }) => self.usage = Usage::from_openai_body(&copy),
+            Some(ResponseMode::Stream(observer)) => {
+                self.usage = observer.usage;
+                if observer.error {
+                    self.error_code = Some("stream_error");
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+fn bool_str(b: bool) -> &'static str {
+    if b {
+        "true"
+    } else {
+        "false"
+    }
+}
+
+impl Context for GatewayFilter {}
+
+impl HttpContext for GatewayFilter {
+    fn on_http_request_headers(&mut self, _: usize, end_of_stream: bool) -> Action {
+        self.start = host::now();
+        let method = host::header(MapType::HttpRequestHeaders, ":method").unwrap_or_default();
+        let path = host::header(MapType::HttpRequestHeaders, ":path").unwrap_or_default();
+        match endpoint_for(&method, &path) {
+            Err(e) => self.reply_error(&e),
+            Ok(Endpoint::ListModels) => self.reply_json(&models_list(&self.config, self.started_unix)),
+            Ok(Endpoint::RetrieveModel(id)) => match model_retrieve(&self.config, &id, self.started_unix) {
+                Ok(body) => self.reply_json(&body),
+                Err(e) => self.reply_error(&e),
+            },
+            Ok(Endpoint::ChatCompletions) => {
+                for name in CLIENT_CREDENTIALS {
+                    host::set_header(MapType::HttpRequestHeaders, name, None);
+                }
+                if end_of_stream {
+                    return self.reply_error(&GatewayError::InvalidJson("the request has no body".into()));
+                }
+                self.is_chat = true;
+                Action::Continue
+            }
+        }
+    }
+
+    fn on_http_request_body(&mut self, body_size: usize, end_of_stream: bool) -> Action {
+        if !self.is_chat || self.plan.is_some() {
+            return Action::Continue;
+        }
+        if body_size > self.config.max_request_bytes {
+            return self.reply_error(&GatewayError::BodyTooLarge { limit: self.config.max_request_bytes });
+        }
+        if !end_of_stream {
+            return Action::Pause; // buffer until the whole body is here
+        }
+        let body = host::body(BufferType::HttpRequestBody, body_size);
+        match plan_chat(&self.config, &body) {
+            Ok(plan) => {
+                self.record_plan(&plan);
+                self.plan = Some(plan);
+                Action::Continue
+            }
+            Err(e) => self.reply_error(&e),
+        }
+    }
+
+    fn on_http_response_headers(&mut self, _: usize, _: bool) -> Action {
+        let status = host::header(MapType::HttpResponseHeaders, ":status")
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(0);
+        self.status = status;
+        // Errors of every origin (Envoy's own 413/503 text replies too) get the OpenAI shape;
+        // the gateway's own replies already have it and pass unchanged.
+        if !self.is_chat && status < 400 {
+            return Action::Continue;
+        }
+        let content_type = host::header(MapType::HttpResponseHeaders, "content-type");
+        let strip = self.plan.as_ref().is_some_and(|p| p.stream && !p.client_asked_usage);
+        let mode = ResponseMode::choose(status, content_type.as_deref(), strip);
+        if matches!(mode, ResponseMode::Error { .. } | ResponseMode::Stream(_)) {
+            // The body may be rewritten: its length is not known in advance.
+            host::set_header(MapType::HttpResponseHeaders, "content-length", None);
+        }
+        self.mode = Some(mode);
+        let Some(plan) = &self.plan else { return Action::Continue };
+        let provider = host::property(state::PROVIDER).unwrap_or_else(|| plan.provider.clone());
+        host::set_header(MapType::HttpResponseHeaders, "x-gateway-provider", Some(&provider));
+        if let Some(model) = host::property(state::UPSTREAM_MODEL) {
+            host::set_header(MapType::HttpResponseHeaders, "x-gateway-model", Some(&model));
+        }
+        Action::Continue
+    }
+
+    fn on_http_response_body(&mut self, body_size: usize, end_of_stream: bool) -> Action {
+        if self.first_byte_ms.is_none() && body_size > 0 {
+            self.first_byte_ms = Some(host::millis_since(self.start));
+        }
+        let action = match &mut self.mode {
+            None => Action::Continue,
+            Some(ResponseMode::Error { status }) => {
+                if !end_of_stream {
+                    return Action::Pause; // errors are small: read them whole
+                }
+                let body = host::body(BufferType::HttpResponseBody, body_size);
+                if let Some(shaped) = normalize_error_body(*status, &body) {
+                    host::replace_body(BufferType::HttpResponseBody, body_size, &shaped);
+                }
+                Action::Continue
+            }
+            Some(ResponseMode::Json { copy, overflow }) => {
+                let chunk = host::body(BufferType::HttpResponseBody, body_size);
+                copy_json_chunk(copy, overflow, &chunk);
+                Action::Continue
+            }
+            Some(ResponseMode::Stream(observer)) => {
+                let chunk = host::body(BufferType::HttpResponseBody, body_size);
+                if let Some(replacement) = observer.on_chunk(&chunk, end_of_stream) {
+                    host::replace_body(BufferType::HttpResponseBody, body_size, &replacement);
+                }
+                Action::Continue
+            }
+        };
+        if end_of_stream {
+            self.on_response_end();
+        }
+        action
+    }
+
+    fn on_log(&mut self) {
+        if !self.is_chat && self.status == 0 {
+            return;
+        }
+        let duration = host::millis_since(self.start);
+        let model = self.plan.as_ref().map_or("none", |p| p.model.as_str());
+        let provider = host::property(state::PROVIDER).unwrap_or_else(|| "none".into());
+        host::set_property(state::DURATION_MS, &duration.to_string());
+        if let Some(code) = self.error_code {
+            host::set_property(state::ERROR_CODE, code);
+        }
+        host::count(&metrics::requests(model, &provider, self.status), 1);
+        // Latency histograms only for requests that went to a provider.
+        if self.plan.is_some() {
+            host::record(&metrics::by_model(metrics::REQUEST_DURATION, model, &provider), duration);
+            if let Some(ms) = self.first_byte_ms {
+                host::set_property(state::TTFB_MS, &ms.to_string());
+                host::record(&metrics::by_model(metrics::TIME_TO_FIRST_BYTE, model, &provider), ms);
+            }
+        }
+        if let Some(u) = self.usage {
+            for (key, value) in [
+                (state::PROMPT_TOKENS, u.prompt),
+                (state::COMPLETION_TOKENS, u.completion),
+                (state::TOTAL_TOKENS, u.total),
+                (state::CACHED_TOKENS, u.cached_prompt),
+                (state::REASONING_TOKENS, u.reasoning),
+            ] {
+                host::set_property(key, &value.to_string());
+            }
+            host::count(&metrics::tokens(model, &provider, "input"), u.prompt);
+            host::count(&metrics::tokens(model, &provider, "output"), u.completion);
+        }
+    }
+}

@@ -1,0 +1,123 @@
+//! Fallible wrappers over the proxy-wasm host calls the filters use. A failed call is logged
+//! and degrades (a missing value, a skipped change); it never panics the VM.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use proxy_wasm::hostcalls;
+use proxy_wasm::types::{BufferType, MapType, MetricType};
+
+use crate::error::GatewayError;
+
+pub fn header(map: MapType, name: &str) -> Option<String> {
+    hostcalls::get_map_value(map, name).unwrap_or_else(|s| {
+        log::warn!("reading header {name} failed: {s:?}");
+        None
+    })
+}
+
+pub fn set_header(map: MapType, name: &str, value: Option<&str>) {
+    if let Err(s) = hostcalls::set_map_value(map, name, value) {
+        log::warn!("setting header {name} failed: {s:?}");
+    }
+}
+
+pub fn body(buffer: BufferType, size: usize) -> Vec<u8> {
+    match hostcalls::get_buffer(buffer, 0, size) {
+        Ok(b) => b.unwrap_or_default(),
+        Err(s) => {
+            log::warn!("reading {buffer:?} failed: {s:?}");
+            Vec::new()
+        }
+    }
+}
+
+pub fn replace_body(buffer: BufferType, old_size: usize, new: &[u8]) -> bool {
+    hostcalls::set_buffer(buffer, 0, old_size, new)
+        .map_err(|s| log::warn!("replacing {buffer:?} failed: {s:?}"))
+        .is_ok()
+}
+
+pub fn property(name: &str) -> Option<String> {
+    property_path(&[name])
+}
+
+pub fn property_path(path: &[&str]) -> Option<String> {
+    match hostcalls::get_property(path.to_vec()) {
+        Ok(Some(bytes)) => String::from_utf8(bytes).ok(),
+        Ok(None) => None,
+        Err(s) => {
+            log::debug!("property {path:?} unavailable: {s:?}");
+            None
+        }
+    }
+}
+
+pub fn set_property(name: &str, value: &str) {
+    if let Err(s) = hostcalls::set_property(vec![name], Some(value.as_bytes())) {
+        log::warn!("setting property {name} failed: {s:?}");
+    }
+}
+
+pub fn now() -> SystemTime {
+    hostcalls::get_current_time().unwrap_or(UNIX_EPOCH)
+}
+
+pub fn millis_since(start: SystemTime) -> u64 {
+    let elapsed = now().duration_since(start).unwrap_or(Duration::ZERO);
+    u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX)
+}
+
+/// Answers the client directly with an OpenAI-shaped error.
+pub fn send_error(error: &GatewayError) {
+    send_json(error.status(), &error.to_json());
+}
+
+pub fn send_json(status: u32, body: &[u8]) {
+    let headers = vec![("content-type", "application/json")];
+    if let Err(s) = hostcalls::send_http_response(status, headers, Some(body)) {
+        log::error!("sending a local reply failed: {s:?}");
+    }
+}
+
+/// Envoy re-selects the route after the filter state that routes match on has changed.
+pub fn clear_route_cache() {
+    if let Err(s) = hostcalls::call_foreign_function("clear_route_cache", None) {
+        log::error!("clear_route_cache failed: {s:?}");
+    }
+}
+
+thread_local! {
+    // The VM is single-threaded; each worker has its own VM and its own ids.
+    static METRIC_IDS: std::cell::RefCell<hashbrown::HashMap<String, u32>> = Default::default();
+}
+
+fn metric_id(kind: MetricType, name: &str) -> Option<u32> {
+    METRIC_IDS.with(|ids| {
+        let mut ids = ids.borrow_mut();
+        if let Some(id) = ids.get(name) {
+            return Some(*id);
+        }
+        match hostcalls::define_metric(kind, name) {
+            Ok(id) => {
+                ids.insert(name.to_string(), id);
+                Some(id)
+            }
+            Err(s) => {
+                log::warn!("defining metric {name} failed: {s:?}");
+                None
+            }
+        }
+    })
+}
+
+pub fn count(name: &str, by: u64) {
+    if let Some(id) = metric_id(MetricType::Counter, name) {
+        let _ = hostcalls::increment_metric(id, i64::try_from(by).unwrap_or(i64::MAX));
+    }
+}
+
+pub fn record(name: &str, value: u64) {
+    if let Some(id) = metric_id(MetricType::Histogram, name) {
+        let _ = hostcalls::record_metric(id, value);
+    }
+}

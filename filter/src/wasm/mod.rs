@@ -1,0 +1,98 @@
+//! The proxy-wasm adapters: the root context reads the configuration and hands each HTTP stream
+//! to the filter of its role. Only this module calls the host.
+
+mod downstream;
+mod host;
+mod upstream;
+
+use std::rc::Rc;
+
+use proxy_wasm::hostcalls;
+use proxy_wasm::traits::{Context, HttpContext, RootContext};
+use proxy_wasm::types::{BufferType, ContextType, LogLevel};
+
+use crate::config::Config;
+
+proxy_wasm::main! {{
+    // Installs a panic hook that logs at critical level.
+    proxy_wasm::set_log_level(LogLevel::Info);
+    proxy_wasm::set_root_context(|_| -> Box<dyn RootContext> { Box::new(Root::default()) });
+}}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Role {
+    Gateway,
+    Provider,
+}
+
+#[derive(Default)]
+struct Root {
+    role: Option<Role>,
+    config: Option<Rc<Config>>,
+    started_unix: u64,
+}
+
+impl Context for Root {}
+
+impl RootContext for Root {
+    fn on_vm_start(&mut self, _: usize) -> bool {
+        log::info!("ai-gateway {} ({}) starting", env!("CARGO_PKG_VERSION"), env!("GATEWAY_GIT_HASH"));
+        true
+    }
+
+    fn on_configure(&mut self, size: usize) -> bool {
+        let root_id = host::property("plugin_root_id").unwrap_or_default();
+        let role = match root_id.as_str() {
+            "gateway" => Role::Gateway,
+            "provider" => Role::Provider,
+            other => {
+                log::error!(
+                    "invalid plugin configuration at `root_id`: '{other}' is not a role; use 'gateway' (downstream filter) or 'provider' (upstream filter in a provider cluster)"
+                );
+                return false;
+            }
+        };
+        let bytes = match hostcalls::get_buffer(BufferType::PluginConfiguration, 0, size) {
+            Ok(Some(b)) => b,
+            _ => {
+                log::error!("invalid plugin configuration at `(document)`: the plugin configuration is empty");
+                return false;
+            }
+        };
+        match Config::from_json(&bytes, &|name| std::env::var(name).ok()) {
+            Ok(config) => {
+                if role == Role::Gateway {
+                    for p in config.providers.iter().filter(|p| !p.enabled()) {
+                        log::warn!(
+                            "provider '{}' is switched off: {} is not set",
+                            p.id,
+                            p.key_env.as_deref().unwrap_or_default()
+                        );
+                    }
+                }
+                self.role = Some(role);
+                self.config = Some(Rc::new(config));
+                self.started_unix = host::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_secs());
+                true
+            }
+            Err(e) => {
+                log::error!("{e}");
+                false
+            }
+        }
+    }
+
+    fn create_http_context(&self, _: u32) -> Option<Box<dyn HttpContext>> {
+        let config = self.config.clone()?;
+        Some(match self.role? {
+            Role::Gateway => Box::new(downstream::GatewayFilter::new(config, self.started_unix)),
+            Role::Provider => Box::new(upstream::ProviderFilter::new(config)),
+        })
+    }
+
+    fn get_type(&self) -> Option<ContextType> {
+        Some(ContextType::HttpContext)
+    }
+}

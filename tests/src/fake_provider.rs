@@ -1,0 +1,230 @@
+//! One fake provider for the integration tests and for `make run`'s demo: it speaks the OpenAI
+//! chat-completions wire format (JSON and SSE), records every request it receives, and answers
+//! either with a scripted reply (status, headers, delay, body split into chunks) or, by default,
+//! with a deterministic echo of the last user message.
+
+use std::collections::VecDeque;
+use std::io::BufReader;
+use std::net::{TcpListener, TcpStream};
+use std::sync::{Arc, Mutex};
+use std::thread;
+use std::time::Duration;
+
+use serde_json::{json, Value};
+
+use crate::http::{read_body, read_head, write_chunked, write_full, Head};
+
+/// A request as the provider received it.
+#[derive(Debug, Clone)]
+pub struct Received {
+    pub method: String,
+    pub path: String,
+    pub head: Head,
+    pub body: Vec<u8>,
+}
+
+impl Received {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.head.header(name)
+    }
+
+    pub fn json(&self) -> Value {
+        serde_json::from_slice(&self.body).unwrap_or(Value::Null)
+    }
+}
+
+/// What to answer one request with.
+#[derive(Debug, Clone)]
+pub struct Reply {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    /// Sent as one fixed-length body when `chunked` is false; otherwise each piece is one
+    /// HTTP chunk, sent after its delay.
+    pub pieces: Vec<(Duration, Vec<u8>)>,
+    pub chunked: bool,
+}
+
+impl Reply {
+    pub fn json(status: u16, body: &Value) -> Self {
+        Self {
+            status,
+            headers: vec![("content-type".into(), "application/json".into())],
+            pieces: vec![(Duration::ZERO, body.to_string().into_bytes())],
+            chunked: false,
+        }
+    }
+
+    /// An SSE stream: each event (already framed, e.g. `data: {...}\n\n`) one chunk.
+    pub fn sse(events: &[String], gap: Duration) -> Self {
+        Self {
+            status: 200,
+            headers: vec![("content-type".into(), "text/event-stream".into())],
+            pieces: events.iter().map(|e| (gap, e.clone().into_bytes())).collect(),
+            chunked: true,
+        }
+    }
+
+    /// The same body, cut into chunks at the given byte offsets.
+    pub fn split_at(mut self, cuts: &[usize]) -> Self {
+        let body: Vec<u8> = self.pieces.iter().flat_map(|(_, p)| p.clone()).collect();
+        let mut pieces = Vec::new();
+        let mut start = 0;
+        for &cut in cuts.iter().chain(std::iter::once(&body.len())) {
+            let cut = cut.min(body.len());
+            pieces.push((Duration::ZERO, body[start..cut].to_vec()));
+            start = cut;
+        }
+        self.pieces = pieces;
+        self.chunked = true;
+        self
+    }
+}
+
+#[derive(Default)]
+struct Shared {
+    received: Vec<Received>,
+    script: VecDeque<Reply>,
+}
+
+#[derive(Clone)]
+pub struct FakeProvider {
+    pub port: u16,
+    shared: Arc<Mutex<Shared>>,
+}
+
+impl FakeProvider {
+    /// Listens on 127.0.0.1:`port` (0 picks a free port) and serves until the process ends.
+    pub fn start(port: u16) -> std::io::Result<Self> {
+        let listener = TcpListener::bind(("127.0.0.1", port))?;
+        let port = listener.local_addr()?.port();
+        let provider = Self { port, shared: Arc::default() };
+        let server = provider.clone();
+        thread::spawn(move || {
+            for conn in listener.incoming().flatten() {
+                let server = server.clone();
+                thread::spawn(move || server.serve(conn));
+            }
+        });
+        Ok(provider)
+    }
+
+    /// Queues a reply for the next request (first in, first out).
+    pub fn push_reply(&self, reply: Reply) {
+        self.lock().script.push_back(reply);
+    }
+
+    pub fn received(&self) -> Vec<Received> {
+        self.lock().received.clone()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Shared> {
+        // A test thread that panicked while holding the lock must not hide later failures.
+        self.shared.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn serve(&self, conn: TcpStream) {
+        // Small SSE writes must leave at once, as a real provider's do.
+        let _ = conn.set_nodelay(true);
+        let Ok(mut writer) = conn.try_clone() else { return };
+        let mut reader = BufReader::new(conn);
+        while let Ok(Some(head)) = read_head(&mut reader) {
+            let Ok(body) = read_body(&mut reader, &head, false, |_| {}) else { return };
+            let mut parts = head.first_line.split_whitespace();
+            let method = parts.next().unwrap_or_default().to_string();
+            let path = parts.next().unwrap_or_default().to_string();
+            let received = Received { method, path, head, body };
+            let reply = {
+                let mut shared = self.lock();
+                shared.received.push(received.clone());
+                shared.script.pop_front()
+            };
+            let reply = reply.unwrap_or_else(|| default_reply(&received));
+            let written = if reply.chunked {
+                write_chunked(&mut writer, reply.status, &reply.headers, &reply.pieces)
+            } else {
+                let body: Vec<u8> = reply.pieces.iter().flat_map(|(_, p)| p.clone()).collect();
+                if let Some((delay, _)) = reply.pieces.first() {
+                    thread::sleep(*delay);
+                }
+                write_full(&mut writer, reply.status, &reply.headers, &body)
+            };
+            if written.is_err() {
+                return;
+            }
+        }
+    }
+}
+
+/// Word count, the fake provider's stand-in for a tokenizer: deterministic and easy to predict.
+pub fn count_tokens(text: &str) -> u64 {
+    text.split_whitespace().count() as u64
+}
+
+fn message_text(message: &Value) -> String {
+    match &message["content"] {
+        Value::String(s) => s.clone(),
+        Value::Array(parts) => parts.iter().filter_map(|p| p["text"].as_str()).collect::<Vec<_>>().join(" "),
+        _ => String::new(),
+    }
+}
+
+/// The demo answer to a request body: what the reply says, and the usage it reports.
+pub fn demo_answer(request: &Value) -> (String, u64, u64) {
+    let messages = request["messages"].as_array().cloned().unwrap_or_default();
+    let prompt: u64 = messages.iter().map(|m| count_tokens(&message_text(m))).sum();
+    let last_user = messages.iter().rev().find(|m| m["role"] == "user").map(message_text).unwrap_or_default();
+    let answer = format!("Hello from the demo provider! You said: {last_user}");
+    let completion = count_tokens(&answer);
+    (answer, prompt, completion)
+}
+
+fn default_reply(req: &Received) -> Reply {
+    if !req.path.ends_with("/chat/completions") {
+        return Reply::json(404, &json!({"error": {"message": format!("no route {}", req.path), "type": "invalid_request_error", "code": null}}));
+    }
+    let Ok(request) = serde_json::from_slice::<Value>(&req.body) else {
+        return Reply::json(400, &json!({"error": {"message": "fake provider: body is not JSON", "type": "invalid_request_error", "code": null}}));
+    };
+    let model = request["model"].as_str().unwrap_or("unknown").to_string();
+    let (answer, prompt, completion) = demo_answer(&request);
+    let usage = json!({"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion});
+    if request["stream"] == true {
+        let include_usage = request["stream_options"]["include_usage"] == true;
+        return Reply::sse(&stream_events(&model, &answer, include_usage.then_some(&usage)), Duration::from_millis(5));
+    }
+    Reply::json(
+        200,
+        &json!({
+            "id": "chatcmpl-demo", "object": "chat.completion", "created": 1_700_000_000, "model": model,
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": answer}, "finish_reason": "stop"}],
+            "usage": usage,
+        }),
+    )
+}
+
+/// An OpenAI chat-completion stream: a role chunk, one chunk per word, a finish chunk, the usage
+/// chunk when asked for, and `[DONE]`.
+pub fn stream_events(model: &str, answer: &str, usage: Option<&Value>) -> Vec<String> {
+    let chunk = |delta: Value, finish: Value| {
+        let mut c = json!({"id": "chatcmpl-demo", "object": "chat.completion.chunk", "created": 1_700_000_000, "model": model,
+            "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]});
+        if usage.is_some() {
+            c["usage"] = Value::Null;
+        }
+        format!("data: {c}\n\n")
+    };
+    let mut events = vec![chunk(json!({"role": "assistant", "content": ""}), Value::Null)];
+    let words: Vec<&str> = answer.split(' ').collect();
+    for (i, word) in words.iter().enumerate() {
+        let text = if i + 1 < words.len() { format!("{word} ") } else { word.to_string() };
+        events.push(chunk(json!({"content": text}), Value::Null));
+    }
+    events.push(chunk(json!({}), json!("stop")));
+    if let Some(usage) = usage {
+        let c = json!({"id": "chatcmpl-demo", "object": "chat.completion.chunk", "created": 1_700_000_000, "model": model,
+            "choices": [], "usage": usage});
+        events.push(format!("data: {c}\n\n"));
+    }
+    events.push("data: [DONE]\n\n".into());
+    events
+}

@@ -1,0 +1,6 @@
+//! Test-side code: the fake provider (also `make run`'s demo provider), a small HTTP/1.1 layer,
+//! and the harness that runs the real Envoy with the real .wasm.
+
+pub mod envoy;
+pub mod fake_provider;
+pub mod http;
