@@ -16,18 +16,29 @@ pub struct ChatRequest {
     pub max_tokens: Option<u64>,
 }
 
-const ROLES: &[&str] = &["system", "developer", "user", "assistant", "tool", "function"];
+const ROLES: &[&str] = &[
+    "system",
+    "developer",
+    "user",
+    "assistant",
+    "tool",
+    "function",
+];
 
 pub fn parse_chat_request(body: &[u8]) -> Result<ChatRequest, GatewayError> {
     let value: Value =
         serde_json::from_slice(body).map_err(|e| GatewayError::InvalidJson(e.to_string()))?;
     let Value::Object(req) = value else {
-        return Err(GatewayError::InvalidJson("the body must be a JSON object".into()));
+        return Err(GatewayError::InvalidJson(
+            "the body must be a JSON object".into(),
+        ));
     };
 
     let model = match req.get("model") {
         None | Some(Value::Null) => return Err(GatewayError::MissingParameter("model")),
-        Some(Value::String(m)) if m.is_empty() => return Err(invalid("model", "'model' must not be empty.")),
+        Some(Value::String(m)) if m.is_empty() => {
+            return Err(invalid("model", "'model' must not be empty."))
+        }
         Some(Value::String(m)) => m.clone(),
         Some(other) => return Err(wrong_type("model", "a string", other)),
     };
@@ -38,7 +49,10 @@ pub fn parse_chat_request(body: &[u8]) -> Result<ChatRequest, GatewayError> {
         None | Some(Value::Null) => false,
         Some(Value::Object(opts)) => {
             if !stream {
-                return Err(invalid("stream_options", "'stream_options' is only allowed when 'stream' is true."));
+                return Err(invalid(
+                    "stream_options",
+                    "'stream_options' is only allowed when 'stream' is true.",
+                ));
             }
             optional_bool(opts, "include_usage", "stream_options.include_usage")?.unwrap_or(false)
         }
@@ -56,7 +70,9 @@ pub fn parse_chat_request(body: &[u8]) -> Result<ChatRequest, GatewayError> {
     optional_of(&req, "seed", "an integer", |v| v.is_i64() || v.is_u64())?;
     optional_of(&req, "user", "a string", Value::is_string)?;
     optional_of(&req, "tools", "an array", Value::is_array)?;
-    optional_of(&req, "tool_choice", "a string or an object", |v| v.is_string() || v.is_object())?;
+    optional_of(&req, "tool_choice", "a string or an object", |v| {
+        v.is_string() || v.is_object()
+    })?;
     optional_of(&req, "response_format", "an object", Value::is_object)?;
     optional_of(&req, "parallel_tool_calls", "a boolean", Value::is_boolean)?;
     if let Some(Value::Array(tools)) = req.get("tools") {
@@ -66,7 +82,12 @@ pub fn parse_chat_request(body: &[u8]) -> Result<ChatRequest, GatewayError> {
             }
         }
     }
-    Ok(ChatRequest { model, stream, include_usage, max_tokens })
+    Ok(ChatRequest {
+        model,
+        stream,
+        include_usage,
+        max_tokens,
+    })
 }
 
 fn validate_messages(messages: Option<&Value>) -> Result<(), GatewayError> {
@@ -76,7 +97,10 @@ fn validate_messages(messages: Option<&Value>) -> Result<(), GatewayError> {
         Some(other) => return Err(wrong_type("messages", "an array", other)),
     };
     if messages.is_empty() {
-        return Err(invalid("messages", "'messages' must contain at least one message."));
+        return Err(invalid(
+            "messages",
+            "'messages' must contain at least one message.",
+        ));
     }
     for (i, message) in messages.iter().enumerate() {
         let param = format!("messages[{i}]");
@@ -85,13 +109,21 @@ fn validate_messages(messages: Option<&Value>) -> Result<(), GatewayError> {
         };
         let role = match m.get("role") {
             Some(Value::String(r)) => r.as_str(),
-            None => return Err(invalid(&format!("{param}.role"), &format!("Missing required parameter: '{param}.role'."))),
+            None => {
+                return Err(invalid(
+                    &format!("{param}.role"),
+                    &format!("Missing required parameter: '{param}.role'."),
+                ))
+            }
             Some(other) => return Err(wrong_type(&format!("{param}.role"), "a string", other)),
         };
         if !ROLES.contains(&role) {
             return Err(invalid(
                 &format!("{param}.role"),
-                &format!("Invalid value: '{role}'. Supported values are: {}.", ROLES.join(", ")),
+                &format!(
+                    "Invalid value: '{role}'. Supported values are: {}.",
+                    ROLES.join(", ")
+                ),
             ));
         }
         match m.get("content") {
@@ -104,7 +136,13 @@ fn validate_messages(messages: Option<&Value>) -> Result<(), GatewayError> {
                     &format!("Missing required parameter: '{param}.content'."),
                 ))
             }
-            Some(other) => return Err(wrong_type(&format!("{param}.content"), "a string or an array of content parts", other)),
+            Some(other) => {
+                return Err(wrong_type(
+                    &format!("{param}.content"),
+                    "a string or an array of content parts",
+                    other,
+                ))
+            }
         }
         if role == "tool" && !m.get("tool_call_id").is_some_and(Value::is_string) {
             return Err(invalid(
@@ -130,7 +168,11 @@ fn validate_stop(stop: Option<&Value>) -> Result<(), GatewayError> {
     }
 }
 
-fn optional_bool(obj: &Map<String, Value>, key: &str, param: &str) -> Result<Option<bool>, GatewayError> {
+fn optional_bool(
+    obj: &Map<String, Value>,
+    key: &str,
+    param: &str,
+) -> Result<Option<bool>, GatewayError> {
     match obj.get(key) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::Bool(b)) => Ok(Some(*b)),
@@ -138,23 +180,37 @@ fn optional_bool(obj: &Map<String, Value>, key: &str, param: &str) -> Result<Opt
     }
 }
 
-fn optional_positive_int(obj: &Map<String, Value>, key: &'static str) -> Result<Option<u64>, GatewayError> {
+fn optional_positive_int(
+    obj: &Map<String, Value>,
+    key: &'static str,
+) -> Result<Option<u64>, GatewayError> {
     match obj.get(key) {
         None | Some(Value::Null) => Ok(None),
         Some(v) => match v.as_u64() {
             Some(n) if n >= 1 => Ok(Some(n)),
-            _ if v.is_i64() || v.is_u64() => Err(invalid(key, &format!("Invalid '{key}': must be at least 1."))),
+            _ if v.is_i64() || v.is_u64() => Err(invalid(
+                key,
+                &format!("Invalid '{key}': must be at least 1."),
+            )),
             _ => Err(wrong_type(key, "an integer", v)),
         },
     }
 }
 
-fn optional_number_in(obj: &Map<String, Value>, key: &'static str, min: f64, max: f64) -> Result<(), GatewayError> {
+fn optional_number_in(
+    obj: &Map<String, Value>,
+    key: &'static str,
+    min: f64,
+    max: f64,
+) -> Result<(), GatewayError> {
     match obj.get(key) {
         None | Some(Value::Null) => Ok(()),
         Some(v) => match v.as_f64() {
             Some(x) if (min..=max).contains(&x) => Ok(()),
-            Some(x) => Err(invalid(key, &format!("Invalid '{key}': {x} is outside [{min}, {max}]."))),
+            Some(x) => Err(invalid(
+                key,
+                &format!("Invalid '{key}': {x} is outside [{min}, {max}]."),
+            )),
             None => Err(wrong_type(key, "a number", v)),
         },
     }
@@ -174,7 +230,10 @@ fn optional_of(
 }
 
 fn invalid(param: &str, message: &str) -> GatewayError {
-    GatewayError::InvalidParameter { param: param.to_string(), message: message.to_string() }
+    GatewayError::InvalidParameter {
+        param: param.to_string(),
+        message: message.to_string(),
+    }
 }
 
 fn wrong_type(param: &str, expected: &str, got: &Value) -> GatewayError {
@@ -186,7 +245,10 @@ fn wrong_type(param: &str, expected: &str, got: &Value) -> GatewayError {
         Value::Array(_) => "an array",
         Value::Object(_) => "an object",
     };
-    invalid(param, &format!("Invalid type for '{param}': expected {expected}, but got {got}."))
+    invalid(
+        param,
+        &format!("Invalid type for '{param}': expected {expected}, but got {got}."),
+    )
 }
 
 #[cfg(test)]
@@ -196,13 +258,23 @@ mod tests {
     const MINIMAL: &str = r#"{"model":"m","messages":[{"role":"user","content":"hi"}]}"#;
 
     fn with(field: &str, value: &str) -> String {
-        format!(r#"{{"model":"m","messages":[{{"role":"user","content":"hi"}}],"{field}":{value}}}"#)
+        format!(
+            r#"{{"model":"m","messages":[{{"role":"user","content":"hi"}}],"{field}":{value}}}"#
+        )
     }
 
     #[test]
     fn minimal_and_full_requests_pass() {
         let r = parse_chat_request(MINIMAL.as_bytes()).unwrap();
-        assert_eq!(r, ChatRequest { model: "m".into(), stream: false, include_usage: false, max_tokens: None });
+        assert_eq!(
+            r,
+            ChatRequest {
+                model: "m".into(),
+                stream: false,
+                include_usage: false,
+                max_tokens: None
+            }
+        );
         let full = r#"{"model":"gpt-4o","stream":true,"stream_options":{"include_usage":true},
             "max_completion_tokens":50,"temperature":0.2,"top_p":1,"n":1,"stop":["x"],"seed":7,"user":"u",
             "tools":[{"type":"function","function":{"name":"f","parameters":{}}}],"tool_choice":"auto",
@@ -222,26 +294,82 @@ mod tests {
         let cases: Vec<(String, &str, &str)> = vec![
             ("{".into(), "", "invalid_json"),
             ("[1,2]".into(), "", "invalid_json"),
-            (r#"{"messages":[{"role":"user","content":"hi"}]}"#.into(), "model", "missing_required_parameter"),
-            (r#"{"model":5,"messages":[]}"#.into(), "model", "invalid_parameter"),
-            (r#"{"model":"m"}"#.into(), "messages", "missing_required_parameter"),
-            (r#"{"model":"m","messages":"hi"}"#.into(), "messages", "invalid_parameter"),
-            (r#"{"model":"m","messages":[]}"#.into(), "messages", "invalid_parameter"),
-            (r#"{"model":"m","messages":[3]}"#.into(), "messages[0]", "invalid_parameter"),
-            (r#"{"model":"m","messages":[{"content":"x"}]}"#.into(), "messages[0].role", "invalid_parameter"),
-            (r#"{"model":"m","messages":[{"role":"robot","content":"x"}]}"#.into(), "messages[0].role", "invalid_parameter"),
-            (r#"{"model":"m","messages":[{"role":"user"}]}"#.into(), "messages[0].content", "invalid_parameter"),
-            (r#"{"model":"m","messages":[{"role":"user","content":1}]}"#.into(), "messages[0].content", "invalid_parameter"),
-            (r#"{"model":"m","messages":[{"role":"tool","content":"x"}]}"#.into(), "messages[0].tool_call_id", "invalid_parameter"),
+            (
+                r#"{"messages":[{"role":"user","content":"hi"}]}"#.into(),
+                "model",
+                "missing_required_parameter",
+            ),
+            (
+                r#"{"model":5,"messages":[]}"#.into(),
+                "model",
+                "invalid_parameter",
+            ),
+            (
+                r#"{"model":"m"}"#.into(),
+                "messages",
+                "missing_required_parameter",
+            ),
+            (
+                r#"{"model":"m","messages":"hi"}"#.into(),
+                "messages",
+                "invalid_parameter",
+            ),
+            (
+                r#"{"model":"m","messages":[]}"#.into(),
+                "messages",
+                "invalid_parameter",
+            ),
+            (
+                r#"{"model":"m","messages":[3]}"#.into(),
+                "messages[0]",
+                "invalid_parameter",
+            ),
+            (
+                r#"{"model":"m","messages":[{"content":"x"}]}"#.into(),
+                "messages[0].role",
+                "invalid_parameter",
+            ),
+            (
+                r#"{"model":"m","messages":[{"role":"robot","content":"x"}]}"#.into(),
+                "messages[0].role",
+                "invalid_parameter",
+            ),
+            (
+                r#"{"model":"m","messages":[{"role":"user"}]}"#.into(),
+                "messages[0].content",
+                "invalid_parameter",
+            ),
+            (
+                r#"{"model":"m","messages":[{"role":"user","content":1}]}"#.into(),
+                "messages[0].content",
+                "invalid_parameter",
+            ),
+            (
+                r#"{"model":"m","messages":[{"role":"tool","content":"x"}]}"#.into(),
+                "messages[0].tool_call_id",
+                "invalid_parameter",
+            ),
             (with("stream", "\"yes\""), "stream", "invalid_parameter"),
-            (with("stream_options", "{\"include_usage\":true}"), "stream_options", "invalid_parameter"),
+            (
+                with("stream_options", "{\"include_usage\":true}"),
+                "stream_options",
+                "invalid_parameter",
+            ),
             (with("max_tokens", "0"), "max_tokens", "invalid_parameter"),
             (with("max_tokens", "1.5"), "max_tokens", "invalid_parameter"),
             (with("temperature", "3"), "temperature", "invalid_parameter"),
-            (with("temperature", "\"hot\""), "temperature", "invalid_parameter"),
+            (
+                with("temperature", "\"hot\""),
+                "temperature",
+                "invalid_parameter",
+            ),
             (with("top_p", "-0.1"), "top_p", "invalid_parameter"),
             (with("stop", "[1]"), "stop", "invalid_parameter"),
-            (with("stop", r#"["a","b","c","d","e"]"#), "stop", "invalid_parameter"),
+            (
+                with("stop", r#"["a","b","c","d","e"]"#),
+                "stop",
+                "invalid_parameter",
+            ),
             (with("tools", "{}"), "tools", "invalid_parameter"),
             (with("tools", "[1]"), "tools[0]", "invalid_parameter"),
             (with("n", "-1"), "n", "invalid_parameter"),

@@ -23,12 +23,19 @@ pub struct ConfigError {
 
 impl fmt::Display for ConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "invalid plugin configuration at `{}`: {}", self.field, self.message)
+        write!(
+            f,
+            "invalid plugin configuration at `{}`: {}",
+            self.field, self.message
+        )
     }
 }
 
 fn err(field: impl Into<String>, message: impl Into<String>) -> ConfigError {
-    ConfigError { field: field.into(), message: message.into() }
+    ConfigError {
+        field: field.into(),
+        message: message.into(),
+    }
 }
 
 #[derive(Deserialize)]
@@ -123,7 +130,10 @@ pub struct Config {
 impl Config {
     /// Parses and validates the plugin configuration. `env` looks up environment variables
     /// (the VM's environment in Envoy, a map in tests).
-    pub fn from_json(bytes: &[u8], env: &dyn Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+    pub fn from_json(
+        bytes: &[u8],
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Self, ConfigError> {
         let raw: RawConfig =
             serde_json::from_slice(bytes).map_err(|e| err("(document)", e.to_string()))?;
         if raw.providers.is_empty() {
@@ -137,7 +147,11 @@ impl Config {
             providers.push(compile_provider(id, value, env)?);
         }
         for (i, p) in providers.iter().enumerate() {
-            if let Some(other) = providers.iter().skip(i + 1).find(|o| o.cluster == p.cluster) {
+            if let Some(other) = providers
+                .iter()
+                .skip(i + 1)
+                .find(|o| o.cluster == p.cluster)
+            {
                 return Err(err(
                     format!("providers.{}.cluster", other.id),
                     format!("cluster '{}' is already used by provider '{}'; each provider needs its own Envoy cluster", p.cluster, p.id),
@@ -156,7 +170,11 @@ impl Config {
                 format!("must be between 1 and {MAX_MAX_REQUEST_BYTES}"),
             ));
         }
-        Ok(Self { providers, models, max_request_bytes })
+        Ok(Self {
+            providers,
+            models,
+            max_request_bytes,
+        })
     }
 
     pub fn provider_by_cluster(&self, cluster: &str) -> Option<&Provider> {
@@ -183,15 +201,26 @@ fn compile_provider(
     let raw: RawProvider =
         serde_json::from_value(value).map_err(|e| err(format!("providers.{id}"), e.to_string()))?;
     let kind = ProviderKind::parse(&raw.kind).ok_or_else(|| {
-        err(at("type"), format!("unknown provider type '{}'; known: {}", raw.kind, ProviderKind::NAMES.join(", ")))
+        err(
+            at("type"),
+            format!(
+                "unknown provider type '{}'; known: {}",
+                raw.kind,
+                ProviderKind::NAMES.join(", ")
+            ),
+        )
     })?;
     let cluster = raw.cluster.unwrap_or_else(|| id.clone());
     if cluster.is_empty() {
         return Err(err(at("cluster"), "must not be empty"));
     }
-    let path_prefix = raw.path_prefix.unwrap_or_else(|| kind.default_path_prefix().to_string());
+    let path_prefix = raw
+        .path_prefix
+        .unwrap_or_else(|| kind.default_path_prefix().to_string());
     if !path_prefix.is_empty()
-        && (!path_prefix.starts_with('/') || path_prefix.ends_with('/') || path_prefix.contains(['?', '#', ' ']))
+        && (!path_prefix.starts_with('/')
+            || path_prefix.ends_with('/')
+            || path_prefix.contains(['?', '#', ' ']))
     {
         return Err(err(
             at("path_prefix"),
@@ -201,7 +230,10 @@ fn compile_provider(
     let key = match &raw.api_key_env {
         None => KeyState::NotNeeded,
         Some(name) if !is_env_name(name) => {
-            return Err(err(at("api_key_env"), format!("'{name}' is not an environment variable name")));
+            return Err(err(
+                at("api_key_env"),
+                format!("'{name}' is not an environment variable name"),
+            ));
         }
         Some(name) => match env(name) {
             Some(v) if !v.trim().is_empty() => KeyState::Present(Secret(v.trim().to_string())),
@@ -221,27 +253,44 @@ fn compile_provider(
 
 fn compile_model(id: &str, value: Value, providers: &[Provider]) -> Result<Model, ConfigError> {
     if id.is_empty() || id.chars().any(|c| c.is_whitespace() || c.is_control()) {
-        return Err(err(format!("models.{id}"), "model names must be non-empty and hold no whitespace"));
+        return Err(err(
+            format!("models.{id}"),
+            "model names must be non-empty and hold no whitespace",
+        ));
     }
     let raw: RawModel =
         serde_json::from_value(value).map_err(|e| err(format!("models.{id}"), e.to_string()))?;
-    let provider = providers.iter().position(|p| p.id == raw.provider).ok_or_else(|| {
-        err(format!("models.{id}.provider"), format!("no provider named '{}'", raw.provider))
-    })?;
+    let provider = providers
+        .iter()
+        .position(|p| p.id == raw.provider)
+        .ok_or_else(|| {
+            err(
+                format!("models.{id}.provider"),
+                format!("no provider named '{}'", raw.provider),
+            )
+        })?;
     let upstream_model = raw.model.unwrap_or_else(|| id.to_string());
     if upstream_model.is_empty() {
         return Err(err(format!("models.{id}.model"), "must not be empty"));
     }
-    Ok(Model { id: id.to_string(), provider, upstream_model })
+    Ok(Model {
+        id: id.to_string(),
+        provider,
+        upstream_model,
+    })
 }
 
 fn is_identifier(s: &str) -> bool {
-    !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+    !s.is_empty()
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
 }
 
 fn is_env_name(s: &str) -> bool {
     let mut chars = s.chars();
-    chars.next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+    chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
@@ -277,12 +326,21 @@ mod tests {
         let fast = &c.models["fast"];
         assert_eq!(fast.upstream_model, "gpt-4o-mini");
         let p = c.provider_of(fast).unwrap();
-        assert_eq!((p.id.as_str(), p.cluster.as_str(), p.path_prefix.as_str()), ("openai", "openai", "/v1"));
+        assert_eq!(
+            (p.id.as_str(), p.cluster.as_str(), p.path_prefix.as_str()),
+            ("openai", "openai", "/v1")
+        );
         assert_eq!(p.key, KeyState::Present(Secret("sk-test".into())));
         assert_eq!(c.models["demo-chat"].upstream_model, "demo-chat");
-        assert_eq!(c.provider_by_cluster("provider_demo").unwrap().key, KeyState::NotNeeded);
+        assert_eq!(
+            c.provider_by_cluster("provider_demo").unwrap().key,
+            KeyState::NotNeeded
+        );
         let groq = c.provider_by_cluster("groq").unwrap();
-        assert!(!groq.enabled(), "a provider whose key variable is unset is switched off");
+        assert!(
+            !groq.enabled(),
+            "a provider whose key variable is unset is switched off"
+        );
         assert_eq!(groq.path_prefix, "/openai/v1");
     }
 
@@ -298,26 +356,85 @@ mod tests {
     fn bad_configs_are_refused_naming_the_field() {
         let cases: &[(&str, &str, &str)] = &[
             ("not json", "(document)", ""),
-            (r#"{"providers": {}, "models": {"m": {"provider": "p"}}}"#, "providers", "at least one"),
-            (r#"{"providers": {"p": {"type": "openai"}}, "models": {}}"#, "models", "at least one"),
-            (r#"{"providers": {"p": {"type": "openai"}}, "models": {"m": {"provider": "p"}}, "extra": 1}"#, "(document)", "unknown field `extra`"),
-            (r#"{"providers": {"p": {"type": "nope"}}, "models": {"m": {"provider": "p"}}}"#, "providers.p.type", "unknown provider type 'nope'"),
-            (r#"{"providers": {"p": {"type": "openai", "colour": 1}}, "models": {"m": {"provider": "p"}}}"#, "providers.p", "unknown field `colour`"),
-            (r#"{"providers": {"p": {"type": "openai", "api_key_env": "no-dash"}}, "models": {"m": {"provider": "p"}}}"#, "providers.p.api_key_env", "not an environment variable"),
-            (r#"{"providers": {"p": {"type": "openai", "path_prefix": "v1/"}}, "models": {"m": {"provider": "p"}}}"#, "providers.p.path_prefix", "must start with '/'"),
-            (r#"{"providers": {"p": {"type": "openai"}}, "models": {"m": {"provider": "q"}}}"#, "models.m.provider", "no provider named 'q'"),
-            (r#"{"providers": {"p": {"type": "openai"}}, "models": {"m": {}}}"#, "models.m", "missing field `provider`"),
-            (r#"{"providers": {"p": {"type": "openai"}}, "models": {"m": {"provider": 3}}}"#, "models.m", "invalid type"),
-            (r#"{"providers": {"a": {"type": "openai", "cluster": "c"}, "b": {"type": "openai", "cluster": "c"}}, "models": {"m": {"provider": "a"}}}"#, "providers.b.cluster", "already used"),
-            (r#"{"providers": {"p": {"type": "openai"}}, "models": {"m": {"provider": "p"}}, "max_request_bytes": 0}"#, "max_request_bytes", "between"),
-            (r#"{"providers": {"a b": {"type": "openai"}}, "models": {"m": {"provider": "a b"}}}"#, "providers.a b", "may contain only"),
-            (r#"{"providers": {"p": {"type": "openai"}}, "models": {"two words": {"provider": "p"}}}"#, "models.two words", "whitespace"),
+            (
+                r#"{"providers": {}, "models": {"m": {"provider": "p"}}}"#,
+                "providers",
+                "at least one",
+            ),
+            (
+                r#"{"providers": {"p": {"type": "openai"}}, "models": {}}"#,
+                "models",
+                "at least one",
+            ),
+            (
+                r#"{"providers": {"p": {"type": "openai"}}, "models": {"m": {"provider": "p"}}, "extra": 1}"#,
+                "(document)",
+                "unknown field `extra`",
+            ),
+            (
+                r#"{"providers": {"p": {"type": "nope"}}, "models": {"m": {"provider": "p"}}}"#,
+                "providers.p.type",
+                "unknown provider type 'nope'",
+            ),
+            (
+                r#"{"providers": {"p": {"type": "openai", "colour": 1}}, "models": {"m": {"provider": "p"}}}"#,
+                "providers.p",
+                "unknown field `colour`",
+            ),
+            (
+                r#"{"providers": {"p": {"type": "openai", "api_key_env": "no-dash"}}, "models": {"m": {"provider": "p"}}}"#,
+                "providers.p.api_key_env",
+                "not an environment variable",
+            ),
+            (
+                r#"{"providers": {"p": {"type": "openai", "path_prefix": "v1/"}}, "models": {"m": {"provider": "p"}}}"#,
+                "providers.p.path_prefix",
+                "must start with '/'",
+            ),
+            (
+                r#"{"providers": {"p": {"type": "openai"}}, "models": {"m": {"provider": "q"}}}"#,
+                "models.m.provider",
+                "no provider named 'q'",
+            ),
+            (
+                r#"{"providers": {"p": {"type": "openai"}}, "models": {"m": {}}}"#,
+                "models.m",
+                "missing field `provider`",
+            ),
+            (
+                r#"{"providers": {"p": {"type": "openai"}}, "models": {"m": {"provider": 3}}}"#,
+                "models.m",
+                "invalid type",
+            ),
+            (
+                r#"{"providers": {"a": {"type": "openai", "cluster": "c"}, "b": {"type": "openai", "cluster": "c"}}, "models": {"m": {"provider": "a"}}}"#,
+                "providers.b.cluster",
+                "already used",
+            ),
+            (
+                r#"{"providers": {"p": {"type": "openai"}}, "models": {"m": {"provider": "p"}}, "max_request_bytes": 0}"#,
+                "max_request_bytes",
+                "between",
+            ),
+            (
+                r#"{"providers": {"a b": {"type": "openai"}}, "models": {"m": {"provider": "a b"}}}"#,
+                "providers.a b",
+                "may contain only",
+            ),
+            (
+                r#"{"providers": {"p": {"type": "openai"}}, "models": {"two words": {"provider": "p"}}}"#,
+                "models.two words",
+                "whitespace",
+            ),
         ];
         for (json, field, message) in cases {
             let e = compile(json).expect_err(json);
             assert_eq!(&e.field, field, "{json}: {e}");
             assert!(e.message.contains(message), "{json}: {e}");
-            assert!(e.to_string().contains(field), "the display names the field: {e}");
+            assert!(
+                e.to_string().contains(field),
+                "the display names the field: {e}"
+            );
         }
     }
 }

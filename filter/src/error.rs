@@ -17,7 +17,11 @@ pub enum GatewayError {
     /// The model is not configured.
     ModelNotFound(String),
     /// The model is configured but its provider is switched off (no key in the environment).
-    ModelUnavailable { model: String, provider: String, key_env: String },
+    ModelUnavailable {
+        model: String,
+        provider: String,
+        key_env: String,
+    },
     /// No such endpoint.
     UnknownUrl { method: String, path: String },
     /// Known endpoint, wrong method.
@@ -161,14 +165,23 @@ mod tests {
             GatewayError::MissingParameter("model"),
             GatewayError::BodyTooLarge { limit: 10 },
             GatewayError::ModelNotFound("m".into()),
-            GatewayError::UnknownUrl { method: "GET".into(), path: "/x".into() },
-            GatewayError::Upstream { status: 503, message: "no healthy upstream".into() },
+            GatewayError::UnknownUrl {
+                method: "GET".into(),
+                path: "/x".into(),
+            },
+            GatewayError::Upstream {
+                status: 503,
+                message: "no healthy upstream".into(),
+            },
             GatewayError::Misconfigured("x".into()),
         ];
         for e in cases {
             let v = parsed(&e);
             let err = &v["error"];
-            assert!(err["message"].as_str().is_some_and(|m| !m.is_empty()), "{v}");
+            assert!(
+                err["message"].as_str().is_some_and(|m| !m.is_empty()),
+                "{v}"
+            );
             assert!(err["type"].is_string(), "{v}");
             assert!(err["code"].is_string(), "{v}");
             assert!(err.get("param").is_some(), "{v}");
@@ -180,8 +193,14 @@ mod tests {
         assert_eq!(GatewayError::InvalidJson(String::new()).status(), 400);
         assert_eq!(GatewayError::BodyTooLarge { limit: 1 }.status(), 413);
         assert_eq!(GatewayError::ModelNotFound("m".into()).status(), 404);
-        let rate = GatewayError::Upstream { status: 429, message: "slow down".into() };
-        assert_eq!((rate.status(), rate.error_type()), (429, "rate_limit_error"));
+        let rate = GatewayError::Upstream {
+            status: 429,
+            message: "slow down".into(),
+        };
+        assert_eq!(
+            (rate.status(), rate.error_type()),
+            (429, "rate_limit_error")
+        );
     }
 
     #[test]

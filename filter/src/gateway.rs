@@ -25,14 +25,20 @@ pub fn endpoint_for(method: &str, path: &str) -> Result<Endpoint, GatewayError> 
         p => match p.strip_prefix("/v1/models/") {
             Some(id) if !id.is_empty() => (Endpoint::RetrieveModel(percent_decode(id)), "GET"),
             _ => {
-                return Err(GatewayError::UnknownUrl { method: method.into(), path: path_only.into() })
+                return Err(GatewayError::UnknownUrl {
+                    method: method.into(),
+                    path: path_only.into(),
+                })
             }
         },
     };
     if method == allowed {
         Ok(endpoint)
     } else {
-        Err(GatewayError::MethodNotAllowed { method: method.into(), path: path_only.into() })
+        Err(GatewayError::MethodNotAllowed {
+            method: method.into(),
+            path: path_only.into(),
+        })
     }
 }
 
@@ -50,13 +56,15 @@ pub struct ChatPlan {
 
 pub fn plan_chat(config: &Config, body: &[u8]) -> Result<ChatPlan, GatewayError> {
     if body.len() > config.max_request_bytes {
-        return Err(GatewayError::BodyTooLarge { limit: config.max_request_bytes });
+        return Err(GatewayError::BodyTooLarge {
+            limit: config.max_request_bytes,
+        });
     }
     let request = parse_chat_request(body)?;
     let model = find_model(config, &request.model)?;
-    let provider = config
-        .provider_of(model)
-        .ok_or_else(|| GatewayError::Misconfigured(format!("model '{}' has no provider", model.id)))?;
+    let provider = config.provider_of(model).ok_or_else(|| {
+        GatewayError::Misconfigured(format!("model '{}' has no provider", model.id))
+    })?;
     Ok(ChatPlan {
         model: request.model,
         provider: provider.id.clone(),
@@ -68,7 +76,10 @@ pub fn plan_chat(config: &Config, body: &[u8]) -> Result<ChatPlan, GatewayError>
 
 /// A configured model whose provider is switched on.
 fn find_model<'c>(config: &'c Config, name: &str) -> Result<&'c Model, GatewayError> {
-    let model = config.models.get(name).ok_or_else(|| GatewayError::ModelNotFound(name.to_string()))?;
+    let model = config
+        .models
+        .get(name)
+        .ok_or_else(|| GatewayError::ModelNotFound(name.to_string()))?;
     match config.provider_of(model) {
         Some(p) if !p.enabled() => Err(GatewayError::ModelUnavailable {
             model: name.to_string(),
@@ -92,13 +103,17 @@ pub fn models_list(config: &Config, created: u64) -> Vec<u8> {
         .filter(|m| config.provider_of(m).is_some_and(|p| p.enabled()))
         .map(|m| model_object(config, m, created))
         .collect();
-    json!({"object": "list", "data": data}).to_string().into_bytes()
+    json!({"object": "list", "data": data})
+        .to_string()
+        .into_bytes()
 }
 
 /// `GET /v1/models/{id}`.
 pub fn model_retrieve(config: &Config, id: &str, created: u64) -> Result<Vec<u8>, GatewayError> {
     let model = find_model(config, id)?;
-    Ok(model_object(config, model, created).to_string().into_bytes())
+    Ok(model_object(config, model, created)
+        .to_string()
+        .into_bytes())
 }
 
 /// Model ids may hold `/` (e.g. `meta-llama/Llama-3.1-8B`), which clients percent-encode.
@@ -107,7 +122,9 @@ fn percent_decode(s: &str) -> String {
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
     while let Some(&b) = bytes.get(i) {
-        let hex = bytes.get(i + 1..i + 3).and_then(|h| std::str::from_utf8(h).ok());
+        let hex = bytes
+            .get(i + 1..i + 3)
+            .and_then(|h| std::str::from_utf8(h).ok());
         match (b, hex.and_then(|h| u8::from_str_radix(h, 16).ok())) {
             (b'%', Some(decoded)) => {
                 out.push(decoded);
@@ -139,33 +156,68 @@ mod tests {
 
     #[test]
     fn endpoints_and_methods() {
-        assert_eq!(endpoint_for("POST", "/v1/chat/completions"), Ok(Endpoint::ChatCompletions));
-        assert_eq!(endpoint_for("POST", "/v1/chat/completions?x=1"), Ok(Endpoint::ChatCompletions));
+        assert_eq!(
+            endpoint_for("POST", "/v1/chat/completions"),
+            Ok(Endpoint::ChatCompletions)
+        );
+        assert_eq!(
+            endpoint_for("POST", "/v1/chat/completions?x=1"),
+            Ok(Endpoint::ChatCompletions)
+        );
         assert_eq!(endpoint_for("GET", "/v1/models/"), Ok(Endpoint::ListModels));
-        assert_eq!(endpoint_for("GET", "/v1/models/meta%2Fllama"), Ok(Endpoint::RetrieveModel("meta/llama".into())));
-        assert_eq!(endpoint_for("GET", "/v1/chat/completions").unwrap_err().status(), 405);
+        assert_eq!(
+            endpoint_for("GET", "/v1/models/meta%2Fllama"),
+            Ok(Endpoint::RetrieveModel("meta/llama".into()))
+        );
+        assert_eq!(
+            endpoint_for("GET", "/v1/chat/completions")
+                .unwrap_err()
+                .status(),
+            405
+        );
         assert_eq!(endpoint_for("POST", "/v1/nope").unwrap_err().status(), 404);
         assert_eq!(endpoint_for("GET", "/").unwrap_err().code(), "unknown_url");
     }
 
     #[test]
     fn chat_plan_picks_the_provider_cluster() {
-        let plan = plan_chat(&config(), br#"{"model":"demo-chat","stream":true,"messages":[{"role":"user","content":"hi"}]}"#).unwrap();
+        let plan = plan_chat(
+            &config(),
+            br#"{"model":"demo-chat","stream":true,"messages":[{"role":"user","content":"hi"}]}"#,
+        )
+        .unwrap();
         assert_eq!(
             plan,
-            ChatPlan { model: "demo-chat".into(), provider: "demo".into(), route: "provider_demo".into(), stream: true, client_asked_usage: false }
+            ChatPlan {
+                model: "demo-chat".into(),
+                provider: "demo".into(),
+                route: "provider_demo".into(),
+                stream: true,
+                client_asked_usage: false
+            }
         );
     }
 
     #[test]
     fn chat_refusals() {
         let c = config();
-        let unknown = plan_chat(&c, br#"{"model":"gpt-9","messages":[{"role":"user","content":"hi"}]}"#).unwrap_err();
+        let unknown = plan_chat(
+            &c,
+            br#"{"model":"gpt-9","messages":[{"role":"user","content":"hi"}]}"#,
+        )
+        .unwrap_err();
         assert_eq!((unknown.status(), unknown.code()), (404, "model_not_found"));
-        let off = plan_chat(&c, br#"{"model":"gpt-4o-mini","messages":[{"role":"user","content":"hi"}]}"#).unwrap_err();
+        let off = plan_chat(
+            &c,
+            br#"{"model":"gpt-4o-mini","messages":[{"role":"user","content":"hi"}]}"#,
+        )
+        .unwrap_err();
         assert_eq!(off.status(), 404);
         assert!(off.to_string().contains("OPENAI_API_KEY"), "{off}");
-        let big = format!(r#"{{"model":"demo-chat","messages":[{{"role":"user","content":"{}"}}]}}"#, "x".repeat(300));
+        let big = format!(
+            r#"{{"model":"demo-chat","messages":[{{"role":"user","content":"{}"}}]}}"#,
+            "x".repeat(300)
+        );
         assert_eq!(plan_chat(&c, big.as_bytes()).unwrap_err().status(), 413);
         assert_eq!(plan_chat(&c, b"{oops").unwrap_err().status(), 400);
     }
@@ -174,9 +226,17 @@ mod tests {
     fn models_list_shows_only_switched_on_providers() {
         let v: Value = serde_json::from_slice(&models_list(&config(), 42)).unwrap();
         assert_eq!(v["object"], "list");
-        let ids: Vec<_> = v["data"].as_array().unwrap().iter().map(|m| m["id"].as_str().unwrap()).collect();
+        let ids: Vec<_> = v["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["id"].as_str().unwrap())
+            .collect();
         assert_eq!(ids, ["demo-chat", "meta/llama"]);
-        assert_eq!(v["data"][0], json!({"id": "demo-chat", "object": "model", "created": 42, "owned_by": "demo"}));
+        assert_eq!(
+            v["data"][0],
+            json!({"id": "demo-chat", "object": "model", "created": 42, "owned_by": "demo"})
+        );
         assert!(model_retrieve(&config(), "gpt-4o-mini", 0).is_err());
     }
 }

@@ -14,7 +14,15 @@ pub fn label_value(v: &str) -> String {
     if v.is_empty() {
         return "none".into();
     }
-    v.chars().map(|c| if c.is_ascii_graphic() && c != ';' && c != '=' { c } else { '_' }).collect()
+    v.chars()
+        .map(|c| {
+            if c.is_ascii_graphic() && c != ';' && c != '=' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
 }
 
 /// `gw_requests.model=<m>;provider=<p>;status=<2xx>;`
@@ -29,12 +37,20 @@ pub fn requests(model: &str, provider: &str, status: u32) -> String {
 
 /// `gw_tokens.model=<m>;provider=<p>;type=<input|output>;`
 pub fn tokens(model: &str, provider: &str, token_type: &str) -> String {
-    format!("{TOKENS}.model={};provider={};type={token_type};", label_value(model), label_value(provider))
+    format!(
+        "{TOKENS}.model={};provider={};type={token_type};",
+        label_value(model),
+        label_value(provider)
+    )
 }
 
 /// A histogram by model and provider.
 pub fn by_model(name: &str, model: &str, provider: &str) -> String {
-    format!("{name}.model={};provider={};", label_value(model), label_value(provider))
+    format!(
+        "{name}.model={};provider={};",
+        label_value(model),
+        label_value(provider)
+    )
 }
 
 #[cfg(test)]
@@ -43,8 +59,14 @@ mod tests {
 
     #[test]
     fn names_carry_labels_in_a_parsable_form() {
-        assert_eq!(requests("gpt-4.1", "openai", 200), "gw_requests.model=gpt-4.1;provider=openai;status=2xx;");
-        assert_eq!(tokens("meta/llama 3", "groq", "input"), "gw_tokens.model=meta/llama_3;provider=groq;type=input;");
+        assert_eq!(
+            requests("gpt-4.1", "openai", 200),
+            "gw_requests.model=gpt-4.1;provider=openai;status=2xx;"
+        );
+        assert_eq!(
+            tokens("meta/llama 3", "groq", "input"),
+            "gw_tokens.model=meta/llama_3;provider=groq;type=input;"
+        );
         assert_eq!(label_value("a;b=c"), "a_b_c");
         assert_eq!(label_value(""), "none");
     }

@@ -32,7 +32,10 @@ impl ResponseMode {
         } else if ct.starts_with("text/event-stream") {
             Self::Stream(StreamObserver::new(strip_usage_chunk))
         } else {
-            Self::Json { copy: Vec::new(), overflow: false }
+            Self::Json {
+                copy: Vec::new(),
+                overflow: false,
+            }
         }
     }
 }
@@ -52,7 +55,14 @@ pub struct StreamObserver {
 
 impl StreamObserver {
     pub fn new(strip_usage_chunk: bool) -> Self {
-        Self { parser: SseParser::new(), strip_usage_chunk, events: Vec::new(), usage: None, saw_done: false, error: false }
+        Self {
+            parser: SseParser::new(),
+            strip_usage_chunk,
+            events: Vec::new(),
+            usage: None,
+            saw_done: false,
+            error: false,
+        }
     }
 
     /// Takes one network chunk. Returns the bytes to send instead, or `None` when the chunk
@@ -76,7 +86,9 @@ impl StreamObserver {
 
     /// Reads usage, `[DONE]` and errors from one event; false when the event is to be dropped.
     fn inspect(&mut self, event: &SseEvent) -> bool {
-        let Some(data) = event.data.as_deref() else { return true };
+        let Some(data) = event.data.as_deref() else {
+            return true;
+        };
         if data.trim() == "[DONE]" {
             self.saw_done = true;
             return true;
@@ -85,13 +97,20 @@ impl StreamObserver {
         if !data.contains("\"usage\"") && !data.contains("\"error\"") {
             return true;
         }
-        let Ok(v) = serde_json::from_str::<Value>(data) else { return true };
+        let Ok(v) = serde_json::from_str::<Value>(data) else {
+            return true;
+        };
         if v.get("error").is_some_and(|e| !e.is_null()) {
             self.error = true;
         }
-        let Some(usage) = v.get("usage").and_then(Usage::from_openai) else { return true };
+        let Some(usage) = v.get("usage").and_then(Usage::from_openai) else {
+            return true;
+        };
         self.usage = Some(usage);
-        let usage_only = v.get("choices").and_then(Value::as_array).is_some_and(|c| c.is_empty());
+        let usage_only = v
+            .get("choices")
+            .and_then(Value::as_array)
+            .is_some_and(|c| c.is_empty());
         !(self.strip_usage_chunk && usage_only)
     }
 }
@@ -111,13 +130,20 @@ pub fn copy_json_chunk(copy: &mut Vec<u8>, overflow: &mut bool, chunk: &[u8]) {
 pub fn normalize_error_body(status: u32, body: &[u8]) -> Option<Vec<u8>> {
     if let Ok(v) = serde_json::from_slice::<Value>(body) {
         let err = v.get("error");
-        if err.and_then(|e| e.get("message")).is_some_and(Value::is_string) {
+        if err
+            .and_then(|e| e.get("message"))
+            .is_some_and(Value::is_string)
+        {
             return None;
         }
     }
     let text = String::from_utf8_lossy(body);
     let text = text.trim();
-    let mut message = if text.is_empty() { default_reason(status).to_string() } else { text.to_string() };
+    let mut message = if text.is_empty() {
+        default_reason(status).to_string()
+    } else {
+        text.to_string()
+    };
     if message.len() > MAX_ERROR_MESSAGE {
         let mut cut = MAX_ERROR_MESSAGE;
         while !message.is_char_boundary(cut) {
@@ -186,7 +212,11 @@ data: [DONE]\n\n";
         let expected: Vec<u8> = [&STREAM[..first_event_end], b"data: [DONE]\n\n"].concat();
         for cut in 0..=STREAM.len() {
             let (sent, obs) = run(true, &[cut]);
-            assert_eq!(String::from_utf8_lossy(&sent), String::from_utf8_lossy(&expected), "cut {cut}");
+            assert_eq!(
+                String::from_utf8_lossy(&sent),
+                String::from_utf8_lossy(&expected),
+                "cut {cut}"
+            );
             assert_eq!(obs.usage.map(|u| (u.prompt, u.completion)), Some((5, 2)));
         }
     }
@@ -198,19 +228,35 @@ data: [DONE]\n\n";
         assert_eq!(v["error"]["message"], "no healthy upstream");
         assert_eq!(v["error"]["code"], "upstream_unavailable");
         assert_eq!(normalize_error_body(503, &wrapped), None, "already shaped");
-        let empty: Value = serde_json::from_slice(&normalize_error_body(504, b"").unwrap()).unwrap();
-        assert!(empty["error"]["message"].as_str().unwrap().contains("timeout"));
-        let odd: Value = serde_json::from_slice(&normalize_error_body(422, br#"{"detail":"bad"}"#).unwrap()).unwrap();
+        let empty: Value =
+            serde_json::from_slice(&normalize_error_body(504, b"").unwrap()).unwrap();
+        assert!(empty["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("timeout"));
+        let odd: Value =
+            serde_json::from_slice(&normalize_error_body(422, br#"{"detail":"bad"}"#).unwrap())
+                .unwrap();
         assert_eq!(odd["error"]["message"], r#"{"detail":"bad"}"#);
         let long = "é".repeat(2000);
-        let cut: Value = serde_json::from_slice(&normalize_error_body(500, long.as_bytes()).unwrap()).unwrap();
+        let cut: Value =
+            serde_json::from_slice(&normalize_error_body(500, long.as_bytes()).unwrap()).unwrap();
         assert!(cut["error"]["message"].as_str().unwrap().len() <= MAX_ERROR_MESSAGE);
     }
 
     #[test]
     fn mode_follows_status_and_content_type() {
-        assert!(matches!(ResponseMode::choose(200, Some("text/event-stream; charset=utf-8"), false), ResponseMode::Stream(_)));
-        assert!(matches!(ResponseMode::choose(200, Some("application/json"), false), ResponseMode::Json { .. }));
-        assert!(matches!(ResponseMode::choose(429, Some("application/json"), false), ResponseMode::Error { status: 429 }));
+        assert!(matches!(
+            ResponseMode::choose(200, Some("text/event-stream; charset=utf-8"), false),
+            ResponseMode::Stream(_)
+        ));
+        assert!(matches!(
+            ResponseMode::choose(200, Some("application/json"), false),
+            ResponseMode::Json { .. }
+        ));
+        assert!(matches!(
+            ResponseMode::choose(429, Some("application/json"), false),
+            ResponseMode::Error { status: 429 }
+        ));
     }
 }

@@ -130,7 +130,10 @@ impl SseParser {
     fn dispatch(&mut self, out: &mut Vec<SseEvent>) {
         out.push(SseEvent {
             event: self.event.take(),
-            data: self.data.take().map(|d| String::from_utf8_lossy(&d).into_owned()),
+            data: self
+                .data
+                .take()
+                .map(|d| String::from_utf8_lossy(&d).into_owned()),
             raw: std::mem::take(&mut self.raw),
         });
     }
@@ -176,7 +179,14 @@ mod tests {
     fn openai_stream_with_lf() {
         let s = b"data: {\"a\":1}\n\ndata: {\"b\":\"\xc3\xa9\"}\n\ndata: [DONE]\n\n";
         let ev = assert_split_invariant(s);
-        assert_eq!(data(&ev), [Some("{\"a\":1}"), Some("{\"b\":\"\u{e9}\"}"), Some("[DONE]")]);
+        assert_eq!(
+            data(&ev),
+            [
+                Some("{\"a\":1}"),
+                Some("{\"b\":\"\u{e9}\"}"),
+                Some("[DONE]")
+            ]
+        );
     }
 
     #[test]
@@ -189,7 +199,9 @@ mod tests {
 
     #[test]
     fn multiline_data_comments_and_fields() {
-        let ev = assert_split_invariant(b": keep-alive\n\nid: 7\nretry: 10\ndata: one\ndata:two\ndata\n\n");
+        let ev = assert_split_invariant(
+            b": keep-alive\n\nid: 7\nretry: 10\ndata: one\ndata:two\ndata\n\n",
+        );
         assert_eq!(data(&ev), [None, Some("one\ntwo\n")]);
     }
 

@@ -20,13 +20,20 @@ impl Usage {
         let num = |v: Option<&Value>| v.and_then(Value::as_u64).unwrap_or(0);
         let prompt = num(u.get("prompt_tokens"));
         let completion = num(u.get("completion_tokens"));
-        let total = u.get("total_tokens").and_then(Value::as_u64).unwrap_or(prompt + completion);
+        let total = u
+            .get("total_tokens")
+            .and_then(Value::as_u64)
+            .unwrap_or(prompt + completion);
         Some(Self {
             prompt,
             completion,
             total,
-            cached_prompt: num(u.get("prompt_tokens_details").and_then(|d| d.get("cached_tokens"))),
-            reasoning: num(u.get("completion_tokens_details").and_then(|d| d.get("reasoning_tokens"))),
+            cached_prompt: num(u
+                .get("prompt_tokens_details")
+                .and_then(|d| d.get("cached_tokens"))),
+            reasoning: num(u
+                .get("completion_tokens_details")
+                .and_then(|d| d.get("reasoning_tokens"))),
         })
     }
 
@@ -50,7 +57,16 @@ mod tests {
             "completion_tokens_details": {"reasoning_tokens": 256}
         }))
         .unwrap();
-        assert_eq!(u, Usage { prompt: 1200, completion: 300, total: 1500, cached_prompt: 1024, reasoning: 256 });
+        assert_eq!(
+            u,
+            Usage {
+                prompt: 1200,
+                completion: 300,
+                total: 1500,
+                cached_prompt: 1024,
+                reasoning: 256
+            }
+        );
     }
 
     #[test]

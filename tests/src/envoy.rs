@@ -15,7 +15,10 @@ use serde_yaml::Value as Yaml;
 use crate::http::{self, Response};
 
 pub fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().map(Path::to_path_buf).unwrap_or_default()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_default()
 }
 
 fn required_file(var: &str, default: PathBuf) -> PathBuf {
@@ -33,7 +36,10 @@ pub fn envoy_bin() -> PathBuf {
 }
 
 pub fn wasm_path() -> PathBuf {
-    required_file("GATEWAY_WASM", repo_root().join("target/wasm32-wasip1/release/ai_gateway.wasm"))
+    required_file(
+        "GATEWAY_WASM",
+        repo_root().join("target/wasm32-wasip1/release/ai_gateway.wasm"),
+    )
 }
 
 /// How a test wants its Envoy.
@@ -75,10 +81,18 @@ impl Envoy {
         fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("creating {}: {e}", dir.display()));
         let config = render_config(&options, &dir);
         let config_path = dir.join("envoy.json");
-        fs::write(&config_path, serde_json::to_vec_pretty(&config).unwrap_or_default())
-            .unwrap_or_else(|e| panic!("writing {}: {e}", config_path.display()));
+        fs::write(
+            &config_path,
+            serde_json::to_vec_pretty(&config).unwrap_or_default(),
+        )
+        .unwrap_or_else(|e| panic!("writing {}: {e}", config_path.display()));
         let child = spawn(&options, &dir, &config_path);
-        let mut envoy = Self { child, dir, port: 0, admin_port: 0 };
+        let mut envoy = Self {
+            child,
+            dir,
+            port: 0,
+            admin_port: 0,
+        };
         if let Err(e) = envoy.wait_ready() {
             let log = envoy.log();
             panic!("Envoy did not become ready: {e}\n--- envoy log ---\n{log}");
@@ -88,12 +102,19 @@ impl Envoy {
 
     /// Starts Envoy with a configuration it must refuse; returns its log once it has exited.
     pub fn start_expecting_exit(options: Options) -> (Option<i32>, String) {
-        let dir = std::env::temp_dir().join(format!("ai-gateway-test-{}-refused-{}", std::process::id(), NEXT_DIR.fetch_add(1, Ordering::SeqCst)));
+        let dir = std::env::temp_dir().join(format!(
+            "ai-gateway-test-{}-refused-{}",
+            std::process::id(),
+            NEXT_DIR.fetch_add(1, Ordering::SeqCst)
+        ));
         let _ = fs::remove_dir_all(&dir);
         fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("creating {}: {e}", dir.display()));
         let config_path = dir.join("envoy.json");
-        fs::write(&config_path, serde_json::to_vec_pretty(&render_config(&options, &dir)).unwrap_or_default())
-            .unwrap_or_else(|e| panic!("writing config: {e}"));
+        fs::write(
+            &config_path,
+            serde_json::to_vec_pretty(&render_config(&options, &dir)).unwrap_or_default(),
+        )
+        .unwrap_or_else(|e| panic!("writing config: {e}"));
         let mut child = spawn(&options, &dir, &config_path);
         let deadline = Instant::now() + Duration::from_secs(60);
         let status = loop {
@@ -103,7 +124,10 @@ impl Envoy {
             if Instant::now() > deadline {
                 let _ = child.kill();
                 let _ = child.wait();
-                panic!("Envoy kept running with a configuration it should refuse:\n{}", read(&dir.join("envoy.log")));
+                panic!(
+                    "Envoy kept running with a configuration it should refuse:\n{}",
+                    read(&dir.join("envoy.log"))
+                );
             }
             thread::sleep(Duration::from_millis(50));
         };
@@ -120,10 +144,16 @@ impl Envoy {
                 return Err(format!("Envoy exited with {status}"));
             }
             if self.admin_port == 0 {
-                self.admin_port = read(&admin_file).trim().rsplit(':').next().and_then(|p| p.parse().ok()).unwrap_or(0);
+                self.admin_port = read(&admin_file)
+                    .trim()
+                    .rsplit(':')
+                    .next()
+                    .and_then(|p| p.parse().ok())
+                    .unwrap_or(0);
             }
             if self.admin_port != 0 {
-                let ready = http::request(self.admin_port, "GET", "/ready", &[], b"").map(|r| r.status == 200);
+                let ready = http::request(self.admin_port, "GET", "/ready", &[], b"")
+                    .map(|r| r.status == 200);
                 if ready.unwrap_or(false) {
                     self.port = self.listener_port()?;
                     return Ok(());
@@ -135,7 +165,8 @@ impl Envoy {
     }
 
     fn listener_port(&self) -> Result<u16, String> {
-        let r = http::request(self.admin_port, "GET", "/listeners?format=json", &[], b"").map_err(|e| e.to_string())?;
+        let r = http::request(self.admin_port, "GET", "/listeners?format=json", &[], b"")
+            .map_err(|e| e.to_string())?;
         let v = r.json();
         v["listener_statuses"][0]["local_address"]["socket_address"]["port_value"]
             .as_u64()
@@ -147,23 +178,38 @@ impl Envoy {
         read(&self.dir.join("envoy.log"))
     }
 
-    pub fn request(&self, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> Response {
-        http::request(self.port, method, path, headers, body)
-            .unwrap_or_else(|e| panic!("{method} {path} failed: {e}\n--- envoy log ---\n{}", self.log()))
+    pub fn request(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: &[u8],
+    ) -> Response {
+        http::request(self.port, method, path, headers, body).unwrap_or_else(|e| {
+            panic!(
+                "{method} {path} failed: {e}\n--- envoy log ---\n{}",
+                self.log()
+            )
+        })
     }
 
     pub fn chat(&self, body: &Json) -> Response {
         self.request(
             "POST",
             "/v1/chat/completions",
-            &[("content-type", "application/json"), ("authorization", "Bearer client-secret-key")],
+            &[
+                ("content-type", "application/json"),
+                ("authorization", "Bearer client-secret-key"),
+            ],
             body.to_string().as_bytes(),
         )
     }
 
     /// The admin API's Prometheus page.
     pub fn prometheus(&self) -> String {
-        http::request(self.admin_port, "GET", "/stats/prometheus", &[], b"").map(|r| r.text()).unwrap_or_default()
+        http::request(self.admin_port, "GET", "/stats/prometheus", &[], b"")
+            .map(|r| r.text())
+            .unwrap_or_default()
     }
 
     /// The access-log lines once there are at least `count` (the file is flushed every 100 ms).
@@ -199,13 +245,20 @@ fn read(path: &Path) -> String {
 }
 
 fn spawn(options: &Options, dir: &Path, config_path: &Path) -> Child {
-    let log = fs::File::create(dir.join("envoy.log")).unwrap_or_else(|e| panic!("creating envoy.log: {e}"));
+    let log = fs::File::create(dir.join("envoy.log"))
+        .unwrap_or_else(|e| panic!("creating envoy.log: {e}"));
     let log_err = log.try_clone().unwrap_or_else(|e| panic!("envoy.log: {e}"));
     let mut cmd = Command::new(envoy_bin());
     cmd.arg("-c")
         .arg(config_path)
         .args(["--concurrency", &options.concurrency.max(1).to_string()])
-        .args(["--disable-hot-restart", "--file-flush-interval-msec", "100", "-l", "info"])
+        .args([
+            "--disable-hot-restart",
+            "--file-flush-interval-msec",
+            "100",
+            "-l",
+            "info",
+        ])
         .arg("--admin-address-path")
         .arg(dir.join("admin.txt"))
         .current_dir(repo_root())
@@ -218,17 +271,24 @@ fn spawn(options: &Options, dir: &Path, config_path: &Path) -> Child {
     for (k, v) in &options.env {
         cmd.env(k, v);
     }
-    cmd.spawn().unwrap_or_else(|e| panic!("starting {}: {e}", envoy_bin().display()))
+    cmd.spawn()
+        .unwrap_or_else(|e| panic!("starting {}: {e}", envoy_bin().display()))
 }
 
 /// The shipped config with the test's changes.
 pub fn render_config(options: &Options, dir: &Path) -> Json {
-    let path = options.config_file.clone().unwrap_or_else(|| repo_root().join("envoy/envoy.yaml"));
-    let text = fs::read_to_string(&path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
-    let mut yaml: Yaml = serde_yaml::from_str(&text).unwrap_or_else(|e| panic!("parsing {}: {e}", path.display()));
+    let path = options
+        .config_file
+        .clone()
+        .unwrap_or_else(|| repo_root().join("envoy/envoy.yaml"));
+    let text =
+        fs::read_to_string(&path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
+    let mut yaml: Yaml =
+        serde_yaml::from_str(&text).unwrap_or_else(|e| panic!("parsing {}: {e}", path.display()));
     // serde_yaml keeps `<<` merge keys and resolves aliases; apply_merge finishes the job.
     let _ = yaml.apply_merge();
-    let mut config: Json = serde_json::to_value(&yaml).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let mut config: Json =
+        serde_json::to_value(&yaml).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
 
     config["admin"]["address"]["socket_address"]["port_value"] = 0.into();
     if let Some(listeners) = config["static_resources"]["listeners"].as_array_mut() {
@@ -239,28 +299,28 @@ pub fn render_config(options: &Options, dir: &Path) -> Json {
     let wasm = wasm_path();
     let access_log = dir.join("access.log");
     let plugin_config = options.plugin_config.as_ref().map(Json::to_string);
+    let is_type =
+        |value: &Json, suffix: &str| value["@type"].as_str().is_some_and(|t| t.ends_with(suffix));
     walk(&mut config, &mut |key, value| match key {
-        "code" => {
-            if value["local"]["filename"].is_string() {
-                value["local"]["filename"] = wasm.display().to_string().into();
-            }
+        "code" if value["local"]["filename"].is_string() => {
+            value["local"]["filename"] = wasm.display().to_string().into();
         }
         "environment_variables" => {
             if let Some(keys) = value["host_env_keys"].as_array_mut() {
                 for (name, _) in &options.env {
-                    keys.push(name.clone().into());
+                    if !keys.iter().any(|k| k == name.as_str()) {
+                        keys.push(name.clone().into());
+                    }
                 }
             }
         }
-        "configuration" => {
-            if let (Some(pc), true) = (&plugin_config, value["@type"].as_str().is_some_and(|t| t.ends_with("StringValue"))) {
+        "configuration" if is_type(value, "StringValue") => {
+            if let Some(pc) = &plugin_config {
                 value["value"] = pc.clone().into();
             }
         }
-        "typed_config" => {
-            if value["@type"].as_str().is_some_and(|t| t.ends_with("FileAccessLog")) {
-                value["path"] = access_log.display().to_string().into();
-            }
+        "typed_config" if is_type(value, "FileAccessLog") => {
+            value["path"] = access_log.display().to_string().into();
         }
         _ => {}
     });
@@ -291,7 +351,10 @@ fn point_at_local(cluster: &mut Json, name: &str, port: u16) {
         for (_, o) in opts.as_object_mut().into_iter().flatten() {
             if let Some(o) = o.as_object_mut() {
                 o.remove("auto_config");
-                o.insert("explicit_http_config".into(), serde_json::json!({"http_protocol_options": {}}));
+                o.insert(
+                    "explicit_http_config".into(),
+                    serde_json::json!({"http_protocol_options": {}}),
+                );
             }
         }
     }

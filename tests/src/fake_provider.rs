@@ -59,7 +59,10 @@ impl Reply {
         Self {
             status: 200,
             headers: vec![("content-type".into(), "text/event-stream".into())],
-            pieces: events.iter().map(|e| (gap, e.clone().into_bytes())).collect(),
+            pieces: events
+                .iter()
+                .map(|e| (gap, e.clone().into_bytes()))
+                .collect(),
             chunked: true,
         }
     }
@@ -97,7 +100,10 @@ impl FakeProvider {
     pub fn start(port: u16) -> std::io::Result<Self> {
         let listener = TcpListener::bind(("127.0.0.1", port))?;
         let port = listener.local_addr()?.port();
-        let provider = Self { port, shared: Arc::default() };
+        let provider = Self {
+            port,
+            shared: Arc::default(),
+        };
         let server = provider.clone();
         thread::spawn(move || {
             for conn in listener.incoming().flatten() {
@@ -125,14 +131,23 @@ impl FakeProvider {
     fn serve(&self, conn: TcpStream) {
         // Small SSE writes must leave at once, as a real provider's do.
         let _ = conn.set_nodelay(true);
-        let Ok(mut writer) = conn.try_clone() else { return };
+        let Ok(mut writer) = conn.try_clone() else {
+            return;
+        };
         let mut reader = BufReader::new(conn);
         while let Ok(Some(head)) = read_head(&mut reader) {
-            let Ok(body) = read_body(&mut reader, &head, false, |_| {}) else { return };
+            let Ok(body) = read_body(&mut reader, &head, false, |_| {}) else {
+                return;
+            };
             let mut parts = head.first_line.split_whitespace();
             let method = parts.next().unwrap_or_default().to_string();
             let path = parts.next().unwrap_or_default().to_string();
-            let received = Received { method, path, head, body };
+            let received = Received {
+                method,
+                path,
+                head,
+                body,
+            };
             let reply = {
                 let mut shared = self.lock();
                 shared.received.push(received.clone());
@@ -163,7 +178,11 @@ pub fn count_tokens(text: &str) -> u64 {
 fn message_text(message: &Value) -> String {
     match &message["content"] {
         Value::String(s) => s.clone(),
-        Value::Array(parts) => parts.iter().filter_map(|p| p["text"].as_str()).collect::<Vec<_>>().join(" "),
+        Value::Array(parts) => parts
+            .iter()
+            .filter_map(|p| p["text"].as_str())
+            .collect::<Vec<_>>()
+            .join(" "),
         _ => String::new(),
     }
 }
@@ -171,8 +190,16 @@ fn message_text(message: &Value) -> String {
 /// The demo answer to a request body: what the reply says, and the usage it reports.
 pub fn demo_answer(request: &Value) -> (String, u64, u64) {
     let messages = request["messages"].as_array().cloned().unwrap_or_default();
-    let prompt: u64 = messages.iter().map(|m| count_tokens(&message_text(m))).sum();
-    let last_user = messages.iter().rev().find(|m| m["role"] == "user").map(message_text).unwrap_or_default();
+    let prompt: u64 = messages
+        .iter()
+        .map(|m| count_tokens(&message_text(m)))
+        .sum();
+    let last_user = messages
+        .iter()
+        .rev()
+        .find(|m| m["role"] == "user")
+        .map(message_text)
+        .unwrap_or_default();
     let answer = format!("Hello from the demo provider! You said: {last_user}");
     let completion = count_tokens(&answer);
     (answer, prompt, completion)
@@ -180,17 +207,26 @@ pub fn demo_answer(request: &Value) -> (String, u64, u64) {
 
 fn default_reply(req: &Received) -> Reply {
     if !req.path.ends_with("/chat/completions") {
-        return Reply::json(404, &json!({"error": {"message": format!("no route {}", req.path), "type": "invalid_request_error", "code": null}}));
+        return Reply::json(
+            404,
+            &json!({"error": {"message": format!("no route {}", req.path), "type": "invalid_request_error", "code": null}}),
+        );
     }
     let Ok(request) = serde_json::from_slice::<Value>(&req.body) else {
-        return Reply::json(400, &json!({"error": {"message": "fake provider: body is not JSON", "type": "invalid_request_error", "code": null}}));
+        return Reply::json(
+            400,
+            &json!({"error": {"message": "fake provider: body is not JSON", "type": "invalid_request_error", "code": null}}),
+        );
     };
     let model = request["model"].as_str().unwrap_or("unknown").to_string();
     let (answer, prompt, completion) = demo_answer(&request);
     let usage = json!({"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion});
     if request["stream"] == true {
         let include_usage = request["stream_options"]["include_usage"] == true;
-        return Reply::sse(&stream_events(&model, &answer, include_usage.then_some(&usage)), Duration::from_millis(5));
+        return Reply::sse(
+            &stream_events(&model, &answer, include_usage.then_some(&usage)),
+            Duration::from_millis(5),
+        );
     }
     Reply::json(
         200,
@@ -213,10 +249,17 @@ pub fn stream_events(model: &str, answer: &str, usage: Option<&Value>) -> Vec<St
         }
         format!("data: {c}\n\n")
     };
-    let mut events = vec![chunk(json!({"role": "assistant", "content": ""}), Value::Null)];
+    let mut events = vec![chunk(
+        json!({"role": "assistant", "content": ""}),
+        Value::Null,
+    )];
     let words: Vec<&str> = answer.split(' ').collect();
     for (i, word) in words.iter().enumerate() {
-        let text = if i + 1 < words.len() { format!("{word} ") } else { word.to_string() };
+        let text = if i + 1 < words.len() {
+            format!("{word} ")
+        } else {
+            word.to_string()
+        };
         events.push(chunk(json!({"content": text}), Value::Null));
     }
     events.push(chunk(json!({}), json!("stop")));

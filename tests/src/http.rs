@@ -14,7 +14,10 @@ pub struct Head {
 
 impl Head {
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
     }
 }
 
@@ -24,18 +27,25 @@ pub fn read_head(reader: &mut impl BufRead) -> io::Result<Option<Head>> {
     if reader.read_line(&mut first_line)? == 0 {
         return Ok(None);
     }
-    let mut head = Head { first_line: first_line.trim_end().to_string(), headers: Vec::new() };
+    let mut head = Head {
+        first_line: first_line.trim_end().to_string(),
+        headers: Vec::new(),
+    };
     loop {
         let mut line = String::new();
         if reader.read_line(&mut line)? == 0 {
-            return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "EOF inside headers"));
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "EOF inside headers",
+            ));
         }
         let line = line.trim_end();
         if line.is_empty() {
             return Ok(Some(head));
         }
         if let Some((k, v)) = line.split_once(':') {
-            head.headers.push((k.trim().to_ascii_lowercase(), v.trim().to_string()));
+            head.headers
+                .push((k.trim().to_ascii_lowercase(), v.trim().to_string()));
         }
     }
 }
@@ -49,13 +59,20 @@ pub fn read_body(
     mut on_piece: impl FnMut(&[u8]),
 ) -> io::Result<Vec<u8>> {
     let mut body = Vec::new();
-    if head.header("transfer-encoding").is_some_and(|te| te.eq_ignore_ascii_case("chunked")) {
+    if head
+        .header("transfer-encoding")
+        .is_some_and(|te| te.eq_ignore_ascii_case("chunked"))
+    {
         loop {
             let mut size_line = String::new();
             reader.read_line(&mut size_line)?;
             let size_hex = size_line.trim().split(';').next().unwrap_or("0");
-            let size = usize::from_str_radix(size_hex, 16)
-                .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, format!("chunk size {size_line:?}: {e}")))?;
+            let size = usize::from_str_radix(size_hex, 16).map_err(|e| {
+                io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    format!("chunk size {size_line:?}: {e}"),
+                )
+            })?;
             if size == 0 {
                 // Trailers end with an empty line.
                 loop {
@@ -72,7 +89,10 @@ pub fn read_body(
             on_piece(&piece);
             body.extend_from_slice(&piece);
         }
-    } else if let Some(len) = head.header("content-length").and_then(|v| v.parse::<usize>().ok()) {
+    } else if let Some(len) = head
+        .header("content-length")
+        .and_then(|v| v.parse::<usize>().ok())
+    {
         body.resize(len, 0);
         reader.read_exact(&mut body)?;
         on_piece(&body);
@@ -112,13 +132,24 @@ impl Response {
     }
 
     pub fn json(&self) -> serde_json::Value {
-        serde_json::from_slice(&self.body)
-            .unwrap_or_else(|e| panic!("response is not JSON ({e}): status {} body {}", self.status, self.text()))
+        serde_json::from_slice(&self.body).unwrap_or_else(|e| {
+            panic!(
+                "response is not JSON ({e}): status {} body {}",
+                self.status,
+                self.text()
+            )
+        })
     }
 }
 
 /// Sends one request on a new connection and reads the whole response.
-pub fn request(port: u16, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> io::Result<Response> {
+pub fn request(
+    port: u16,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> io::Result<Response> {
     let mut stream = TcpStream::connect(("127.0.0.1", port))?;
     stream.set_read_timeout(Some(Duration::from_secs(30)))?;
     stream.set_nodelay(true)?;
@@ -141,23 +172,41 @@ pub fn request(port: u16, method: &str, path: &str, headers: &[(&str, &str)], bo
         let _ = writer.write_all(&body);
     });
     let mut reader = BufReader::new(stream);
-    let head = read_head(&mut reader)?.ok_or_else(|| io::Error::new(io::ErrorKind::UnexpectedEof, "no response"))?;
+    let head = read_head(&mut reader)?
+        .ok_or_else(|| io::Error::new(io::ErrorKind::UnexpectedEof, "no response"))?;
     let status = head
         .first_line
         .split_whitespace()
         .nth(1)
         .and_then(|s| s.parse().ok())
-        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, format!("bad status line {:?}", head.first_line)))?;
+        .ok_or_else(|| {
+            io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("bad status line {:?}", head.first_line),
+            )
+        })?;
     let mut pieces = Vec::new();
-    let body = read_body(&mut reader, &head, true, |p| pieces.push((sent.elapsed(), p.to_vec())))?;
+    let body = read_body(&mut reader, &head, true, |p| {
+        pieces.push((sent.elapsed(), p.to_vec()))
+    })?;
     // Ends a sender still blocked on a body the gateway refused.
     let _ = closer.shutdown(std::net::Shutdown::Both);
     let _ = sender.join();
-    Ok(Response { status, head, body, pieces })
+    Ok(Response {
+        status,
+        head,
+        body,
+        pieces,
+    })
 }
 
 /// Writes a response with a fixed body.
-pub fn write_full(out: &mut impl Write, status: u16, headers: &[(String, String)], body: &[u8]) -> io::Result<()> {
+pub fn write_full(
+    out: &mut impl Write,
+    status: u16,
+    headers: &[(String, String)],
+    body: &[u8],
+) -> io::Result<()> {
     let mut head = format!("HTTP/1.1 {status} {}\r\n", reason(status));
     for (k, v) in headers {
         head.push_str(&format!("{k}: {v}\r\n"));

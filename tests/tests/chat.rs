@@ -38,12 +38,15 @@ fn parse_stream(text: &str) -> (String, Vec<Value>, bool) {
     let mut events = Vec::new();
     let mut done = false;
     for block in text.split("\n\n").filter(|b| !b.trim().is_empty()) {
-        let data = block.strip_prefix("data: ").unwrap_or_else(|| panic!("not an SSE data block: {block:?}"));
+        let data = block
+            .strip_prefix("data: ")
+            .unwrap_or_else(|| panic!("not an SSE data block: {block:?}"));
         if data == "[DONE]" {
             done = true;
             continue;
         }
-        let v: Value = serde_json::from_str(data).unwrap_or_else(|e| panic!("bad event {data:?}: {e}"));
+        let v: Value =
+            serde_json::from_str(data).unwrap_or_else(|e| panic!("bad event {data:?}: {e}"));
         if let Some(c) = v["choices"][0]["delta"]["content"].as_str() {
             content.push_str(c);
         }
@@ -68,21 +71,41 @@ fn chat_is_forwarded_with_the_provider_key_and_the_upstream_model() {
     let received = fake.received();
     assert_eq!(received.len(), 1);
     let req = &received[0];
-    assert_eq!((req.method.as_str(), req.path.as_str()), ("POST", "/v1/chat/completions"));
-    assert_eq!(req.header("authorization"), Some(format!("Bearer {PROVIDER_KEY}").as_str()));
+    assert_eq!(
+        (req.method.as_str(), req.path.as_str()),
+        ("POST", "/v1/chat/completions")
+    );
+    assert_eq!(
+        req.header("authorization"),
+        Some(format!("Bearer {PROVIDER_KEY}").as_str())
+    );
     let all_headers = format!("{:?}", req.head.headers);
-    assert!(!all_headers.contains(CLIENT_KEY), "the client's key reached the provider: {all_headers}");
+    assert!(
+        !all_headers.contains(CLIENT_KEY),
+        "the client's key reached the provider: {all_headers}"
+    );
     let mut expected = hello(false);
     expected["model"] = "demo-model-v2".into();
-    assert_eq!(req.json(), expected, "the body is forwarded with only the model renamed");
-    assert_eq!(req.header("content-length"), Some(req.body.len().to_string().as_str()));
+    assert_eq!(
+        req.json(),
+        expected,
+        "the body is forwarded with only the model renamed"
+    );
+    assert_eq!(
+        req.header("content-length"),
+        Some(req.body.len().to_string().as_str())
+    );
 }
 
 #[test]
 fn stream_arrives_event_by_event_and_usage_is_requested_then_stripped() {
     let (fake, gw) = gateway();
-    let events = stream_events("demo-model-v2", "one two three four five six seven eight", Some(&json!({
-        "prompt_tokens": 11, "completion_tokens": 8, "total_tokens": 19})));
+    let events = stream_events(
+        "demo-model-v2",
+        "one two three four five six seven eight",
+        Some(&json!({
+        "prompt_tokens": 11, "completion_tokens": 8, "total_tokens": 19})),
+    );
     fake.push_reply(Reply::sse(&events, Duration::from_millis(60)));
     let r = gw.chat(&hello(true));
     assert_eq!(r.status, 200, "{}", r.text());
@@ -91,17 +114,37 @@ fn stream_arrives_event_by_event_and_usage_is_requested_then_stripped() {
     let (content, chunks, done) = parse_stream(&r.text());
     assert_eq!(content, "one two three four five six seven eight");
     assert!(done, "the stream ends with [DONE]");
-    assert!(chunks.iter().all(|c| c["choices"].as_array().is_some_and(|a| !a.is_empty())),
-        "the usage chunk the client did not ask for is stripped");
+    assert!(
+        chunks
+            .iter()
+            .all(|c| c["choices"].as_array().is_some_and(|a| !a.is_empty())),
+        "the usage chunk the client did not ask for is stripped"
+    );
     // Not buffered: the events reach the client spread out as the provider sent them.
-    assert!(r.pieces.len() >= 8, "expected the stream in many pieces, got {}", r.pieces.len());
+    assert!(
+        r.pieces.len() >= 8,
+        "expected the stream in many pieces, got {}",
+        r.pieces.len()
+    );
     let spread = r.pieces.last().unwrap().0 - r.pieces.first().unwrap().0;
-    assert!(spread >= Duration::from_millis(300), "all pieces arrived together ({spread:?}): the stream was buffered");
+    assert!(
+        spread >= Duration::from_millis(300),
+        "all pieces arrived together ({spread:?}): the stream was buffered"
+    );
 
     let sent = fake.received()[0].json();
-    assert_eq!(sent["stream_options"]["include_usage"], true, "the gateway asks the provider for usage");
+    assert_eq!(
+        sent["stream_options"]["include_usage"], true,
+        "the gateway asks the provider for usage"
+    );
     let log = &gw.access_log(1)[0];
-    assert_eq!((log["prompt_tokens"].as_str(), log["completion_tokens"].as_str()), (Some("11"), Some("8")));
+    assert_eq!(
+        (
+            log["prompt_tokens"].as_str(),
+            log["completion_tokens"].as_str()
+        ),
+        (Some("11"), Some("8"))
+    );
     assert_eq!(log["stream"], "true");
 }
 
@@ -116,20 +159,32 @@ fn stream_passes_byte_for_byte_when_the_client_asks_for_usage_whatever_the_chunk
     // Cut inside a line, inside a multi-byte character, between the two LFs of an event.
     let first_blank = stream.find("\n\n").unwrap();
     let multibyte = stream.find('é').unwrap() + 1;
-    let cuts = [vec![1], vec![first_blank + 1], vec![multibyte], vec![7, 8, 9, first_blank, stream.len() - 3]];
+    let cuts = [
+        vec![1],
+        vec![first_blank + 1],
+        vec![multibyte],
+        vec![7, 8, 9, first_blank, stream.len() - 3],
+    ];
     for (i, cut) in cuts.iter().enumerate() {
-        fake.push_reply(Reply::sse(&[stream.clone()], Duration::ZERO).split_at(cut));
+        fake.push_reply(Reply::sse(std::slice::from_ref(&stream), Duration::ZERO).split_at(cut));
         let r = gw.chat(&request);
         assert_eq!(r.status, 200);
         assert_eq!(r.text(), stream, "cuts {cut:?}");
         let log = &gw.access_log(i + 1)[i];
         assert_eq!(
-            (log["total_tokens"].as_str(), log["cached_tokens"].as_str(), log["reasoning_tokens"].as_str()),
+            (
+                log["total_tokens"].as_str(),
+                log["cached_tokens"].as_str(),
+                log["reasoning_tokens"].as_str()
+            ),
             (Some("5"), Some("2"), Some("1")),
             "cuts {cut:?}"
         );
     }
-    assert!(fake.received().iter().all(|r| r.json()["stream_options"]["include_usage"] == true));
+    assert!(fake
+        .received()
+        .iter()
+        .all(|r| r.json()["stream_options"]["include_usage"] == true));
 }
 
 /// Bad requests get the OpenAI error shape and never reach the provider.
@@ -154,13 +209,24 @@ fn invalid_requests_are_refused_before_any_provider() {
         let r = gw.request(method, path, &[("content-type", "application/json")], body);
         let shown = format!("{method} {path} {}", String::from_utf8_lossy(body));
         assert_eq!(r.status, *status, "{shown}: {}", r.text());
-        assert_eq!(r.header("content-type"), Some("application/json"), "{shown}");
+        assert_eq!(
+            r.header("content-type"),
+            Some("application/json"),
+            "{shown}"
+        );
         let err = &r.json()["error"];
         assert_eq!(err["code"], *code, "{shown}: {err}");
-        assert!(err["message"].as_str().is_some_and(|m| !m.is_empty()), "{shown}: {err}");
+        assert!(
+            err["message"].as_str().is_some_and(|m| !m.is_empty()),
+            "{shown}: {err}"
+        );
         assert!(err["type"].is_string(), "{shown}: {err}");
     }
-    assert!(fake.received().is_empty(), "a refused request reached the provider: {:?}", fake.received());
+    assert!(
+        fake.received().is_empty(),
+        "a refused request reached the provider: {:?}",
+        fake.received()
+    );
 }
 
 #[test]
@@ -179,10 +245,19 @@ fn oversized_bodies_get_413_in_the_openai_shape() {
     for size in [5_000, 11 * 1024 * 1024] {
         let r = gw.chat(&big(size));
         assert_eq!(r.status, 413, "{size} bytes: {}", r.text());
-        assert_eq!(r.json()["error"]["code"], "request_too_large", "{size} bytes");
+        assert_eq!(
+            r.json()["error"]["code"],
+            "request_too_large",
+            "{size} bytes"
+        );
     }
     let ok = gw.chat(&big(3_000));
-    assert_eq!(ok.status, 200, "a body under the limit passes: {}", ok.text());
+    assert_eq!(
+        ok.status,
+        200,
+        "a body under the limit passes: {}",
+        ok.text()
+    );
     assert_eq!(fake.received().len(), 1);
 }
 
@@ -196,7 +271,11 @@ fn provider_errors_reach_the_client_in_the_openai_shape() {
     let r = gw.chat(&hello(false));
     assert_eq!(r.status, 429);
     assert_eq!(r.header("retry-after"), Some("7"));
-    assert_eq!(r.json(), rate_limited, "an OpenAI-shaped provider error passes unchanged");
+    assert_eq!(
+        r.json(),
+        rate_limited,
+        "an OpenAI-shaped provider error passes unchanged"
+    );
 
     let mut html = Reply::json(503, &json!(null));
     html.headers = vec![("content-type".into(), "text/html".into())];
@@ -206,17 +285,37 @@ fn provider_errors_reach_the_client_in_the_openai_shape() {
     assert_eq!(r.status, 503);
     let err = &r.json()["error"];
     assert_eq!(err["code"], "upstream_unavailable");
-    assert!(err["message"].as_str().unwrap().contains("upstream overloaded"), "{err}");
+    assert!(
+        err["message"]
+            .as_str()
+            .unwrap()
+            .contains("upstream overloaded"),
+        "{err}"
+    );
 }
 
 #[test]
 fn an_unreachable_provider_is_a_503_in_the_openai_shape() {
     // A port nobody listens on: Envoy's own "upstream connect error" text gets the OpenAI shape.
-    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let gw = Envoy::start(Options { upstreams: vec![("provider_demo".into(), closed)], ..Default::default() });
-    let r = gw.chat(&json!({"model": "demo-chat", "messages": [{"role": "user", "content": "hi"}]}));
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let gw = Envoy::start(Options {
+        upstreams: vec![("provider_demo".into(), closed)],
+        ..Default::default()
+    });
+    let r =
+        gw.chat(&json!({"model": "demo-chat", "messages": [{"role": "user", "content": "hi"}]}));
     assert_eq!(r.status, 503, "{}", r.text());
     let err = &r.json()["error"];
     assert_eq!(err["type"], "upstream_error");
-    assert!(err["message"].as_str().unwrap().contains("upstream connect error"), "{err}");
+    assert!(
+        err["message"]
+            .as_str()
+            .unwrap()
+            .contains("upstream connect error"),
+        "{err}"
+    );
 }

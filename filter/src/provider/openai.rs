@@ -22,7 +22,10 @@ impl Translator for OpenAiCompatible {
         if let KeyState::Present(key) = &attempt.provider.key {
             headers.push(("authorization", format!("Bearer {}", key.expose())));
         }
-        RequestHead { path: format!("{}/chat/completions", attempt.provider.path_prefix), headers }
+        RequestHead {
+            path: format!("{}/chat/completions", attempt.provider.path_prefix),
+            headers,
+        }
     }
 
     fn body_unchanged(&self, attempt: &Attempt) -> bool {
@@ -33,11 +36,18 @@ impl Translator for OpenAiCompatible {
         let mut req: Value =
             serde_json::from_slice(body).map_err(|e| GatewayError::InvalidJson(e.to_string()))?;
         let Some(obj) = req.as_object_mut() else {
-            return Err(GatewayError::InvalidJson("the body must be a JSON object".into()));
+            return Err(GatewayError::InvalidJson(
+                "the body must be a JSON object".into(),
+            ));
         };
-        obj.insert("model".into(), Value::String(attempt.upstream_model.to_string()));
+        obj.insert(
+            "model".into(),
+            Value::String(attempt.upstream_model.to_string()),
+        );
         if Self::wants_usage_injected(attempt) {
-            let opts = obj.entry("stream_options").or_insert_with(|| Value::Object(Default::default()));
+            let opts = obj
+                .entry("stream_options")
+                .or_insert_with(|| Value::Object(Default::default()));
             if let Some(opts) = opts.as_object_mut() {
                 opts.insert("include_usage".into(), Value::Bool(true));
             }
@@ -76,10 +86,16 @@ mod tests {
         let c = config();
         let head = OpenAiCompatible.request_head(&attempt(&c, "fast", false, false));
         assert_eq!(head.path, "/v1/chat/completions");
-        assert_eq!(head.headers, vec![("authorization", "Bearer sk-secret".to_string())]);
+        assert_eq!(
+            head.headers,
+            vec![("authorization", "Bearer sk-secret".to_string())]
+        );
         let local = OpenAiCompatible.request_head(&attempt(&c, "llama", false, false));
         assert_eq!(local.path, "/api/v1/chat/completions");
-        assert!(local.headers.is_empty(), "a provider without api_key_env gets no credentials");
+        assert!(
+            local.headers.is_empty(),
+            "a provider without api_key_env gets no credentials"
+        );
     }
 
     #[test]
@@ -88,7 +104,8 @@ mod tests {
         let a = attempt(&c, "fast", true, false);
         assert!(!OpenAiCompatible.body_unchanged(&a));
         let body = br#"{"model":"fast","stream":true,"messages":[{"role":"user","content":"hi"}],"temperature":0.5}"#;
-        let out: Value = serde_json::from_slice(&OpenAiCompatible.request_body(&a, body).unwrap()).unwrap();
+        let out: Value =
+            serde_json::from_slice(&OpenAiCompatible.request_body(&a, body).unwrap()).unwrap();
         assert_eq!(
             out,
             json!({"model":"gpt-4o-mini","stream":true,"stream_options":{"include_usage":true},
@@ -99,7 +116,13 @@ mod tests {
     #[test]
     fn body_is_left_alone_when_nothing_changes() {
         let c = config();
-        assert!(OpenAiCompatible.body_unchanged(&attempt(&c, "llama", true, false)), "stream_usage off");
-        assert!(!OpenAiCompatible.body_unchanged(&attempt(&c, "fast", false, false)), "model renamed");
+        assert!(
+            OpenAiCompatible.body_unchanged(&attempt(&c, "llama", true, false)),
+            "stream_usage off"
+        );
+        assert!(
+            !OpenAiCompatible.body_unchanged(&attempt(&c, "fast", false, false)),
+            "model renamed"
+        );
     }
 }

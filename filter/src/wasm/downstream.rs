@@ -72,7 +72,10 @@ impl GatewayFilter {
 
     fn on_response_end(&mut self) {
         match self.mode.take() {
-            Some(ResponseMode::Json { copy, overflow: false }) => self.usage = Usage::from_openai_body(&copy),
+            Some(ResponseMode::Json {
+                copy,
+                overflow: false,
+            }) => self.usage = Usage::from_openai_body(&copy),
             Some(ResponseMode::Stream(observer)) => {
                 self.usage = observer.usage;
                 if observer.error {
@@ -101,17 +104,22 @@ impl HttpContext for GatewayFilter {
         let path = host::header(MapType::HttpRequestHeaders, ":path").unwrap_or_default();
         match endpoint_for(&method, &path) {
             Err(e) => self.reply_error(&e),
-            Ok(Endpoint::ListModels) => self.reply_json(&models_list(&self.config, self.started_unix)),
-            Ok(Endpoint::RetrieveModel(id)) => match model_retrieve(&self.config, &id, self.started_unix) {
-                Ok(body) => self.reply_json(&body),
-                Err(e) => self.reply_error(&e),
-            },
+            Ok(Endpoint::ListModels) => {
+                self.reply_json(&models_list(&self.config, self.started_unix))
+            }
+            Ok(Endpoint::RetrieveModel(id)) => {
+                match model_retrieve(&self.config, &id, self.started_unix) {
+                    Ok(body) => self.reply_json(&body),
+                    Err(e) => self.reply_error(&e),
+                }
+            }
             Ok(Endpoint::ChatCompletions) => {
                 for name in CLIENT_CREDENTIALS {
                     host::set_header(MapType::HttpRequestHeaders, name, None);
                 }
                 if end_of_stream {
-                    return self.reply_error(&GatewayError::InvalidJson("the request has no body".into()));
+                    return self
+                        .reply_error(&GatewayError::InvalidJson("the request has no body".into()));
                 }
                 self.is_chat = true;
                 Action::Continue
@@ -124,7 +132,9 @@ impl HttpContext for GatewayFilter {
             return Action::Continue;
         }
         if body_size > self.config.max_request_bytes {
-            return self.reply_error(&GatewayError::BodyTooLarge { limit: self.config.max_request_bytes });
+            return self.reply_error(&GatewayError::BodyTooLarge {
+                limit: self.config.max_request_bytes,
+            });
         }
         if !end_of_stream {
             return Action::Pause; // buffer until the whole body is here
@@ -151,18 +161,31 @@ impl HttpContext for GatewayFilter {
             return Action::Continue;
         }
         let content_type = host::header(MapType::HttpResponseHeaders, "content-type");
-        let strip = self.plan.as_ref().is_some_and(|p| p.stream && !p.client_asked_usage);
+        let strip = self
+            .plan
+            .as_ref()
+            .is_some_and(|p| p.stream && !p.client_asked_usage);
         let mode = ResponseMode::choose(status, content_type.as_deref(), strip);
         if matches!(mode, ResponseMode::Error { .. } | ResponseMode::Stream(_)) {
             // The body may be rewritten: its length is not known in advance.
             host::set_header(MapType::HttpResponseHeaders, "content-length", None);
         }
         self.mode = Some(mode);
-        let Some(plan) = &self.plan else { return Action::Continue };
+        let Some(plan) = &self.plan else {
+            return Action::Continue;
+        };
         let provider = host::property(state::PROVIDER).unwrap_or_else(|| plan.provider.clone());
-        host::set_header(MapType::HttpResponseHeaders, "x-gateway-provider", Some(&provider));
+        host::set_header(
+            MapType::HttpResponseHeaders,
+            "x-gateway-provider",
+            Some(&provider),
+        );
         if let Some(model) = host::property(state::UPSTREAM_MODEL) {
-            host::set_header(MapType::HttpResponseHeaders, "x-gateway-model", Some(&model));
+            host::set_header(
+                MapType::HttpResponseHeaders,
+                "x-gateway-model",
+                Some(&model),
+            );
         }
         Action::Continue
     }
@@ -216,10 +239,16 @@ impl HttpContext for GatewayFilter {
         host::count(&metrics::requests(model, &provider, self.status), 1);
         // Latency histograms only for requests that went to a provider.
         if self.plan.is_some() {
-            host::record(&metrics::by_model(metrics::REQUEST_DURATION, model, &provider), duration);
+            host::record(
+                &metrics::by_model(metrics::REQUEST_DURATION, model, &provider),
+                duration,
+            );
             if let Some(ms) = self.first_byte_ms {
                 host::set_property(state::TTFB_MS, &ms.to_string());
-                host::record(&metrics::by_model(metrics::TIME_TO_FIRST_BYTE, model, &provider), ms);
+                host::record(
+                    &metrics::by_model(metrics::TIME_TO_FIRST_BYTE, model, &provider),
+                    ms,
+                );
             }
         }
         if let Some(u) = self.usage {

@@ -36,7 +36,11 @@ impl Context for Root {}
 
 impl RootContext for Root {
     fn on_vm_start(&mut self, _: usize) -> bool {
-        log::info!("ai-gateway {} ({}) starting", env!("CARGO_PKG_VERSION"), env!("GATEWAY_GIT_HASH"));
+        log::info!(
+            "ai-gateway {} ({}) starting",
+            env!("CARGO_PKG_VERSION"),
+            env!("GATEWAY_GIT_HASH")
+        );
         true
     }
 

@@ -22,17 +22,26 @@ pub struct ProviderFilter {
 
 impl ProviderFilter {
     pub fn new(config: Rc<Config>) -> Self {
-        Self { config, rewrite: None }
+        Self {
+            config,
+            rewrite: None,
+        }
     }
 
     /// Rebuilds the attempt from the configuration and the filter state.
-    fn attempt<'c>(config: &'c Config, provider: usize, client_model: &'c str) -> Result<Attempt<'c>, GatewayError> {
+    fn attempt<'c>(
+        config: &'c Config,
+        provider: usize,
+        client_model: &'c str,
+    ) -> Result<Attempt<'c>, GatewayError> {
         let provider_cfg = config
             .providers
             .get(provider)
             .ok_or_else(|| GatewayError::Misconfigured("provider index out of range".into()))?;
         let model = config.models.get(client_model).ok_or_else(|| {
-            GatewayError::Misconfigured(format!("model '{client_model}' is not in the plugin configuration"))
+            GatewayError::Misconfigured(format!(
+                "model '{client_model}' is not in the plugin configuration"
+            ))
         })?;
         if model.provider != provider {
             return Err(GatewayError::Misconfigured(format!(
@@ -51,11 +60,20 @@ impl ProviderFilter {
 
     fn prepare(&mut self) -> Result<(), GatewayError> {
         let cluster = host::property_path(&["xds", "cluster_name"]).unwrap_or_default();
-        let provider = self.config.providers.iter().position(|p| p.cluster == cluster).ok_or_else(|| {
-            GatewayError::Misconfigured(format!("Envoy cluster '{cluster}' is not a provider in the plugin configuration"))
-        })?;
+        let provider = self
+            .config
+            .providers
+            .iter()
+            .position(|p| p.cluster == cluster)
+            .ok_or_else(|| {
+                GatewayError::Misconfigured(format!(
+                    "Envoy cluster '{cluster}' is not a provider in the plugin configuration"
+                ))
+            })?;
         let client_model = host::property(state::MODEL).ok_or_else(|| {
-            GatewayError::Misconfigured("the request reached a provider cluster without passing the gateway filter".into())
+            GatewayError::Misconfigured(
+                "the request reached a provider cluster without passing the gateway filter".into(),
+            )
         })?;
         let attempt = Self::attempt(&self.config, provider, &client_model)?;
         let translator = attempt.provider.kind.translator();
@@ -93,7 +111,9 @@ impl HttpContext for ProviderFilter {
     }
 
     fn on_http_request_body(&mut self, body_size: usize, end_of_stream: bool) -> Action {
-        let Some((provider, client_model)) = &self.rewrite else { return Action::Continue };
+        let Some((provider, client_model)) = &self.rewrite else {
+            return Action::Continue;
+        };
         if !end_of_stream {
             return Action::Pause;
         }

@@ -2,7 +2,10 @@
 //! Usage: fake-provider [PORT]   (default 10001)
 
 fn main() {
-    let port = std::env::args().nth(1).and_then(|p| p.parse().ok()).unwrap_or(10001);
+    let port = std::env::args()
+        .nth(1)
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(10001);
     match gateway_tests::fake_provider::FakeProvider::start(port) {
         Ok(p) => {
             println!("demo provider listening on 127.0.0.1:{}", p.port);
