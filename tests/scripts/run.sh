@@ -10,6 +10,7 @@ stop() {
   for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
   wait 2>/dev/null || true
   echo "stopped Envoy and the demo provider"
+  exit 0
 }
 trap stop INT TERM EXIT
 
