@@ -72,20 +72,7 @@ static NEXT_DIR: AtomicU32 = AtomicU32::new(0);
 
 impl Envoy {
     pub fn start(options: Options) -> Self {
-        let dir = std::env::temp_dir().join(format!(
-            "ai-gateway-test-{}-{}",
-            std::process::id(),
-            NEXT_DIR.fetch_add(1, Ordering::SeqCst)
-        ));
-        let _ = fs::remove_dir_all(&dir);
-        fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("creating {}: {e}", dir.display()));
-        let config = render_config(&options, &dir);
-        let config_path = dir.join("envoy.json");
-        fs::write(
-            &config_path,
-            serde_json::to_vec_pretty(&config).unwrap_or_default(),
-        )
-        .unwrap_or_else(|e| panic!("writing {}: {e}", config_path.display()));
+        let (dir, config_path) = prepare(&options);
         let child = spawn(&options, &dir, &config_path);
         let mut envoy = Self {
             child,
@@ -102,19 +89,7 @@ impl Envoy {
 
     /// Starts Envoy with a configuration it must refuse; returns its log once it has exited.
     pub fn start_expecting_exit(options: Options) -> (Option<i32>, String) {
-        let dir = std::env::temp_dir().join(format!(
-            "ai-gateway-test-{}-refused-{}",
-            std::process::id(),
-            NEXT_DIR.fetch_add(1, Ordering::SeqCst)
-        ));
-        let _ = fs::remove_dir_all(&dir);
-        fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("creating {}: {e}", dir.display()));
-        let config_path = dir.join("envoy.json");
-        fs::write(
-            &config_path,
-            serde_json::to_vec_pretty(&render_config(&options, &dir)).unwrap_or_default(),
-        )
-        .unwrap_or_else(|e| panic!("writing config: {e}"));
+        let (dir, config_path) = prepare(&options);
         let mut child = spawn(&options, &dir, &config_path);
         let deadline = Instant::now() + Duration::from_secs(60);
         let status = loop {
@@ -238,6 +213,25 @@ impl Drop for Envoy {
             let _ = fs::remove_dir_all(&self.dir);
         }
     }
+}
+
+/// A fresh temporary directory holding the rendered Envoy config.
+fn prepare(options: &Options) -> (PathBuf, PathBuf) {
+    let dir = std::env::temp_dir().join(format!(
+        "ai-gateway-test-{}-{}",
+        std::process::id(),
+        NEXT_DIR.fetch_add(1, Ordering::SeqCst)
+    ));
+    let _ = fs::remove_dir_all(&dir);
+    fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("creating {}: {e}", dir.display()));
+    let config_path = dir.join("envoy.json");
+    let config = render_config(options, &dir);
+    fs::write(
+        &config_path,
+        serde_json::to_vec_pretty(&config).unwrap_or_default(),
+    )
+    .unwrap_or_else(|e| panic!("writing {}: {e}", config_path.display()));
+    (dir, config_path)
 }
 
 fn read(path: &Path) -> String {
