@@ -90,6 +90,72 @@ pub fn parse_chat_request(body: &[u8]) -> Result<ChatRequest, GatewayError> {
     })
 }
 
+/// What the gateway needs to know of a valid embeddings request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EmbeddingsRequest {
+    pub model: String,
+    /// The client wants base64 vectors (the OpenAI SDKs' default).
+    pub base64: bool,
+}
+
+/// Validates `POST /v1/embeddings` (OpenAI API reference, "Create embeddings").
+pub fn parse_embeddings_request(body: &[u8]) -> Result<EmbeddingsRequest, GatewayError> {
+    let value: Value =
+        serde_json::from_slice(body).map_err(|e| GatewayError::InvalidJson(e.to_string()))?;
+    let Value::Object(req) = value else {
+        return Err(GatewayError::InvalidJson(
+            "the body must be a JSON object".into(),
+        ));
+    };
+    let model = match req.get("model") {
+        None | Some(Value::Null) => return Err(GatewayError::MissingParameter("model")),
+        Some(Value::String(m)) if !m.is_empty() => m.clone(),
+        Some(Value::String(_)) => return Err(invalid("model", "'model' must not be empty.")),
+        Some(other) => return Err(wrong_type("model", "a string", other)),
+    };
+    let is_tokens = |v: &Value| {
+        v.as_array()
+            .is_some_and(|a| !a.is_empty() && a.iter().all(Value::is_u64))
+    };
+    match req.get("input") {
+        None | Some(Value::Null) => return Err(GatewayError::MissingParameter("input")),
+        Some(Value::String(s)) if s.is_empty() => {
+            return Err(invalid("input", "'input' must not be empty."))
+        }
+        Some(Value::String(_)) => {}
+        Some(Value::Array(items)) if items.is_empty() => {
+            return Err(invalid("input", "'input' must not be an empty array."))
+        }
+        Some(Value::Array(items))
+            if items
+                .iter()
+                .all(|i| i.as_str().is_some_and(|s| !s.is_empty()))
+                || items.iter().all(Value::is_u64)
+                || items.iter().all(is_tokens) => {}
+        Some(other) => {
+            return Err(wrong_type(
+                "input",
+                "a string, an array of strings, or token arrays",
+                other,
+            ))
+        }
+    }
+    let base64 = match req.get("encoding_format") {
+        None | Some(Value::Null) => false,
+        Some(Value::String(f)) if f == "float" => false,
+        Some(Value::String(f)) if f == "base64" => true,
+        Some(other) => {
+            return Err(invalid(
+                "encoding_format",
+                &format!("Invalid 'encoding_format': {other}; use 'float' or 'base64'."),
+            ))
+        }
+    };
+    optional_positive_int(&req, "dimensions")?;
+    optional_of(&req, "user", "a string", Value::is_string)?;
+    Ok(EmbeddingsRequest { model, base64 })
+}
+
 fn validate_messages(messages: Option<&Value>) -> Result<(), GatewayError> {
     let messages = match messages {
         None | Some(Value::Null) => return Err(GatewayError::MissingParameter("messages")),
@@ -379,6 +445,44 @@ mod tests {
             assert_eq!(e.status(), 400, "{body}");
             assert_eq!(e.code(), code, "{body}: {e}");
             assert_eq!(e.param().unwrap_or(""), param, "{body}: {e}");
+        }
+    }
+
+    #[test]
+    fn embeddings_requests() {
+        let ok = parse_embeddings_request(
+            br#"{"model":"e","input":["a","b"],"encoding_format":"base64"}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            ok,
+            EmbeddingsRequest {
+                model: "e".into(),
+                base64: true
+            }
+        );
+        assert!(parse_embeddings_request(br#"{"model":"e","input":"a"}"#).is_ok());
+        assert!(parse_embeddings_request(br#"{"model":"e","input":[[1,2],[3]]}"#).is_ok());
+        let cases: &[(&[u8], &str)] = &[
+            (br#"{"input":"a"}"#, "model"),
+            (br#"{"model":"e"}"#, "input"),
+            (br#"{"model":"e","input":""}"#, "input"),
+            (br#"{"model":"e","input":[]}"#, "input"),
+            (br#"{"model":"e","input":[1,"a"]}"#, "input"),
+            (
+                br#"{"model":"e","input":"a","encoding_format":"hex"}"#,
+                "encoding_format",
+            ),
+            (br#"{"model":"e","input":"a","dimensions":0}"#, "dimensions"),
+        ];
+        for (body, param) in cases {
+            let e = parse_embeddings_request(body).unwrap_err();
+            assert_eq!(
+                (e.status(), e.param()),
+                (400, Some(*param)),
+                "{}",
+                String::from_utf8_lossy(body)
+            );
         }
     }
 }

@@ -56,6 +56,12 @@ struct RawProvider {
     path_prefix: Option<String>,
     api_key_env: Option<String>,
     stream_usage: Option<bool>,
+    api_version: Option<String>,
+    default_max_tokens: Option<u64>,
+    region: Option<String>,
+    aws_access_key_id_env: Option<String>,
+    aws_secret_access_key_env: Option<String>,
+    aws_session_token_env: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -81,13 +87,20 @@ impl fmt::Debug for Secret {
     }
 }
 
+/// How the gateway authenticates to a provider, read from the environment at plugin start.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum KeyState {
+pub enum Credentials {
     /// The provider needs no key (a local server).
-    NotNeeded,
-    Present(Secret),
-    /// `api_key_env` names a variable that is not set: the provider is switched off.
-    Missing,
+    None,
+    ApiKey(Secret),
+    /// AWS access keys for SigV4 signing (Bedrock).
+    Aws {
+        access_key_id: Secret,
+        secret_access_key: Secret,
+        session_token: Option<Secret>,
+    },
+    /// A required variable is not set: the provider is switched off. Holds the variable names.
+    Missing(Vec<String>),
 }
 
 #[derive(Debug, Clone)]
@@ -98,15 +111,35 @@ pub struct Provider {
     pub cluster: String,
     /// Path prefix of the provider's API, e.g. `/v1`; no trailing slash.
     pub path_prefix: String,
-    pub key_env: Option<String>,
-    pub key: KeyState,
-    /// Ask for usage on streamed requests (`stream_options.include_usage`).
+    pub credentials: Credentials,
+    /// Ask for usage on streamed requests (`stream_options.include_usage`; OpenAI family).
     pub stream_usage: bool,
+    /// Azure OpenAI `api-version`.
+    pub api_version: String,
+    /// `max_tokens` sent when the client set none, where the provider requires it (Anthropic).
+    pub default_max_tokens: u64,
+    /// AWS region (Bedrock).
+    pub region: String,
 }
 
 impl Provider {
     pub fn enabled(&self) -> bool {
-        self.key != KeyState::Missing
+        !matches!(self.credentials, Credentials::Missing(_))
+    }
+
+    /// The environment variables this provider is missing, for error messages.
+    pub fn missing_vars(&self) -> String {
+        match &self.credentials {
+            Credentials::Missing(vars) => vars.join(", "),
+            _ => String::new(),
+        }
+    }
+
+    pub fn api_key(&self) -> Option<&str> {
+        match &self.credentials {
+            Credentials::ApiKey(key) => Some(key.expose()),
+            _ => None,
+        }
     }
 }
 
@@ -206,16 +239,73 @@ fn compile_provider(
             format!(
                 "unknown provider type '{}'; known: {}",
                 raw.kind,
-                ProviderKind::NAMES.join(", ")
+                ProviderKind::names().join(", ")
             ),
         )
     })?;
-    let cluster = raw.cluster.unwrap_or_else(|| id.clone());
+    // Settings that belong to one kind are refused on others: a typo must not pass silently.
+    let only_for = |field: &str, present: bool, allowed: bool, kinds: &str| {
+        if present && !allowed {
+            Err(err(
+                at(field),
+                format!("applies only to type {kinds}, not '{}'", raw.kind),
+            ))
+        } else {
+            Ok(())
+        }
+    };
+    let bedrock = kind == ProviderKind::Bedrock;
+    only_for(
+        "api_version",
+        raw.api_version.is_some(),
+        kind == ProviderKind::Azure,
+        "'azure'",
+    )?;
+    only_for(
+        "default_max_tokens",
+        raw.default_max_tokens.is_some(),
+        kind == ProviderKind::Anthropic,
+        "'anthropic'",
+    )?;
+    only_for(
+        "stream_usage",
+        raw.stream_usage.is_some(),
+        kind.is_openai_family(),
+        "of the OpenAI-compatible family",
+    )?;
+    only_for("region", raw.region.is_some(), bedrock, "'bedrock'")?;
+    only_for(
+        "aws_access_key_id_env",
+        raw.aws_access_key_id_env.is_some(),
+        bedrock,
+        "'bedrock'",
+    )?;
+    only_for(
+        "aws_secret_access_key_env",
+        raw.aws_secret_access_key_env.is_some(),
+        bedrock,
+        "'bedrock'",
+    )?;
+    only_for(
+        "aws_session_token_env",
+        raw.aws_session_token_env.is_some(),
+        bedrock,
+        "'bedrock'",
+    )?;
+    only_for(
+        "api_key_env",
+        raw.api_key_env.is_some(),
+        !bedrock,
+        "other than 'bedrock' (use aws_*_env)",
+    )?;
+
+    let cluster = raw.cluster.clone().unwrap_or_else(|| id.clone());
     if cluster.is_empty() {
         return Err(err(at("cluster"), "must not be empty"));
     }
     let path_prefix = raw
         .path_prefix
+        .clone()
         .unwrap_or_else(|| kind.default_path_prefix().to_string());
     if !path_prefix.is_empty()
         && (!path_prefix.starts_with('/')
@@ -227,28 +317,96 @@ fn compile_provider(
             format!("'{path_prefix}' must start with '/', not end with '/', and hold no query"),
         ));
     }
-    let key = match &raw.api_key_env {
-        None => KeyState::NotNeeded,
-        Some(name) if !is_env_name(name) => {
-            return Err(err(
-                at("api_key_env"),
-                format!("'{name}' is not an environment variable name"),
-            ));
+    let region = raw.region.clone().unwrap_or_default();
+    if bedrock && !is_region(&region) {
+        return Err(err(
+            at("region"),
+            format!("'{region}' is not an AWS region (e.g. us-east-1); required for bedrock"),
+        ));
+    }
+    let credentials = if bedrock {
+        aws_credentials(&raw, &at, env)?
+    } else {
+        match &raw.api_key_env {
+            None => Credentials::None,
+            Some(name) => match read_env(name, &at("api_key_env"), env)? {
+                Some(key) => Credentials::ApiKey(key),
+                None => Credentials::Missing(vec![name.clone()]),
+            },
         }
-        Some(name) => match env(name) {
-            Some(v) if !v.trim().is_empty() => KeyState::Present(Secret(v.trim().to_string())),
-            _ => KeyState::Missing,
-        },
     };
+    let default_max_tokens = raw.default_max_tokens.unwrap_or(4096);
+    if default_max_tokens == 0 {
+        return Err(err(at("default_max_tokens"), "must be at least 1"));
+    }
     Ok(Provider {
         kind,
         cluster,
         path_prefix,
-        key_env: raw.api_key_env,
-        key,
-        stream_usage: raw.stream_usage.unwrap_or(true),
+        credentials,
+        stream_usage: raw
+            .stream_usage
+            .unwrap_or_else(|| kind.default_stream_usage()),
+        api_version: raw.api_version.unwrap_or_else(|| "2024-10-21".into()),
+        default_max_tokens,
+        region,
         id,
     })
+}
+
+/// Reads a variable whose name was configured; `None` when it is unset or blank.
+fn read_env(
+    name: &str,
+    field: &str,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Option<Secret>, ConfigError> {
+    if !is_env_name(name) {
+        return Err(err(
+            field,
+            format!("'{name}' is not an environment variable name"),
+        ));
+    }
+    Ok(env(name)
+        .map(|v| v.trim().to_string())
+        .filter(|v| !v.is_empty())
+        .map(Secret))
+}
+
+fn aws_credentials(
+    raw: &RawProvider,
+    at: &dyn Fn(&str) -> String,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Credentials, ConfigError> {
+    let var = |v: &Option<String>, default: &str| v.clone().unwrap_or_else(|| default.to_string());
+    let access_var = var(&raw.aws_access_key_id_env, "AWS_ACCESS_KEY_ID");
+    let secret_var = var(&raw.aws_secret_access_key_env, "AWS_SECRET_ACCESS_KEY");
+    let token_var = var(&raw.aws_session_token_env, "AWS_SESSION_TOKEN");
+    let access = read_env(&access_var, &at("aws_access_key_id_env"), env)?;
+    let secret = read_env(&secret_var, &at("aws_secret_access_key_env"), env)?;
+    let session_token = read_env(&token_var, &at("aws_session_token_env"), env)?;
+    Ok(match (access, secret) {
+        (Some(access_key_id), Some(secret_access_key)) => Credentials::Aws {
+            access_key_id,
+            secret_access_key,
+            session_token,
+        },
+        (access, secret) => Credentials::Missing(
+            [
+                (access.is_none(), access_var),
+                (secret.is_none(), secret_var),
+            ]
+            .into_iter()
+            .filter_map(|(missing, name)| missing.then_some(name))
+            .collect(),
+        ),
+    })
+}
+
+fn is_region(s: &str) -> bool {
+    s.len() >= 6
+        && s.split('-').count() >= 3
+        && s.chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
 }
 
 fn compile_model(id: &str, value: Value, providers: &[Provider]) -> Result<Model, ConfigError> {
@@ -330,11 +488,11 @@ mod tests {
             (p.id.as_str(), p.cluster.as_str(), p.path_prefix.as_str()),
             ("openai", "openai", "/v1")
         );
-        assert_eq!(p.key, KeyState::Present(Secret("sk-test".into())));
+        assert_eq!(p.credentials, Credentials::ApiKey(Secret("sk-test".into())));
         assert_eq!(c.models["demo-chat"].upstream_model, "demo-chat");
         assert_eq!(
-            c.provider_by_cluster("provider_demo").unwrap().key,
-            KeyState::NotNeeded
+            c.provider_by_cluster("provider_demo").unwrap().credentials,
+            Credentials::None
         );
         let groq = c.provider_by_cluster("groq").unwrap();
         assert!(

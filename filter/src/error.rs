@@ -28,6 +28,10 @@ pub enum GatewayError {
     MethodNotAllowed { method: String, path: String },
     /// Envoy or a provider answered with something that is not an OpenAI error body.
     Upstream { status: u32, message: String },
+    /// The provider refused the gateway's own credentials: an operator problem, reported as a
+    /// 502 so the client does not take it for its own key. The provider's message is not
+    /// repeated (it may quote part of the key).
+    ProviderAuth { provider: String, status: u32 },
     /// The gateway's own configuration does not fit the request (e.g. Envoy routed to a
     /// cluster the plugin does not know). An operator problem, never the caller's.
     Misconfigured(String),
@@ -41,6 +45,7 @@ impl GatewayError {
             Self::ModelNotFound(_) | Self::ModelUnavailable { .. } | Self::UnknownUrl { .. } => 404,
             Self::MethodNotAllowed { .. } => 405,
             Self::Upstream { status, .. } => *status,
+            Self::ProviderAuth { .. } => 502,
             Self::Misconfigured(_) => 500,
         }
     }
@@ -57,6 +62,7 @@ impl GatewayError {
             | Self::UnknownUrl { .. }
             | Self::MethodNotAllowed { .. } => "invalid_request_error",
             Self::Upstream { status, .. } => upstream_error_type(*status),
+            Self::ProviderAuth { .. } => "upstream_error",
             Self::Misconfigured(_) => "server_error",
         }
     }
@@ -72,6 +78,7 @@ impl GatewayError {
             Self::UnknownUrl { .. } => "unknown_url",
             Self::MethodNotAllowed { .. } => "method_not_allowed",
             Self::Upstream { status, .. } => upstream_code(*status),
+            Self::ProviderAuth { .. } => "provider_auth_failed",
             Self::Misconfigured(_) => "gateway_misconfigured",
         }
     }
@@ -144,6 +151,10 @@ impl fmt::Display for GatewayError {
                 write!(f, "Method {method} is not allowed on {path}.")
             }
             Self::Upstream { message, .. } => f.write_str(message),
+            Self::ProviderAuth { provider, status } => write!(
+                f,
+                "Provider '{provider}' refused the gateway's credentials (HTTP {status}). This is not your key: the gateway operator must check the provider key."
+            ),
             Self::Misconfigured(detail) => write!(f, "The gateway is misconfigured: {detail}"),
         }
     }

@@ -4,13 +4,15 @@
 
 use serde_json::json;
 
-use crate::chat::parse_chat_request;
+use crate::chat::{parse_chat_request, parse_embeddings_request};
 use crate::config::{Config, Model};
 use crate::error::GatewayError;
+use crate::provider::Operation;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Endpoint {
     ChatCompletions,
+    Embeddings,
     ListModels,
     RetrieveModel(String),
 }
@@ -21,6 +23,7 @@ pub fn endpoint_for(method: &str, path: &str) -> Result<Endpoint, GatewayError> 
     let path_only = path_only.strip_suffix('/').unwrap_or(path_only);
     let (endpoint, allowed) = match path_only {
         "/v1/chat/completions" => (Endpoint::ChatCompletions, "POST"),
+        "/v1/embeddings" => (Endpoint::Embeddings, "POST"),
         "/v1/models" => (Endpoint::ListModels, "GET"),
         p => match p.strip_prefix("/v1/models/") {
             Some(id) if !id.is_empty() => (Endpoint::RetrieveModel(percent_decode(id)), "GET"),
@@ -42,10 +45,11 @@ pub fn endpoint_for(method: &str, path: &str) -> Result<Endpoint, GatewayError> 
     }
 }
 
-/// The decision for a valid chat request: carried to the router and the upstream filter as
-/// filter state.
+/// The decision for a valid request: carried to the router and the upstream filter as filter
+/// state.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ChatPlan {
+pub struct Plan {
+    pub operation: Operation,
     pub model: String,
     pub provider: String,
     /// Selects the Envoy route (`wasm.gw_route`), i.e. the provider cluster.
@@ -54,23 +58,45 @@ pub struct ChatPlan {
     pub client_asked_usage: bool,
 }
 
-pub fn plan_chat(config: &Config, body: &[u8]) -> Result<ChatPlan, GatewayError> {
+pub fn plan_request(
+    config: &Config,
+    operation: Operation,
+    body: &[u8],
+) -> Result<Plan, GatewayError> {
     if body.len() > config.max_request_bytes {
         return Err(GatewayError::BodyTooLarge {
             limit: config.max_request_bytes,
         });
     }
-    let request = parse_chat_request(body)?;
-    let model = find_model(config, &request.model)?;
+    let (model_name, stream, client_asked_usage) = match operation {
+        Operation::Chat => {
+            let r = parse_chat_request(body)?;
+            (r.model, r.stream, r.include_usage)
+        }
+        Operation::Embeddings => (parse_embeddings_request(body)?.model, false, false),
+    };
+    let model = find_model(config, &model_name)?;
     let provider = config.provider_of(model).ok_or_else(|| {
         GatewayError::Misconfigured(format!("model '{}' has no provider", model.id))
     })?;
-    Ok(ChatPlan {
-        model: request.model,
+    if !provider.kind.supports(operation) {
+        return Err(GatewayError::InvalidParameter {
+            param: "model".into(),
+            message: format!(
+                "The model '{model_name}' is served by provider '{}' ({}), which does not offer {}.",
+                provider.id,
+                provider.kind.name(),
+                operation.name()
+            ),
+        });
+    }
+    Ok(Plan {
+        operation,
+        model: model_name,
         provider: provider.id.clone(),
         route: provider.cluster.clone(),
-        stream: request.stream,
-        client_asked_usage: request.include_usage,
+        stream,
+        client_asked_usage,
     })
 }
 
@@ -84,7 +110,7 @@ fn find_model<'c>(config: &'c Config, name: &str) -> Result<&'c Model, GatewayEr
         Some(p) if !p.enabled() => Err(GatewayError::ModelUnavailable {
             model: name.to_string(),
             provider: p.id.clone(),
-            key_env: p.key_env.clone().unwrap_or_default(),
+            key_env: p.missing_vars(),
         }),
         _ => Ok(model),
     }
@@ -181,14 +207,16 @@ mod tests {
 
     #[test]
     fn chat_plan_picks_the_provider_cluster() {
-        let plan = plan_chat(
+        let plan = plan_request(
             &config(),
+            Operation::Chat,
             br#"{"model":"demo-chat","stream":true,"messages":[{"role":"user","content":"hi"}]}"#,
         )
         .unwrap();
         assert_eq!(
             plan,
-            ChatPlan {
+            Plan {
+                operation: Operation::Chat,
                 model: "demo-chat".into(),
                 provider: "demo".into(),
                 route: "provider_demo".into(),
@@ -201,14 +229,16 @@ mod tests {
     #[test]
     fn chat_refusals() {
         let c = config();
-        let unknown = plan_chat(
+        let unknown = plan_request(
             &c,
+            Operation::Chat,
             br#"{"model":"gpt-9","messages":[{"role":"user","content":"hi"}]}"#,
         )
         .unwrap_err();
         assert_eq!((unknown.status(), unknown.code()), (404, "model_not_found"));
-        let off = plan_chat(
+        let off = plan_request(
             &c,
+            Operation::Chat,
             br#"{"model":"gpt-4o-mini","messages":[{"role":"user","content":"hi"}]}"#,
         )
         .unwrap_err();
@@ -218,8 +248,18 @@ mod tests {
             r#"{{"model":"demo-chat","messages":[{{"role":"user","content":"{}"}}]}}"#,
             "x".repeat(300)
         );
-        assert_eq!(plan_chat(&c, big.as_bytes()).unwrap_err().status(), 413);
-        assert_eq!(plan_chat(&c, b"{oops").unwrap_err().status(), 400);
+        assert_eq!(
+            plan_request(&c, Operation::Chat, big.as_bytes())
+                .unwrap_err()
+                .status(),
+            413
+        );
+        assert_eq!(
+            plan_request(&c, Operation::Chat, b"{oops")
+                .unwrap_err()
+                .status(),
+            400
+        );
     }
 
     #[test]

@@ -22,6 +22,8 @@ pub enum ResponseMode {
     Stream(StreamObserver),
     /// An error response: buffered whole, then given the OpenAI shape if it lacks it.
     Error { status: u32 },
+    /// The body is dropped and this one sent instead (a provider refusing the gateway's key).
+    Replace(Vec<u8>),
 }
 
 impl ResponseMode {

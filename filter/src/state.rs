@@ -4,6 +4,11 @@
 
 /// Route key the Envoy routes match on: the chosen provider's cluster.
 pub const ROUTE: &str = "gw_route";
+/// `chat` or `embeddings`.
+pub const OPERATION: &str = "gw_operation";
+/// The client's validated OpenAI body: every upstream attempt translates it in its headers
+/// phase (headers can no longer change once the body flows, and SigV4 signs the body).
+pub const BODY: &str = "gw_body";
 /// The model the client asked for.
 pub const MODEL: &str = "gw_model";
 /// "true" when the client asked for a stream.

@@ -1,6 +1,8 @@
-//! Token usage in the OpenAI shape, normalized so later cost maths sees one form whatever the
-//! provider: `prompt` includes `cached_prompt` (as OpenAI counts it), `completion` includes
-//! `reasoning`.
+//! Token usage in the OpenAI shape, normalized so cost maths sees one form whatever the
+//! provider: `prompt` counts every input token, `cached_prompt` (read from cache) and
+//! `cache_write` (written to cache, Anthropic) included, as OpenAI counts them; `completion`
+//! includes `reasoning`. Translators of providers that report these apart (Anthropic's
+//! `input_tokens` excludes cache reads and writes) add them up when they build OpenAI usage.
 
 use serde_json::Value;
 
@@ -10,6 +12,7 @@ pub struct Usage {
     pub completion: u64,
     pub total: u64,
     pub cached_prompt: u64,
+    pub cache_write: u64,
     pub reasoning: u64,
 }
 
@@ -20,6 +23,7 @@ impl Usage {
         let num = |v: Option<&Value>| v.and_then(Value::as_u64).unwrap_or(0);
         let prompt = num(u.get("prompt_tokens"));
         let completion = num(u.get("completion_tokens"));
+        let prompt_details = u.get("prompt_tokens_details");
         let total = u
             .get("total_tokens")
             .and_then(Value::as_u64)
@@ -28,9 +32,8 @@ impl Usage {
             prompt,
             completion,
             total,
-            cached_prompt: num(u
-                .get("prompt_tokens_details")
-                .and_then(|d| d.get("cached_tokens"))),
+            cached_prompt: num(prompt_details.and_then(|d| d.get("cached_tokens"))),
+            cache_write: num(prompt_details.and_then(|d| d.get("cache_creation_tokens"))),
             reasoning: num(u
                 .get("completion_tokens_details")
                 .and_then(|d| d.get("reasoning_tokens"))),
@@ -64,6 +67,7 @@ mod tests {
                 completion: 300,
                 total: 1500,
                 cached_prompt: 1024,
+                cache_write: 0,
                 reasoning: 256
             }
         );

@@ -205,8 +205,66 @@ pub fn demo_answer(request: &Value) -> (String, u64, u64) {
     (answer, prompt, completion)
 }
 
+/// The provider wire format a request is in, from its path.
 fn default_reply(req: &Received) -> Reply {
-    if !req.path.ends_with("/chat/completions") {
+    let path = req.path.split('?').next().unwrap_or_default();
+    if path.ends_with("/messages") {
+        return crate::fake::anthropic::reply(req);
+    }
+    if path.contains(":generateContent")
+        || path.contains(":streamGenerateContent")
+        || path.contains(":batchEmbedContents")
+    {
+        return crate::fake::gemini::reply(req);
+    }
+    if path.starts_with("/model/") {
+        return crate::fake::bedrock::reply(req);
+    }
+    if path.ends_with("/v2/chat") || path.ends_with("/v2/embed") {
+        return crate::fake::cohere::reply(req);
+    }
+    if path.ends_with("/embeddings") {
+        return openai_embeddings(req);
+    }
+    openai_reply(req)
+}
+
+/// Deterministic stand-in vector for a text: [characters, words, 0.5].
+pub fn fake_vector(text: &str) -> Vec<f64> {
+    vec![text.chars().count() as f64, count_tokens(text) as f64, 0.5]
+}
+
+fn openai_embeddings(req: &Received) -> Reply {
+    let request = req.json();
+    let inputs: Vec<String> = match &request["input"] {
+        Value::String(s) => vec![s.clone()],
+        Value::Array(items) => items
+            .iter()
+            .map(|i| i.as_str().unwrap_or_default().to_string())
+            .collect(),
+        _ => vec![],
+    };
+    let tokens: u64 = inputs.iter().map(|i| count_tokens(i)).sum();
+    let data: Vec<Value> = inputs
+        .iter()
+        .enumerate()
+        .map(|(i, text)| json!({"object": "embedding", "index": i, "embedding": fake_vector(text)}))
+        .collect();
+    Reply::json(
+        200,
+        &json!({"object": "list", "data": data, "model": request["model"],
+        "usage": {"prompt_tokens": tokens, "total_tokens": tokens}}),
+    )
+}
+
+fn openai_reply(req: &Received) -> Reply {
+    if !req
+        .path
+        .split('?')
+        .next()
+        .unwrap_or_default()
+        .ends_with("/chat/completions")
+    {
         return Reply::json(
             404,
             &json!({"error": {"message": format!("no route {}", req.path), "type": "invalid_request_error", "code": null}}),

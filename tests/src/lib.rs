@@ -2,5 +2,6 @@
 //! and the harness that runs the real Envoy with the real .wasm.
 
 pub mod envoy;
+pub mod fake;
 pub mod fake_provider;
 pub mod http;

@@ -1,58 +1,188 @@
 //! The OpenAI-compatible family: the client's body goes out almost as it came, with the
-//! provider's model name and, for streams, a request for the final usage chunk.
+//! provider's model name and, for streams, a request for the final usage chunk. Each provider of
+//! the family is a row of [`COMPATIBLE`] with its defaults and known quirks.
 //! Reference: https://platform.openai.com/docs/api-reference/chat/create
 
 use serde_json::Value;
 
-use super::{Attempt, RequestHead, Translator};
-use crate::config::KeyState;
+use super::{Attempt, Operation, ResponseTranslator, Translator, UpstreamRequest};
 use crate::error::GatewayError;
+
+/// One OpenAI-compatible provider: where it lives and what it does not do like OpenAI.
+#[derive(Debug, PartialEq, Eq)]
+pub struct CompatRow {
+    /// The `type` in the plugin configuration.
+    pub name: &'static str,
+    /// Its public API host (for the Envoy cluster); empty for self-hosted servers.
+    pub host: &'static str,
+    pub path_prefix: &'static str,
+    /// Accepts `stream_options.include_usage` (else usage is read if the server sends it).
+    pub stream_usage: bool,
+    /// Honours `n > 1`; where it does not, such a request is a 400 rather than one answer.
+    pub multiple_choices: bool,
+    /// Serves `POST {prefix}/embeddings`.
+    pub embeddings: bool,
+}
+
+const fn row(
+    name: &'static str,
+    host: &'static str,
+    path_prefix: &'static str,
+    stream_usage: bool,
+    multiple_choices: bool,
+    embeddings: bool,
+) -> CompatRow {
+    CompatRow {
+        name,
+        host,
+        path_prefix,
+        stream_usage,
+        multiple_choices,
+        embeddings,
+    }
+}
+
+/// The OpenAI-compatible providers. Quirks from each provider's API reference; `stream_usage`
+/// can be overridden per provider in the configuration.
+pub static COMPATIBLE: &[CompatRow] = &[
+    row("openai", "api.openai.com", "/v1", true, true, true),
+    row("mistral", "api.mistral.ai", "/v1", false, true, true),
+    row("groq", "api.groq.com", "/openai/v1", true, false, false),
+    row("cerebras", "api.cerebras.ai", "/v1", true, false, false),
+    row("sambanova", "api.sambanova.ai", "/v1", true, false, true),
+    row("together", "api.together.xyz", "/v1", true, true, true),
+    row("xai", "api.x.ai", "/v1", true, false, false),
+    row("openrouter", "openrouter.ai", "/api/v1", true, false, false),
+    row("deepseek", "api.deepseek.com", "/v1", true, false, false),
+    row(
+        "fireworks",
+        "api.fireworks.ai",
+        "/inference/v1",
+        true,
+        true,
+        true,
+    ),
+    row("perplexity", "api.perplexity.ai", "", false, false, false),
+    row(
+        "huggingface",
+        "router.huggingface.co",
+        "/v1",
+        true,
+        false,
+        false,
+    ),
+    row(
+        "github",
+        "models.github.ai",
+        "/inference",
+        true,
+        false,
+        true,
+    ),
+    row("ollama", "", "/v1", true, false, true),
+    row("vllm", "", "/v1", true, true, true),
+    row("llamacpp", "", "/v1", false, false, true),
+    row("openai-compatible", "", "/v1", true, true, true),
+];
 
 pub struct OpenAiCompatible;
 
 impl OpenAiCompatible {
-    fn wants_usage_injected(attempt: &Attempt) -> bool {
-        attempt.stream && attempt.provider.stream_usage && !attempt.client_asked_usage
+    fn row(attempt: &Attempt) -> Option<&'static CompatRow> {
+        match attempt.provider.kind {
+            super::ProviderKind::OpenAiCompatible(row) => Some(row),
+            _ => None,
+        }
     }
 }
 
+/// Whether the gateway asks this attempt's provider for the stream's usage chunk.
+pub fn injects_usage(attempt: &Attempt) -> bool {
+    attempt.operation == Operation::Chat
+        && attempt.stream
+        && attempt.provider.stream_usage
+        && !attempt.client_asked_usage
+}
+
+/// The client's OpenAI body for an OpenAI-family provider: the provider's model name and the
+/// usage request; `None` when nothing changes.
+pub fn openai_body(attempt: &Attempt, body: &[u8]) -> Result<Option<Vec<u8>>, GatewayError> {
+    let inject = injects_usage(attempt);
+    if attempt.client_model == attempt.upstream_model && !inject {
+        return Ok(None);
+    }
+    let mut req: Value =
+        serde_json::from_slice(body).map_err(|e| GatewayError::InvalidJson(e.to_string()))?;
+    let Some(obj) = req.as_object_mut() else {
+        return Err(GatewayError::InvalidJson(
+            "the body must be a JSON object".into(),
+        ));
+    };
+    obj.insert(
+        "model".into(),
+        Value::String(attempt.upstream_model.to_string()),
+    );
+    if inject {
+        let opts = obj
+            .entry("stream_options")
+            .or_insert_with(|| Value::Object(Default::default()));
+        if let Some(opts) = opts.as_object_mut() {
+            opts.insert("include_usage".into(), Value::Bool(true));
+        }
+    }
+    serde_json::to_vec(&req)
+        .map(Some)
+        .map_err(|e| GatewayError::Misconfigured(e.to_string()))
+}
+
+/// `n > 1` asked of a provider that would silently answer once.
+pub fn refuse_multiple_choices(attempt: &Attempt, body: &[u8]) -> Result<(), GatewayError> {
+    #[derive(serde::Deserialize)]
+    struct N {
+        n: Option<u64>,
+    }
+    let n = serde_json::from_slice::<N>(body)
+        .ok()
+        .and_then(|v| v.n)
+        .unwrap_or(1);
+    if n > 1 {
+        return Err(GatewayError::InvalidParameter {
+            param: "n".into(),
+            message: format!(
+                "Provider '{}' ({}) cannot return several choices; send n=1 or choose another model.",
+                attempt.provider.id,
+                attempt.provider.kind.name()
+            ),
+        });
+    }
+    Ok(())
+}
+
 impl Translator for OpenAiCompatible {
-    fn request_head(&self, attempt: &Attempt) -> RequestHead {
-        let mut headers = Vec::with_capacity(1);
-        if let KeyState::Present(key) = &attempt.provider.key {
-            headers.push(("authorization", format!("Bearer {}", key.expose())));
-        }
-        RequestHead {
-            path: format!("{}/chat/completions", attempt.provider.path_prefix),
-            headers,
-        }
-    }
-
-    fn body_unchanged(&self, attempt: &Attempt) -> bool {
-        attempt.client_model == attempt.upstream_model && !Self::wants_usage_injected(attempt)
-    }
-
-    fn request_body(&self, attempt: &Attempt, body: &[u8]) -> Result<Vec<u8>, GatewayError> {
-        let mut req: Value =
-            serde_json::from_slice(body).map_err(|e| GatewayError::InvalidJson(e.to_string()))?;
-        let Some(obj) = req.as_object_mut() else {
-            return Err(GatewayError::InvalidJson(
-                "the body must be a JSON object".into(),
-            ));
-        };
-        obj.insert(
-            "model".into(),
-            Value::String(attempt.upstream_model.to_string()),
-        );
-        if Self::wants_usage_injected(attempt) {
-            let opts = obj
-                .entry("stream_options")
-                .or_insert_with(|| Value::Object(Default::default()));
-            if let Some(opts) = opts.as_object_mut() {
-                opts.insert("include_usage".into(), Value::Bool(true));
+    fn request(&self, attempt: &Attempt, body: &[u8]) -> Result<UpstreamRequest, GatewayError> {
+        let row = Self::row(attempt);
+        let endpoint = match attempt.operation {
+            Operation::Chat => {
+                if !row.is_some_and(|r| r.multiple_choices) {
+                    refuse_multiple_choices(attempt, body)?;
+                }
+                "chat/completions"
             }
+            Operation::Embeddings => "embeddings",
+        };
+        let mut headers = Vec::with_capacity(1);
+        if let Some(key) = attempt.provider.api_key() {
+            headers.push(("authorization", format!("Bearer {key}")));
         }
-        serde_json::to_vec(&req).map_err(|e| GatewayError::Misconfigured(e.to_string()))
+        Ok(UpstreamRequest {
+            path: format!("{}/{endpoint}", attempt.provider.path_prefix),
+            headers,
+            body: openai_body(attempt, body)?,
+        })
+    }
+
+    fn response(&self, _: &Attempt) -> Option<Box<dyn ResponseTranslator>> {
+        None
     }
 }
 
@@ -65,8 +195,10 @@ mod tests {
     fn config() -> Config {
         let json = r#"{"providers": {
                 "openai": {"type": "openai", "api_key_env": "OPENAI_API_KEY"},
-                "local": {"type": "openai", "path_prefix": "/api/v1", "stream_usage": false}},
-            "models": {"fast": {"provider": "openai", "model": "gpt-4o-mini"}, "llama": {"provider": "local"}}}"#;
+                "groq": {"type": "groq", "api_key_env": "OPENAI_API_KEY"},
+                "local": {"type": "vllm", "path_prefix": "/api/v1", "stream_usage": false}},
+            "models": {"fast": {"provider": "openai", "model": "gpt-4o-mini"}, "llama": {"provider": "local"},
+                       "g": {"provider": "groq"}}}"#;
         Config::from_json(json.as_bytes(), &|_| Some("sk-secret".into())).unwrap()
     }
 
@@ -74,38 +206,54 @@ mod tests {
         let m = &c.models[model];
         Attempt {
             provider: c.provider_of(m).unwrap(),
+            operation: Operation::Chat,
             client_model: model,
             upstream_model: &m.upstream_model,
             stream,
             client_asked_usage: asked,
+            now_unix: 0,
         }
     }
+
+    const HI: &[u8] = br#"{"model":"fast","stream":true,"messages":[{"role":"user","content":"hi"}],"temperature":0.5}"#;
 
     #[test]
     fn head_has_path_and_bearer_key() {
         let c = config();
-        let head = OpenAiCompatible.request_head(&attempt(&c, "fast", false, false));
-        assert_eq!(head.path, "/v1/chat/completions");
+        let r = OpenAiCompatible
+            .request(&attempt(&c, "fast", false, false), HI)
+            .unwrap();
+        assert_eq!(r.path, "/v1/chat/completions");
         assert_eq!(
-            head.headers,
+            r.headers,
             vec![("authorization", "Bearer sk-secret".to_string())]
         );
-        let local = OpenAiCompatible.request_head(&attempt(&c, "llama", false, false));
+        let local = OpenAiCompatible
+            .request(&attempt(&c, "llama", false, false), HI)
+            .unwrap();
         assert_eq!(local.path, "/api/v1/chat/completions");
         assert!(
             local.headers.is_empty(),
             "a provider without api_key_env gets no credentials"
+        );
+        let groq = OpenAiCompatible
+            .request(&attempt(&c, "g", false, false), HI)
+            .unwrap();
+        assert_eq!(
+            groq.path, "/openai/v1/chat/completions",
+            "the row's default prefix"
         );
     }
 
     #[test]
     fn body_gets_the_upstream_model_and_a_usage_request() {
         let c = config();
-        let a = attempt(&c, "fast", true, false);
-        assert!(!OpenAiCompatible.body_unchanged(&a));
-        let body = br#"{"model":"fast","stream":true,"messages":[{"role":"user","content":"hi"}],"temperature":0.5}"#;
-        let out: Value =
-            serde_json::from_slice(&OpenAiCompatible.request_body(&a, body).unwrap()).unwrap();
+        let body = OpenAiCompatible
+            .request(&attempt(&c, "fast", true, false), HI)
+            .unwrap()
+            .body
+            .unwrap();
+        let out: Value = serde_json::from_slice(&body).unwrap();
         assert_eq!(
             out,
             json!({"model":"gpt-4o-mini","stream":true,"stream_options":{"include_usage":true},
@@ -116,13 +264,22 @@ mod tests {
     #[test]
     fn body_is_left_alone_when_nothing_changes() {
         let c = config();
-        assert!(
-            OpenAiCompatible.body_unchanged(&attempt(&c, "llama", true, false)),
-            "stream_usage off"
-        );
-        assert!(
-            !OpenAiCompatible.body_unchanged(&attempt(&c, "fast", false, false)),
-            "model renamed"
-        );
+        let r = OpenAiCompatible
+            .request(&attempt(&c, "llama", true, false), HI)
+            .unwrap();
+        assert_eq!(r.body, None, "same model, stream_usage off");
+    }
+
+    #[test]
+    fn several_choices_are_refused_where_the_provider_gives_one() {
+        let c = config();
+        let body = br#"{"model":"g","n":2,"messages":[{"role":"user","content":"hi"}]}"#;
+        let e = OpenAiCompatible
+            .request(&attempt(&c, "g", false, false), body)
+            .unwrap_err();
+        assert_eq!((e.status(), e.param()), (400, Some("n")));
+        assert!(OpenAiCompatible
+            .request(&attempt(&c, "fast", false, false), body)
+            .is_ok());
     }
 }

@@ -10,7 +10,8 @@ use proxy_wasm::types::{Action, BufferType, MapType};
 use super::host;
 use crate::config::Config;
 use crate::error::GatewayError;
-use crate::gateway::{endpoint_for, model_retrieve, models_list, plan_chat, ChatPlan, Endpoint};
+use crate::gateway::{endpoint_for, model_retrieve, models_list, plan_request, Endpoint, Plan};
+use crate::provider::Operation;
 use crate::response::{copy_json_chunk, normalize_error_body, ResponseMode};
 use crate::usage::Usage;
 use crate::{metrics, state};
@@ -22,8 +23,9 @@ pub struct GatewayFilter {
     config: Rc<Config>,
     started_unix: u64,
     start: SystemTime,
-    is_chat: bool,
-    plan: Option<ChatPlan>,
+    /// Set for the endpoints that go to a provider.
+    operation: Option<Operation>,
+    plan: Option<Plan>,
     status: u32,
     error_code: Option<&'static str>,
     mode: Option<ResponseMode>,
@@ -37,7 +39,7 @@ impl GatewayFilter {
             config,
             started_unix,
             start: host::now(),
-            is_chat: false,
+            operation: None,
             plan: None,
             status: 0,
             error_code: None,
@@ -60,11 +62,13 @@ impl GatewayFilter {
         Action::Pause
     }
 
-    fn record_plan(&self, plan: &ChatPlan) {
+    fn record_plan(&self, plan: &Plan, body: &[u8]) {
         host::set_property(state::ROUTE, &plan.route);
+        host::set_property(state::OPERATION, plan.operation.name());
         host::set_property(state::MODEL, &plan.model);
         host::set_property(state::STREAM, bool_str(plan.stream));
         host::set_property(state::USAGE_ASKED, bool_str(plan.client_asked_usage));
+        host::set_property_bytes(state::BODY, body);
         // The upstream filter overwrites this with the provider that really served.
         host::set_property(state::PROVIDER, &plan.provider);
         host::clear_route_cache();
@@ -102,47 +106,48 @@ impl HttpContext for GatewayFilter {
         self.start = host::now();
         let method = host::header(MapType::HttpRequestHeaders, ":method").unwrap_or_default();
         let path = host::header(MapType::HttpRequestHeaders, ":path").unwrap_or_default();
-        match endpoint_for(&method, &path) {
-            Err(e) => self.reply_error(&e),
+        let operation = match endpoint_for(&method, &path) {
+            Err(e) => return self.reply_error(&e),
             Ok(Endpoint::ListModels) => {
-                self.reply_json(&models_list(&self.config, self.started_unix))
+                return self.reply_json(&models_list(&self.config, self.started_unix))
             }
             Ok(Endpoint::RetrieveModel(id)) => {
-                match model_retrieve(&self.config, &id, self.started_unix) {
+                return match model_retrieve(&self.config, &id, self.started_unix) {
                     Ok(body) => self.reply_json(&body),
                     Err(e) => self.reply_error(&e),
                 }
             }
-            Ok(Endpoint::ChatCompletions) => {
-                for name in CLIENT_CREDENTIALS {
-                    host::set_header(MapType::HttpRequestHeaders, name, None);
-                }
-                if end_of_stream {
-                    return self
-                        .reply_error(&GatewayError::InvalidJson("the request has no body".into()));
-                }
-                self.is_chat = true;
-                Action::Continue
-            }
+            Ok(Endpoint::ChatCompletions) => Operation::Chat,
+            Ok(Endpoint::Embeddings) => Operation::Embeddings,
+        };
+        for name in CLIENT_CREDENTIALS {
+            host::set_header(MapType::HttpRequestHeaders, name, None);
         }
+        if end_of_stream {
+            return self.reply_error(&GatewayError::InvalidJson("the request has no body".into()));
+        }
+        self.operation = Some(operation);
+        Action::Continue
     }
 
     fn on_http_request_body(&mut self, body_size: usize, end_of_stream: bool) -> Action {
-        if !self.is_chat || self.plan.is_some() {
+        let Some(operation) = self.operation else {
+            return Action::Continue;
+        };
+        if self.plan.is_some() {
             return Action::Continue;
         }
         if body_size > self.config.max_request_bytes {
-            return self.reply_error(&GatewayError::BodyTooLarge {
-                limit: self.config.max_request_bytes,
-            });
+            let limit = self.config.max_request_bytes;
+            return self.reply_error(&GatewayError::BodyTooLarge { limit });
         }
         if !end_of_stream {
             return Action::Pause; // buffer until the whole body is here
         }
         let body = host::body(BufferType::HttpRequestBody, body_size);
-        match plan_chat(&self.config, &body) {
+        match plan_request(&self.config, operation, &body) {
             Ok(plan) => {
-                self.record_plan(&plan);
+                self.record_plan(&plan, &body);
                 self.plan = Some(plan);
                 Action::Continue
             }
@@ -157,7 +162,7 @@ impl HttpContext for GatewayFilter {
         self.status = status;
         // Errors of every origin (Envoy's own 413/503 text replies too) get the OpenAI shape;
         // the gateway's own replies already have it and pass unchanged.
-        if !self.is_chat && status < 400 {
+        if self.operation.is_none() && status < 400 {
             return Action::Continue;
         }
         let content_type = host::header(MapType::HttpResponseHeaders, "content-type");
@@ -165,21 +170,40 @@ impl HttpContext for GatewayFilter {
             .plan
             .as_ref()
             .is_some_and(|p| p.stream && !p.client_asked_usage);
-        let mode = ResponseMode::choose(status, content_type.as_deref(), strip);
-        if matches!(mode, ResponseMode::Error { .. } | ResponseMode::Stream(_)) {
+        let provider = host::property(state::PROVIDER);
+        let mode = match (&self.plan, &provider, status) {
+            (Some(_), Some(provider), 401 | 403) => {
+                let e = GatewayError::ProviderAuth {
+                    provider: provider.clone(),
+                    status,
+                };
+                self.status = e.status();
+                self.error_code = Some(e.code());
+                host::set_header(MapType::HttpResponseHeaders, ":status", Some("502"));
+                host::set_header(
+                    MapType::HttpResponseHeaders,
+                    "content-type",
+                    Some("application/json"),
+                );
+                ResponseMode::Replace(e.to_json())
+            }
+            _ => ResponseMode::choose(status, content_type.as_deref(), strip),
+        };
+        if !matches!(mode, ResponseMode::Json { .. }) {
             // The body may be rewritten: its length is not known in advance.
             host::set_header(MapType::HttpResponseHeaders, "content-length", None);
         }
         self.mode = Some(mode);
-        let Some(plan) = &self.plan else {
+        if self.plan.is_none() {
             return Action::Continue;
-        };
-        let provider = host::property(state::PROVIDER).unwrap_or_else(|| plan.provider.clone());
-        host::set_header(
-            MapType::HttpResponseHeaders,
-            "x-gateway-provider",
-            Some(&provider),
-        );
+        }
+        if let Some(provider) = &provider {
+            host::set_header(
+                MapType::HttpResponseHeaders,
+                "x-gateway-provider",
+                Some(provider),
+            );
+        }
         if let Some(model) = host::property(state::UPSTREAM_MODEL) {
             host::set_header(
                 MapType::HttpResponseHeaders,
@@ -194,39 +218,39 @@ impl HttpContext for GatewayFilter {
         if self.first_byte_ms.is_none() && body_size > 0 {
             self.first_byte_ms = Some(host::millis_since(self.start));
         }
-        let action = match &mut self.mode {
-            None => Action::Continue,
+        let response = BufferType::HttpResponseBody;
+        match &mut self.mode {
+            None => {}
+            Some(ResponseMode::Error { .. } | ResponseMode::Replace(_)) if !end_of_stream => {
+                return Action::Pause; // errors are small: read them whole
+            }
             Some(ResponseMode::Error { status }) => {
-                if !end_of_stream {
-                    return Action::Pause; // errors are small: read them whole
-                }
-                let body = host::body(BufferType::HttpResponseBody, body_size);
+                let body = host::body(response, body_size);
                 if let Some(shaped) = normalize_error_body(*status, &body) {
-                    host::replace_body(BufferType::HttpResponseBody, body_size, &shaped);
+                    host::replace_body(response, body_size, &shaped);
                 }
-                Action::Continue
+            }
+            Some(ResponseMode::Replace(replacement)) => {
+                host::replace_body(response, body_size, replacement);
             }
             Some(ResponseMode::Json { copy, overflow }) => {
-                let chunk = host::body(BufferType::HttpResponseBody, body_size);
-                copy_json_chunk(copy, overflow, &chunk);
-                Action::Continue
+                copy_json_chunk(copy, overflow, &host::body(response, body_size));
             }
             Some(ResponseMode::Stream(observer)) => {
-                let chunk = host::body(BufferType::HttpResponseBody, body_size);
+                let chunk = host::body(response, body_size);
                 if let Some(replacement) = observer.on_chunk(&chunk, end_of_stream) {
-                    host::replace_body(BufferType::HttpResponseBody, body_size, &replacement);
+                    host::replace_body(response, body_size, &replacement);
                 }
-                Action::Continue
             }
-        };
+        }
         if end_of_stream {
             self.on_response_end();
         }
-        action
+        Action::Continue
     }
 
     fn on_log(&mut self) {
-        if !self.is_chat && self.status == 0 {
+        if self.operation.is_none() && self.status == 0 {
             return;
         }
         let duration = host::millis_since(self.start);

@@ -52,6 +52,16 @@ pub fn property_path(path: &[&str]) -> Option<String> {
     }
 }
 
+pub fn property_bytes(name: &str) -> Option<Vec<u8>> {
+    hostcalls::get_property(vec![name]).ok().flatten()
+}
+
+pub fn set_property_bytes(name: &str, value: &[u8]) {
+    if let Err(s) = hostcalls::set_property(vec![name], Some(value)) {
+        log::warn!("setting property {name} failed: {s:?}");
+    }
+}
+
 pub fn set_property(name: &str, value: &str) {
     if let Err(s) = hostcalls::set_property(vec![name], Some(value.as_bytes())) {
         log::warn!("setting property {name} failed: {s:?}");

@@ -70,7 +70,7 @@ impl RootContext for Root {
                         log::warn!(
                             "provider '{}' is switched off: {} is not set",
                             p.id,
-                            p.key_env.as_deref().unwrap_or_default()
+                            p.missing_vars()
                         );
                     }
                 }

@@ -1,0 +1,191 @@
+//! Builders for the OpenAI wire format that every native translator answers in: chat
+//! completions, stream chunks, usage, errors, embeddings. One place, so all providers look alike
+//! to the client and to the gateway's own usage reader.
+//! Reference: https://platform.openai.com/docs/api-reference/chat/object and
+//! https://platform.openai.com/docs/api-reference/chat/streaming
+
+use base64::Engine;
+use serde_json::{json, Value};
+
+use crate::error::GatewayError;
+use crate::usage::Usage;
+
+/// The SSE terminator of an OpenAI stream.
+pub const DONE: &[u8] = b"data: [DONE]\n\n";
+
+/// The OpenAI `usage` object. `prompt_tokens` counts every input token (cached and cache
+/// writes included) and `completion_tokens` every output token (reasoning included), as OpenAI
+/// counts them; the details say how many of those were cached, written to cache or reasoning.
+pub fn usage_json(u: &Usage) -> Value {
+    json!({
+        "prompt_tokens": u.prompt,
+        "completion_tokens": u.completion,
+        "total_tokens": u.total,
+        "prompt_tokens_details": {"cached_tokens": u.cached_prompt, "cache_creation_tokens": u.cache_write},
+        "completion_tokens_details": {"reasoning_tokens": u.reasoning},
+    })
+}
+
+/// Identity of one response, repeated in every chunk of a stream.
+#[derive(Debug, Clone, Default)]
+pub struct CompletionId {
+    pub id: String,
+    pub created: u64,
+    pub model: String,
+}
+
+/// A whole `chat.completion` with one choice. `message` is the assistant message object
+/// (`role`, `content`, optional `tool_calls`).
+pub fn completion(
+    id: &CompletionId,
+    message: Value,
+    finish_reason: &str,
+    usage: &Usage,
+) -> Vec<u8> {
+    json!({
+        "id": id.id,
+        "object": "chat.completion",
+        "created": id.created,
+        "model": id.model,
+        "choices": [{"index": 0, "message": message, "logprobs": null, "finish_reason": finish_reason}],
+        "usage": usage_json(usage),
+    })
+    .to_string()
+    .into_bytes()
+}
+
+/// One `chat.completion.chunk` SSE event with one choice.
+pub fn chunk_event(id: &CompletionId, delta: Value, finish_reason: Option<&str>) -> Vec<u8> {
+    sse(&json!({
+        "id": id.id,
+        "object": "chat.completion.chunk",
+        "created": id.created,
+        "model": id.model,
+        "choices": [{"index": 0, "delta": delta, "logprobs": null, "finish_reason": finish_reason}],
+    }))
+}
+
+/// The final usage-only chunk (`choices: []`), as OpenAI sends it for `include_usage`. The
+/// gateway always emits it; the downstream filter drops it when the client did not ask.
+pub fn usage_event(id: &CompletionId, usage: &Usage) -> Vec<u8> {
+    sse(&json!({
+        "id": id.id,
+        "object": "chat.completion.chunk",
+        "created": id.created,
+        "model": id.model,
+        "choices": [],
+        "usage": usage_json(usage),
+    }))
+}
+
+/// An error inside a stream, as OpenAI sends it (`data: {"error": {...}}`); the SDKs raise on it.
+pub fn error_event(message: &str, error_type: &str, code: Option<&str>) -> Vec<u8> {
+    sse(&json!({"error": {"message": message, "type": error_type, "param": null, "code": code}}))
+}
+
+/// A provider's error answer in the OpenAI error shape, keeping the provider's status.
+pub fn error_body(status: u32, message: &str) -> Vec<u8> {
+    GatewayError::Upstream {
+        status,
+        message: message.to_string(),
+    }
+    .to_json()
+}
+
+/// A tool call in an assistant message (or, with `index`, in a stream delta).
+pub fn tool_call(index: Option<usize>, id: &str, name: &str, arguments: &str) -> Value {
+    let mut call =
+        json!({"id": id, "type": "function", "function": {"name": name, "arguments": arguments}});
+    if let Some(i) = index {
+        call["index"] = i.into();
+    }
+    call
+}
+
+/// An `embedding` list answer. With `base64`, each vector is little-endian f32 bytes in base64,
+/// as the OpenAI SDKs ask by default (`encoding_format: "base64"`).
+pub fn embeddings(model: &str, vectors: &[Vec<f64>], base64: bool, usage: &Usage) -> Vec<u8> {
+    let data: Vec<Value> = vectors
+        .iter()
+        .enumerate()
+        .map(|(i, v)| {
+            let embedding = if base64 {
+                let bytes: Vec<u8> = v.iter().flat_map(|x| (*x as f32).to_le_bytes()).collect();
+                Value::String(base64::engine::general_purpose::STANDARD.encode(bytes))
+            } else {
+                json!(v)
+            };
+            json!({"object": "embedding", "index": i, "embedding": embedding})
+        })
+        .collect();
+    json!({
+        "object": "list",
+        "data": data,
+        "model": model,
+        "usage": {"prompt_tokens": usage.prompt, "total_tokens": usage.total},
+    })
+    .to_string()
+    .into_bytes()
+}
+
+fn sse(v: &Value) -> Vec<u8> {
+    let mut out = b"data: ".to_vec();
+    out.extend_from_slice(v.to_string().as_bytes());
+    out.extend_from_slice(b"\n\n");
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chunks_and_usage_round_trip_through_the_usage_reader() {
+        let id = CompletionId {
+            id: "x".into(),
+            created: 1,
+            model: "m".into(),
+        };
+        let u = Usage {
+            prompt: 10,
+            completion: 5,
+            total: 15,
+            cached_prompt: 4,
+            cache_write: 2,
+            reasoning: 1,
+        };
+        let ev = usage_event(&id, &u);
+        let data = std::str::from_utf8(&ev)
+            .unwrap()
+            .strip_prefix("data: ")
+            .unwrap()
+            .trim();
+        let v: Value = serde_json::from_str(data).unwrap();
+        assert_eq!(Usage::from_openai(&v["usage"]), Some(u));
+        assert_eq!(v["choices"], json!([]));
+        let c = chunk_event(&id, json!({"content": "hi"}), None);
+        assert!(c.starts_with(b"data: {") && c.ends_with(b"\n\n"));
+    }
+
+    #[test]
+    fn embeddings_in_floats_and_base64() {
+        let u = Usage {
+            prompt: 3,
+            total: 3,
+            ..Default::default()
+        };
+        let floats: Value =
+            serde_json::from_slice(&embeddings("e", &[vec![0.5, -1.0]], false, &u)).unwrap();
+        assert_eq!(floats["data"][0]["embedding"], json!([0.5, -1.0]));
+        let b64: Value =
+            serde_json::from_slice(&embeddings("e", &[vec![0.5, -1.0]], true, &u)).unwrap();
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(b64["data"][0]["embedding"].as_str().unwrap())
+            .unwrap();
+        assert_eq!(
+            bytes,
+            [0.5f32.to_le_bytes(), (-1.0f32).to_le_bytes()].concat()
+        );
+        assert_eq!(b64["usage"], json!({"prompt_tokens": 3, "total_tokens": 3}));
+    }
+}
