@@ -187,22 +187,63 @@ fn message_text(message: &Value) -> String {
     }
 }
 
-/// The demo answer to a request body: what the reply says, and the usage it reports.
-pub fn demo_answer(request: &Value) -> (String, u64, u64) {
+/// What the demo answers: text, or a call of the first declared tool.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DemoAnswer {
+    Text(String),
+    ToolCall { name: String, arguments: String },
+}
+
+/// The demo answer to an OpenAI request body, with the usage it reports: input tokens are the
+/// words of every message text (system included, tool calls and tool results not), output
+/// tokens the words of a text answer. See tests/src/fake/README.md.
+pub fn demo_reply(request: &Value) -> (DemoAnswer, u64, u64) {
     let messages = request["messages"].as_array().cloned().unwrap_or_default();
     let prompt: u64 = messages
         .iter()
+        .filter(|m| m["role"] != "tool")
         .map(|m| count_tokens(&message_text(m)))
         .sum();
+    let last = messages.last().cloned().unwrap_or(Value::Null);
     let last_user = messages
         .iter()
         .rev()
         .find(|m| m["role"] == "user")
         .map(message_text)
         .unwrap_or_default();
-    let answer = format!("Hello from the demo provider! You said: {last_user}");
-    let completion = count_tokens(&answer);
+    let first_tool = request["tools"][0]["function"]["name"].as_str();
+    let answer = match (last["role"].as_str(), first_tool) {
+        (Some("tool"), _) => DemoAnswer::Text(format!("Tool said: {}", message_text(&last))),
+        (Some("user"), Some(tool)) => DemoAnswer::ToolCall {
+            name: tool.to_string(),
+            arguments: json!({"text": last_user}).to_string(),
+        },
+        _ => DemoAnswer::Text(format!(
+            "Hello from the demo provider! You said: {last_user}"
+        )),
+    };
+    let completion = match &answer {
+        DemoAnswer::Text(t) => count_tokens(t),
+        DemoAnswer::ToolCall { .. } => 0,
+    };
     (answer, prompt, completion)
+}
+
+/// The text of the demo answer (panics on a tool call: for tests that send no tools).
+pub fn demo_answer(request: &Value) -> (String, u64, u64) {
+    match demo_reply(request) {
+        (DemoAnswer::Text(t), p, c) => (t, p, c),
+        (other, _, _) => panic!("expected a text answer, got {other:?}"),
+    }
+}
+
+/// The last user text, which may ask the fake for an error (`FAIL 429`, `FAIL STREAM`).
+pub fn last_user_text(request: &Value) -> String {
+    request["messages"]
+        .as_array()
+        .and_then(|m| m.iter().rev().find(|m| m["role"] == "user"))
+        .map(message_text)
+        .unwrap_or_default()
 }
 
 /// The provider wire format a request is in, from its path.
@@ -277,23 +318,87 @@ fn openai_reply(req: &Received) -> Reply {
         );
     };
     let model = request["model"].as_str().unwrap_or("unknown").to_string();
-    let (answer, prompt, completion) = demo_answer(&request);
-    let usage = json!({"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion});
-    if request["stream"] == true {
-        let include_usage = request["stream_options"]["include_usage"] == true;
-        return Reply::sse(
-            &stream_events(&model, &answer, include_usage.then_some(&usage)),
-            Duration::from_millis(5),
-        );
+    let stream = request["stream"] == true;
+    match last_user_text(&request).as_str() {
+        "FAIL 429" => {
+            let mut r = Reply::json(
+                429,
+                &json!({"error": {"message": "Rate limit reached for requests", "type": "requests", "param": null, "code": "rate_limit_exceeded"}}),
+            );
+            r.headers.push(("retry-after".into(), "3".into()));
+            return r;
+        }
+        "FAIL STREAM" if stream => {
+            let mut events = stream_events(&model, "partial answer", None);
+            events.truncate(3); // role chunk and two words
+            events.push(format!("data: {}\n\n", json!({"error": {"message": "The server had an error while processing your request.", "type": "server_error", "param": null, "code": null}})));
+            return Reply::sse(&events, Duration::from_millis(5));
+        }
+        _ => {}
     }
-    Reply::json(
-        200,
-        &json!({
-            "id": "chatcmpl-demo", "object": "chat.completion", "created": 1_700_000_000, "model": model,
-            "choices": [{"index": 0, "message": {"role": "assistant", "content": answer}, "finish_reason": "stop"}],
-            "usage": usage,
-        }),
-    )
+    let (answer, prompt, completion) = demo_reply(&request);
+    let usage = json!({"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion});
+    let include_usage = request["stream_options"]["include_usage"] == true;
+    match (answer, stream) {
+        (DemoAnswer::Text(text), true) => Reply::sse(
+            &stream_events(&model, &text, include_usage.then_some(&usage)),
+            Duration::from_millis(5),
+        ),
+        (DemoAnswer::Text(text), false) => Reply::json(
+            200,
+            &completion_body(
+                &model,
+                json!({"role": "assistant", "content": text}),
+                "stop",
+                &usage,
+            ),
+        ),
+        (DemoAnswer::ToolCall { name, arguments }, false) => {
+            let call = json!([{"id": "call_demo_0", "type": "function", "function": {"name": name, "arguments": arguments}}]);
+            Reply::json(
+                200,
+                &completion_body(
+                    &model,
+                    json!({"role": "assistant", "content": null, "tool_calls": call}),
+                    "tool_calls",
+                    &usage,
+                ),
+            )
+        }
+        (DemoAnswer::ToolCall { name, arguments }, true) => {
+            let chunk = |delta: Value, finish: Value| {
+                format!(
+                    "data: {}\n\n",
+                    json!({"id": "chatcmpl-demo", "object": "chat.completion.chunk", "created": 1_700_000_000, "model": model,
+                    "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]})
+                )
+            };
+            let mut events = vec![
+                chunk(
+                    json!({"role": "assistant", "content": null, "tool_calls": [{"index": 0, "id": "call_demo_0", "type": "function", "function": {"name": name, "arguments": ""}}]}),
+                    Value::Null,
+                ),
+                chunk(
+                    json!({"tool_calls": [{"index": 0, "function": {"arguments": arguments}}]}),
+                    Value::Null,
+                ),
+                chunk(json!({}), json!("tool_calls")),
+            ];
+            if include_usage {
+                events.push(format!("data: {}\n\n", json!({"id": "chatcmpl-demo", "object": "chat.completion.chunk", "created": 1_700_000_000, "model": model, "choices": [], "usage": usage})));
+            }
+            events.push("data: [DONE]\n\n".into());
+            Reply::sse(&events, Duration::from_millis(5))
+        }
+    }
+}
+
+fn completion_body(model: &str, message: Value, finish: &str, usage: &Value) -> Value {
+    json!({
+        "id": "chatcmpl-demo", "object": "chat.completion", "created": 1_700_000_000, "model": model,
+        "choices": [{"index": 0, "message": message, "finish_reason": finish}],
+        "usage": usage,
+    })
 }
 
 /// An OpenAI chat-completion stream: a role chunk, one chunk per word, a finish chunk, the usage

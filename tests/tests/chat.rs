@@ -319,3 +319,52 @@ fn an_unreachable_provider_is_a_503_in_the_openai_shape() {
         "{err}"
     );
 }
+
+#[test]
+fn a_provider_refusing_the_gateway_key_is_a_502_that_does_not_echo_it() {
+    let (fake, gw) = gateway();
+    let leaked = "Incorrect API key provided: sk-prov********9c. You can find your API key at https://platform.openai.com.";
+    fake.push_reply(Reply::json(
+        401,
+        &json!({"error": {"message": leaked, "type": "invalid_request_error", "code": "invalid_api_key"}}),
+    ));
+    let r = gw.chat(&hello(false));
+    assert_eq!(r.status, 502, "{}", r.text());
+    let err = &r.json()["error"];
+    assert_eq!(err["code"], "provider_auth_failed");
+    assert!(
+        err["message"].as_str().unwrap().contains("not your key"),
+        "{err}"
+    );
+    assert!(
+        !r.text().contains("sk-prov"),
+        "the provider's message quoting the key was passed on"
+    );
+}
+
+#[test]
+fn a_parameter_the_provider_cannot_honour_is_refused_by_the_upstream_filter() {
+    let fake = FakeProvider::start(0).unwrap();
+    let gw = Envoy::start(Options {
+        upstreams: vec![("provider_demo".into(), fake.port)],
+        plugin_config: Some(json!({
+            "providers": {"groq": {"type": "groq", "cluster": "provider_demo"}},
+            "models": {"llama": {"provider": "groq", "model": "llama-3.1-8b-instant"}}})),
+        ..Default::default()
+    });
+    let r = gw
+        .chat(&json!({"model": "llama", "n": 2, "messages": [{"role": "user", "content": "hi"}]}));
+    assert_eq!(r.status, 400, "{}", r.text());
+    assert_eq!(r.json()["error"]["param"], "n");
+    assert!(
+        fake.received().is_empty(),
+        "the refused attempt reached the provider"
+    );
+    let ok = gw.chat(&json!({"model": "llama", "messages": [{"role": "user", "content": "hi"}]}));
+    assert_eq!(ok.status, 200, "{}", ok.text());
+    assert_eq!(
+        fake.received()[0].path,
+        "/openai/v1/chat/completions",
+        "groq's path prefix"
+    );
+}
