@@ -265,6 +265,15 @@ fn spawn(options: &Options, dir: &Path, config_path: &Path) -> Child {
     for (k, v) in &options.env {
         cmd.env(k, v);
     }
+    // Envoy dies with the test thread that started it, even when the test binary is killed.
+    // SAFETY: prctl is async-signal-safe; nothing else runs between fork and exec here.
+    unsafe {
+        use std::os::unix::process::CommandExt;
+        cmd.pre_exec(|| {
+            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+            Ok(())
+        });
+    }
     cmd.spawn()
         .unwrap_or_else(|e| panic!("starting {}: {e}", envoy_bin().display()))
 }

@@ -2,8 +2,6 @@
 //! OpenAI requests go to OpenAI, Azure, Anthropic, Gemini, Bedrock and Cohere (a fake server
 //! speaking each native wire format), and the client must get the same OpenAI answers.
 
-use std::sync::OnceLock;
-
 use gateway_tests::envoy::{Envoy, Options};
 use gateway_tests::fake::bedrock::{TEST_ACCESS_KEY_ID, TEST_SECRET_ACCESS_KEY};
 use gateway_tests::fake_provider::{demo_answer, FakeProvider, Received};
@@ -65,44 +63,28 @@ struct Setup {
     envoy: Envoy,
 }
 
-/// One Envoy for all tests of this file (it is read-only for them); each test finds its own
-/// requests in the fake's record by a unique text.
-fn setup() -> &'static Setup {
-    static SETUP: OnceLock<Setup> = OnceLock::new();
-    SETUP.get_or_init(|| {
-        let fake = FakeProvider::start(0).expect("fake provider");
-        let clusters = [
-            "provider_demo",
-            "openai",
-            "anthropic",
-            "gemini",
-            "bedrock",
-            "cohere",
-            "azure",
-        ];
-        let env = [
-            ("OPENAI_API_KEY", "test-openai-key"),
-            ("ANTHROPIC_API_KEY", "test-anthropic-key"),
-            ("GEMINI_API_KEY", "test-gemini-key"),
-            ("COHERE_API_KEY", "test-cohere-key"),
-            ("AZURE_OPENAI_API_KEY", "test-azure-key"),
-            ("AWS_ACCESS_KEY_ID", TEST_ACCESS_KEY_ID),
-            ("AWS_SECRET_ACCESS_KEY", TEST_SECRET_ACCESS_KEY),
-        ];
-        let envoy = Envoy::start(Options {
-            upstreams: clusters
-                .iter()
-                .map(|c| (c.to_string(), fake.port))
-                .collect(),
-            env: env
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect(),
-            concurrency: 2,
-            ..Default::default()
-        });
-        Setup { fake, envoy }
-    })
+/// A fake provider behind the shipped configuration with test keys, every provider cluster
+/// pointed at it. One per test: a shared one in a static would never be dropped, and its Envoy
+/// would outlive the test binary.
+fn setup() -> Setup {
+    let fake = FakeProvider::start(0).expect("fake provider");
+    let clusters = ["provider_demo", "openai", "anthropic", "gemini", "bedrock", "cohere", "azure"];
+    let env = [
+        ("OPENAI_API_KEY", "test-openai-key"),
+        ("ANTHROPIC_API_KEY", "test-anthropic-key"),
+        ("GEMINI_API_KEY", "test-gemini-key"),
+        ("COHERE_API_KEY", "test-cohere-key"),
+        ("AZURE_OPENAI_API_KEY", "test-azure-key"),
+        ("AWS_ACCESS_KEY_ID", TEST_ACCESS_KEY_ID),
+        ("AWS_SECRET_ACCESS_KEY", TEST_SECRET_ACCESS_KEY),
+    ];
+    let envoy = Envoy::start(Options {
+        upstreams: clusters.iter().map(|c| (c.to_string(), fake.port)).collect(),
+        env: env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+        concurrency: 1,
+        ..Default::default()
+    });
+    Setup { fake, envoy }
 }
 
 fn chat(model: &str, text: &str, extra: Value) -> Value {
@@ -116,8 +98,8 @@ fn chat(model: &str, text: &str, extra: Value) -> Value {
 }
 
 /// The request the provider received whose body holds `marker`.
-fn received_with(marker: &str) -> Received {
-    let all = setup().fake.received();
+fn received_with(fake: &FakeProvider, marker: &str) -> Received {
+    let all = fake.received();
     all.iter()
         .find(|r| String::from_utf8_lossy(&r.body).contains(marker))
         .cloned()
@@ -192,7 +174,8 @@ fn for_each_family(test: impl Fn(&Family)) {
 
 #[test]
 fn chat_is_translated_for_every_family_with_its_own_credentials() {
-    let gw = &setup().envoy;
+    let setup = setup();
+    let gw = &setup.envoy;
     for_each_family(|f| {
         let text = format!("plain chat for {}", f.provider);
         let request = chat(f.model, &text, json!({"max_tokens": 50}));
@@ -231,7 +214,7 @@ fn chat_is_translated_for_every_family_with_its_own_credentials() {
         );
         assert_eq!(r.header("x-gateway-provider"), Some(f.provider));
 
-        let sent = received_with(&text);
+        let sent = received_with(&setup.fake, &text);
         assert_eq!(sent.path, f.path, "{}", f.provider);
         assert_eq!(
             sent.header(f.credential.0),
@@ -251,7 +234,8 @@ fn chat_is_translated_for_every_family_with_its_own_credentials() {
 
 #[test]
 fn streams_are_translated_event_by_event_for_every_family() {
-    let gw = &setup().envoy;
+    let setup = setup();
+    let gw = &setup.envoy;
     for_each_family(|f| {
         for asked in [false, true] {
             let text = format!("stream for {} usage {asked}", f.provider);
@@ -297,7 +281,8 @@ fn streams_are_translated_event_by_event_for_every_family() {
 
 #[test]
 fn tool_calls_round_trip_for_every_family() {
-    let gw = &setup().envoy;
+    let setup = setup();
+    let gw = &setup.envoy;
     let tools = json!([{"type": "function", "function": {"name": "lookup", "description": "Look a text up.",
         "parameters": {"type": "object", "properties": {"text": {"type": "string"}}, "required": ["text"]}}}]);
     for_each_family(|f| {
@@ -367,7 +352,8 @@ fn tool_calls_round_trip_for_every_family() {
 
 #[test]
 fn provider_errors_keep_their_status_and_get_the_openai_shape() {
-    let gw = &setup().envoy;
+    let setup = setup();
+    let gw = &setup.envoy;
     for_each_family(|f| {
         let r = gw.chat(&chat(f.model, "FAIL 429", json!({})));
         assert_eq!(r.status, 429, "{}: {}", f.provider, r.text());
@@ -406,7 +392,8 @@ fn provider_errors_keep_their_status_and_get_the_openai_shape() {
 
 #[test]
 fn embeddings_for_every_family_that_has_them() {
-    let gw = &setup().envoy;
+    let setup = setup();
+    let gw = &setup.envoy;
     for (model, provider) in [
         ("text-embedding-3-small", "openai"),
         ("gemini-embedding-001", "gemini"),
