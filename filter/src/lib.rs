@@ -15,6 +15,7 @@ pub mod gateway;
 pub mod metrics;
 pub mod provider;
 pub mod response;
+pub mod sha256;
 pub mod sse;
 pub mod state;
 pub mod usage;

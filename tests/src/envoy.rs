@@ -338,8 +338,13 @@ pub fn render_config(options: &Options, dir: &Path) -> Json {
     config
 }
 
-/// Makes a cluster a plain-HTTP static one on 127.0.0.1:port, keeping its filters.
+/// Makes a cluster a plain-HTTP static one on 127.0.0.1:port, keeping its filters and its
+/// endpoint hostname (the Host header providers see, and what SigV4 signs).
 fn point_at_local(cluster: &mut Json, name: &str, port: u16) {
+    let hostname = cluster["load_assignment"]["endpoints"][0]["lb_endpoints"][0]["endpoint"]["hostname"]
+        .as_str()
+        .unwrap_or("localhost")
+        .to_string();
     let obj = cluster.as_object_mut().expect("a cluster is an object");
     obj.remove("transport_socket");
     obj.remove("dns_lookup_family");
@@ -347,7 +352,7 @@ fn point_at_local(cluster: &mut Json, name: &str, port: u16) {
     obj.insert(
         "load_assignment".into(),
         serde_json::json!({"cluster_name": name, "endpoints": [{"lb_endpoints": [{"endpoint": {
-            "hostname": "localhost",
+            "hostname": hostname,
             "address": {"socket_address": {"address": "127.0.0.1", "port_value": port}}}}]}]}),
     );
     if let Some(opts) = obj.get_mut("typed_extension_protocol_options") {

@@ -1,19 +1,1603 @@
-//! Anthropic translator: being written (issue 3). Until then requests are refused clearly.
+//! Anthropic Messages API: the client's OpenAI chat body becomes `POST {prefix}/messages`, and
+//! Anthropic's message (JSON) or event stream (SSE) becomes an OpenAI chat completion or chunk
+//! stream again.
+//!
+//! References:
+//! - Messages API: https://docs.anthropic.com/en/api/messages
+//! - Streaming: https://docs.anthropic.com/en/docs/build-with-claude/streaming
+//! - Errors: https://docs.anthropic.com/en/api/errors
+//! - Tool use: https://docs.anthropic.com/en/docs/agents-and-tools/tool-use/implement-tool-use
+//! - Vision: https://docs.anthropic.com/en/docs/build-with-claude/vision
+//! - Prompt caching usage: https://docs.anthropic.com/en/docs/build-with-claude/prompt-caching
+//! - Stop reasons: https://docs.anthropic.com/en/api/handling-stop-reasons
+//! - Anthropic's own OpenAI mapping (followed where it applies):
+//!   https://docs.anthropic.com/en/api/openai-sdk
+//! - OpenAI side: https://platform.openai.com/docs/api-reference/chat
+//!
+//! Request mapping:
+//! - headers `x-api-key` (when the provider has a key), `anthropic-version: 2023-06-01`,
+//!   `content-type: application/json`; `model` is the provider's model name.
+//! - `system` and `developer` messages, wherever they are, are joined with "\n" into the
+//!   top-level `system` (as Anthropic's OpenAI layer does).
+//! - `user`/`assistant` content (string or parts) becomes content blocks: `text`; `image_url`
+//!   with a `data:` URL → `image` with a base64 source, with an http(s) URL → `image` with a url
+//!   source; `file` with PDF `file_data` → `document` with a base64 source.
+//! - assistant `tool_calls` → `tool_use` blocks (`input` = the parsed `arguments`; an empty
+//!   string counts as `{}`); `tool` messages → `tool_result` blocks in a user turn.
+//!   Consecutive turns of one role (tool results, then user text) are merged into one turn, since
+//!   Anthropic wants user and assistant turns to alternate.
+//! - `tools` → `{name, description, input_schema}` (no `parameters` → an empty object schema);
+//!   `tool_choice` auto/required/none/named → `{"type": "auto"|"any"|"none"|"tool"}`;
+//!   `parallel_tool_calls: false` → `disable_parallel_tool_use: true`.
+//! - `max_completion_tokens`, else `max_tokens`, else the provider's `default_max_tokens` →
+//!   `max_tokens` (Anthropic requires it).
+//! - `temperature`: Anthropic takes 0..1; values above 1 are capped at 1 (as Anthropic's OpenAI
+//!   layer does). `top_p` as is (some recent models refuse `temperature` and `top_p` together:
+//!   that 400 comes from Anthropic). `stop` → `stop_sequences` (whitespace-only sequences are
+//!   left out: Anthropic refuses them). `stream`. `user` → `metadata.user_id`.
+//! - `response_format`: `json_schema` → an extra tool named `json_response__<schema name>`
+//!   (`input_schema` = the schema) that the model is made to call: `tool_choice` names it, or is
+//!   `any` when the client's own tools are there too (the model then calls one of them or
+//!   answers through the schema tool). Its `input` comes back as the message content (a JSON
+//!   string) with finish reason "stop", in JSON and in streams. The prefix lets the response side
+//!   know the tool without seeing the request; client tools may not use it. `json_object` → a
+//!   system instruction asking for one JSON object and nothing else (Anthropic has no JSON mode).
+//!   `text` → nothing.
+//!
+//! Dropped (no Anthropic equivalent, or no effect on the answer's meaning): `frequency_penalty`,
+//! `presence_penalty`, `logit_bias`, `logprobs`, `top_logprobs`, `seed`, `service_tier`, `store`,
+//! `metadata`, `modalities`, `audio`, `prediction`, `reasoning_effort`, `verbosity`,
+//! `web_search_options`, `stream_options` (Anthropic always reports usage), `prompt_cache_key`,
+//! `safety_identifier`, `tools[].function.strict`, `messages[].name`, `image_url.detail`.
+//!
+//! Refused with a 400: `n` > 1; the legacy `functions`/`function_call` and `function` role;
+//! `input_audio` parts, `file` parts without PDF `file_data`, image URLs that are neither `data:`
+//! (base64) nor http(s); tool call `arguments` that are not a JSON object; non-function tools and
+//! `tool_choice` forms other than the four above; a `response_format` other than text,
+//! json_object, json_schema. Embeddings: Anthropic has none (`ProviderKind::supports`).
+//!
+//! Response mapping: text blocks joined → `content`; `tool_use` → `tool_calls` (`arguments` =
+//! the input as a JSON string); thinking and other blocks are left out. `stop_reason`
+//! end_turn/stop_sequence/pause_turn → "stop", max_tokens/model_context_window_exceeded →
+//! "length", tool_use → "tool_calls", refusal → "content_filter". Usage: prompt =
+//! `input_tokens` + `cache_read_input_tokens` + `cache_creation_input_tokens`, cached =
+//! cache reads, cache_write = cache creation, completion = `output_tokens`. Errors (any non-2xx)
+//! → the OpenAI error shape with Anthropic's status and message. Streams are translated event by
+//! event; a stream that ends without `message_stop` ends with an OpenAI error event and `[DONE]`.
 
-use super::{Attempt, ResponseTranslator, Translator, UpstreamRequest};
+use serde_json::{json, Map, Value};
+
+use super::openai_format::{self, CompletionId};
+use super::{Attempt, Operation, ResponseShape, ResponseTranslator, Translator, UpstreamRequest};
 use crate::error::GatewayError;
+use crate::sse::{SseEvent, SseParser};
+use crate::usage::Usage;
 
 pub struct Anthropic;
 
+/// The `anthropic-version` header value.
+pub const API_VERSION: &str = "2023-06-01";
+
+/// Names the tool that carries a `json_schema` answer; the response side recognizes it by this.
+pub const SCHEMA_TOOL_PREFIX: &str = "json_response__";
+
+/// Anthropic's limit on tool names (`^[a-zA-Z0-9_-]{1,64}$` in the Messages API reference).
+const MAX_TOOL_NAME: usize = 64;
+
+/// Added to `system` for `response_format: {"type": "json_object"}`.
+pub const JSON_OBJECT_INSTRUCTION: &str =
+    "Respond with a single valid JSON object only, with no text before or after it.";
+
+static NULL: Value = Value::Null;
+
+fn field<'a>(v: &'a Value, key: &str) -> &'a Value {
+    v.get(key).unwrap_or(&NULL)
+}
+
+fn invalid(param: impl Into<String>, message: impl Into<String>) -> GatewayError {
+    GatewayError::InvalidParameter {
+        param: param.into(),
+        message: message.into(),
+    }
+}
+
 impl Translator for Anthropic {
-    fn request(&self, attempt: &Attempt, _body: &[u8]) -> Result<UpstreamRequest, GatewayError> {
-        Err(GatewayError::Misconfigured(format!(
-            "provider type '{}' is not implemented yet",
-            attempt.provider.kind.name()
-        )))
+    fn request(&self, attempt: &Attempt, body: &[u8]) -> Result<UpstreamRequest, GatewayError> {
+        if attempt.operation != Operation::Chat {
+            return Err(invalid(
+                "model",
+                format!(
+                    "Provider '{}' (anthropic) does not serve {}.",
+                    attempt.provider.id,
+                    attempt.operation.name()
+                ),
+            ));
+        }
+        super::openai::refuse_multiple_choices(attempt, body)?;
+        let out = messages_body(attempt, body)?;
+        let mut headers = Vec::with_capacity(3);
+        if let Some(key) = attempt.provider.api_key() {
+            headers.push(("x-api-key", key.to_string()));
+        }
+        headers.push(("anthropic-version", API_VERSION.to_string()));
+        headers.push(("content-type", "application/json".to_string()));
+        Ok(UpstreamRequest {
+            path: format!("{}/messages", attempt.provider.path_prefix),
+            headers,
+            body: Some(
+                serde_json::to_vec(&out).map_err(|e| GatewayError::Misconfigured(e.to_string()))?,
+            ),
+        })
     }
 
-    fn response(&self, _: &Attempt) -> Option<Box<dyn ResponseTranslator>> {
-        None
+    fn response(&self, attempt: &Attempt) -> Option<Box<dyn ResponseTranslator>> {
+        Some(Box::new(AnthropicResponse::new(attempt.now_unix)))
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Request
+// ---------------------------------------------------------------------------------------------
+
+/// The Anthropic Messages body for the client's OpenAI chat body.
+fn messages_body(attempt: &Attempt, body: &[u8]) -> Result<Value, GatewayError> {
+    let req: Value =
+        serde_json::from_slice(body).map_err(|e| GatewayError::InvalidJson(e.to_string()))?;
+    let Some(req) = req.as_object() else {
+        return Err(GatewayError::InvalidJson(
+            "the body must be a JSON object".into(),
+        ));
+    };
+    for legacy in ["functions", "function_call"] {
+        if req.get(legacy).is_some_and(|v| !v.is_null()) {
+            return Err(invalid(
+                legacy,
+                format!("'{legacy}' is deprecated and not translated for Anthropic; use 'tools' and 'tool_choice'."),
+            ));
+        }
+    }
+
+    let mut system: Vec<String> = Vec::new();
+    let mut turns: Vec<(&'static str, Vec<Value>)> = Vec::new();
+    let messages = req
+        .get("messages")
+        .and_then(Value::as_array)
+        .ok_or(GatewayError::MissingParameter("messages"))?;
+    for (i, m) in messages.iter().enumerate() {
+        let param = format!("messages[{i}]");
+        match field(m, "role").as_str().unwrap_or_default() {
+            "system" | "developer" => system.push(system_text(field(m, "content"), &param)?),
+            "user" => push_turn(&mut turns, "user", user_blocks(field(m, "content"), &param)?),
+            "assistant" => push_turn(&mut turns, "assistant", assistant_blocks(m, &param)?),
+            "tool" => push_turn(&mut turns, "user", vec![tool_result(m, &param)?]),
+            other => {
+                return Err(invalid(
+                    format!("{param}.role"),
+                    format!("Role '{other}' is not translated for Anthropic; use 'tool' messages with 'tool_call_id'."),
+                ))
+            }
+        }
+    }
+
+    let mut out = Map::new();
+    out.insert("model".into(), attempt.upstream_model.into());
+    let max_tokens = [req.get("max_completion_tokens"), req.get("max_tokens")]
+        .into_iter()
+        .flatten()
+        .find_map(Value::as_u64)
+        .unwrap_or(attempt.provider.default_max_tokens);
+    out.insert("max_tokens".into(), max_tokens.into());
+
+    // Tools, and the schema tool of `response_format: json_schema`.
+    let mut tools = client_tools(req.get("tools"))?;
+    let client_has_tools = !tools.is_empty();
+    let mut tool_choice = client_tool_choice(req.get("tool_choice"))?;
+    match req.get("response_format") {
+        None | Some(Value::Null) => {}
+        Some(format) => {
+            match field(format, "type").as_str() {
+                Some("text") => {}
+                Some("json_object") => system.push(JSON_OBJECT_INSTRUCTION.to_string()),
+                Some("json_schema") => {
+                    let (tool, name) = schema_tool(field(format, "json_schema"))?;
+                    tools.push(tool);
+                    tool_choice = match tool_choice {
+                        // The client forced one of its own tools: that stays.
+                        Some(choice) if choice.get("type") == Some(&json!("tool")) => Some(choice),
+                        Some(choice)
+                            if client_has_tools && choice.get("type") != Some(&json!("none")) =>
+                        {
+                            Some(json!({"type": "any"}))
+                        }
+                        None if client_has_tools => Some(json!({"type": "any"})),
+                        _ => Some(json!({"type": "tool", "name": name})),
+                    };
+                }
+                _ => return Err(invalid(
+                    "response_format",
+                    "Invalid 'response_format.type': use 'text', 'json_object' or 'json_schema'.",
+                )),
+            }
+        }
+    }
+    if req.get("parallel_tool_calls") == Some(&Value::Bool(false)) && !tools.is_empty() {
+        let choice = tool_choice.get_or_insert_with(|| json!({"type": "auto"}));
+        if choice.get("type") != Some(&json!("none")) {
+            if let Some(c) = choice.as_object_mut() {
+                c.insert("disable_parallel_tool_use".into(), Value::Bool(true));
+            }
+        }
+    }
+
+    system.retain(|s| !s.is_empty());
+    if !system.is_empty() {
+        out.insert("system".into(), system.join("\n").into());
+    }
+    out.insert(
+        "messages".into(),
+        turns
+            .into_iter()
+            .map(|(role, content)| json!({"role": role, "content": content}))
+            .collect(),
+    );
+    if !tools.is_empty() {
+        out.insert("tools".into(), Value::Array(tools));
+        if let Some(choice) = tool_choice {
+            out.insert("tool_choice".into(), choice);
+        }
+    }
+    if let Some(t) = req.get("temperature").filter(|v| v.is_number()) {
+        let t = if t.as_f64().is_some_and(|x| x > 1.0) {
+            json!(1.0)
+        } else {
+            t.clone()
+        };
+        out.insert("temperature".into(), t);
+    }
+    if let Some(p) = req.get("top_p").filter(|v| v.is_number()) {
+        out.insert("top_p".into(), p.clone());
+    }
+    let stops: Vec<Value> = match req.get("stop") {
+        Some(Value::String(s)) => vec![s.as_str()],
+        Some(Value::Array(items)) => items.iter().filter_map(Value::as_str).collect(),
+        _ => Vec::new(),
+    }
+    .into_iter()
+    .filter(|s| !s.trim().is_empty())
+    .map(Value::from)
+    .collect();
+    if !stops.is_empty() {
+        out.insert("stop_sequences".into(), Value::Array(stops));
+    }
+    if attempt.stream {
+        out.insert("stream".into(), Value::Bool(true));
+    }
+    if let Some(user) = req.get("user").and_then(Value::as_str) {
+        out.insert("metadata".into(), json!({"user_id": user}));
+    }
+    Ok(Value::Object(out))
+}
+
+/// Appends blocks to the conversation, merging them into the last turn when it has the same role.
+fn push_turn(turns: &mut Vec<(&'static str, Vec<Value>)>, role: &'static str, blocks: Vec<Value>) {
+    if blocks.is_empty() {
+        return;
+    }
+    match turns.last_mut() {
+        Some((last, content)) if *last == role => content.extend(blocks),
+        _ => turns.push((role, blocks)),
+    }
+}
+
+/// The text of a system or developer message (string or text parts).
+fn system_text(content: &Value, param: &str) -> Result<String, GatewayError> {
+    match content {
+        Value::String(s) => Ok(s.clone()),
+        Value::Array(parts) => parts
+            .iter()
+            .enumerate()
+            .map(
+                |(j, part)| match (field(part, "type").as_str(), field(part, "text").as_str()) {
+                    (Some("text"), Some(text)) => Ok(text.to_string()),
+                    _ => Err(invalid(
+                        format!("{param}.content[{j}]"),
+                        "System and developer messages may hold only text parts.",
+                    )),
+                },
+            )
+            .collect::<Result<Vec<_>, _>>()
+            .map(|texts| texts.join("\n")),
+        _ => Ok(String::new()),
+    }
+}
+
+fn text_block(text: &str) -> Value {
+    json!({"type": "text", "text": text})
+}
+
+fn user_blocks(content: &Value, param: &str) -> Result<Vec<Value>, GatewayError> {
+    match content {
+        Value::String(s) => Ok(vec![text_block(s)]),
+        Value::Array(parts) => parts
+            .iter()
+            .enumerate()
+            .map(|(j, part)| user_part(part, &format!("{param}.content[{j}]")))
+            .collect(),
+        _ => Ok(Vec::new()),
+    }
+}
+
+fn user_part(part: &Value, param: &str) -> Result<Value, GatewayError> {
+    match field(part, "type").as_str() {
+        Some("text") => match field(part, "text").as_str() {
+            Some(text) => Ok(text_block(text)),
+            None => Err(invalid(
+                format!("{param}.text"),
+                "A text part needs a string 'text'.",
+            )),
+        },
+        Some("image_url") => {
+            let url = field(part, "image_url");
+            let url = url.as_str().or_else(|| field(url, "url").as_str());
+            match url {
+                Some(url) => image_block(url, &format!("{param}.image_url.url")),
+                None => Err(invalid(
+                    format!("{param}.image_url.url"),
+                    "An image_url part needs 'image_url.url'.",
+                )),
+            }
+        }
+        Some("file") => {
+            let file = field(part, "file");
+            match field(file, "file_data").as_str().map(parse_data_url) {
+                Some(Some(("application/pdf", data))) => Ok(json!({"type": "document",
+                    "source": {"type": "base64", "media_type": "application/pdf", "data": data}})),
+                _ => Err(invalid(
+                    format!("{param}.file"),
+                    "Anthropic takes files only as PDF 'file_data' (a data:application/pdf;base64 URL); file ids are not translated.",
+                )),
+            }
+        }
+        other => Err(invalid(
+            format!("{param}.type"),
+            format!(
+                "Content part type '{}' is not supported by Anthropic.",
+                other.unwrap_or("(none)")
+            ),
+        )),
+    }
+}
+
+/// `data:<media type>[;params];base64,<data>` → (media type, data).
+fn parse_data_url(url: &str) -> Option<(&str, &str)> {
+    let (header, data) = url.strip_prefix("data:")?.split_once(',')?;
+    let params = header.strip_suffix(";base64")?;
+    let media_type = params.split(';').next().unwrap_or_default();
+    (!media_type.is_empty()).then_some((media_type, data))
+}
+
+fn image_block(url: &str, param: &str) -> Result<Value, GatewayError> {
+    if url.starts_with("data:") {
+        return match parse_data_url(url) {
+            Some((media_type, data)) => Ok(json!({"type": "image",
+                "source": {"type": "base64", "media_type": media_type, "data": data}})),
+            None => Err(invalid(
+                param,
+                "Image data URLs must be base64: data:<media type>;base64,<data>.",
+            )),
+        };
+    }
+    let lower = url.get(..8).unwrap_or(url).to_ascii_lowercase();
+    if lower.starts_with("https://") || lower.starts_with("http://") {
+        return Ok(json!({"type": "image", "source": {"type": "url", "url": url}}));
+    }
+    Err(invalid(
+        param,
+        "Image URLs must be http(s) or base64 data URLs.",
+    ))
+}
+
+fn assistant_blocks(message: &Value, param: &str) -> Result<Vec<Value>, GatewayError> {
+    let mut blocks = Vec::new();
+    let mut push_text = |text: &str| {
+        // Anthropic refuses empty text blocks; an assistant turn of only tool calls often has "".
+        if !text.is_empty() {
+            blocks.push(text_block(text));
+        }
+    };
+    match field(message, "content") {
+        Value::String(s) => push_text(s),
+        Value::Array(parts) => {
+            for (j, part) in parts.iter().enumerate() {
+                match (field(part, "type").as_str(), part) {
+                    (Some("text"), p) => push_text(field(p, "text").as_str().unwrap_or_default()),
+                    (Some("refusal"), p) => {
+                        push_text(field(p, "refusal").as_str().unwrap_or_default())
+                    }
+                    _ => {
+                        return Err(invalid(
+                            format!("{param}.content[{j}]"),
+                            "Assistant messages may hold only text and refusal parts.",
+                        ))
+                    }
+                }
+            }
+        }
+        _ => {}
+    }
+    if let Some(calls) = field(message, "tool_calls").as_array() {
+        for (j, call) in calls.iter().enumerate() {
+            blocks.push(tool_use_block(call, &format!("{param}.tool_calls[{j}]"))?);
+        }
+    }
+    Ok(blocks)
+}
+
+fn tool_use_block(call: &Value, param: &str) -> Result<Value, GatewayError> {
+    let function = field(call, "function");
+    let (Some(id), Some(name)) = (field(call, "id").as_str(), field(function, "name").as_str())
+    else {
+        return Err(invalid(
+            param,
+            "A tool call needs 'id' and 'function.name'.",
+        ));
+    };
+    let arguments = field(function, "arguments").as_str().unwrap_or_default();
+    let input = if arguments.trim().is_empty() {
+        json!({})
+    } else {
+        match serde_json::from_str::<Value>(arguments) {
+            Ok(v @ Value::Object(_)) => v,
+            Ok(_) => {
+                return Err(invalid(
+                    format!("{param}.function.arguments"),
+                    "Tool call arguments must be a JSON object for Anthropic.",
+                ))
+            }
+            Err(e) => {
+                return Err(invalid(
+                    format!("{param}.function.arguments"),
+                    format!("Tool call arguments are not valid JSON: {e}."),
+                ))
+            }
+        }
+    };
+    Ok(json!({"type": "tool_use", "id": id, "name": name, "input": input}))
+}
+
+fn tool_result(message: &Value, param: &str) -> Result<Value, GatewayError> {
+    let id = field(message, "tool_call_id").as_str().unwrap_or_default();
+    let content = match field(message, "content") {
+        Value::String(s) => Value::String(s.clone()),
+        Value::Array(parts) => Value::Array(
+            parts
+                .iter()
+                .enumerate()
+                .map(|(j, part)| {
+                    match (field(part, "type").as_str(), field(part, "text").as_str()) {
+                        (Some("text"), Some(text)) => Ok(text_block(text)),
+                        _ => Err(invalid(
+                            format!("{param}.content[{j}]"),
+                            "Tool messages may hold only text parts.",
+                        )),
+                    }
+                })
+                .collect::<Result<Vec<_>, _>>()?,
+        ),
+        _ => Value::String(String::new()),
+    };
+    Ok(json!({"type": "tool_result", "tool_use_id": id, "content": content}))
+}
+
+fn client_tools(tools: Option<&Value>) -> Result<Vec<Value>, GatewayError> {
+    let Some(tools) = tools.and_then(Value::as_array) else {
+        return Ok(Vec::new());
+    };
+    tools
+        .iter()
+        .enumerate()
+        .map(|(i, tool)| {
+            let param = format!("tools[{i}]");
+            if field(tool, "type").as_str().unwrap_or("function") != "function" {
+                return Err(invalid(
+                    format!("{param}.type"),
+                    "Only 'function' tools are translated for Anthropic.",
+                ));
+            }
+            let function = field(tool, "function");
+            let Some(name) = field(function, "name").as_str() else {
+                return Err(invalid(
+                    format!("{param}.function.name"),
+                    "A tool needs 'function.name'.",
+                ));
+            };
+            if name.starts_with(SCHEMA_TOOL_PREFIX) {
+                return Err(invalid(
+                    format!("{param}.function.name"),
+                    format!("Tool names starting with '{SCHEMA_TOOL_PREFIX}' are reserved by the gateway."),
+                ));
+            }
+            let mut out = Map::new();
+            out.insert("name".into(), name.into());
+            if let Some(d) = field(function, "description").as_str() {
+                out.insert("description".into(), d.into());
+            }
+            let schema = match field(function, "parameters") {
+                Value::Null => json!({"type": "object", "properties": {}}),
+                p => p.clone(),
+            };
+            out.insert("input_schema".into(), schema);
+            Ok(Value::Object(out))
+        })
+        .collect()
+}
+
+fn client_tool_choice(choice: Option<&Value>) -> Result<Option<Value>, GatewayError> {
+    let bad = || {
+        invalid(
+            "tool_choice",
+            "Invalid 'tool_choice' for Anthropic: use 'auto', 'required', 'none' or {\"type\": \"function\", \"function\": {\"name\": ...}}.",
+        )
+    };
+    match choice {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => match s.as_str() {
+            "auto" => Ok(Some(json!({"type": "auto"}))),
+            "required" => Ok(Some(json!({"type": "any"}))),
+            "none" => Ok(Some(json!({"type": "none"}))),
+            _ => Err(bad()),
+        },
+        Some(obj) => match (
+            field(obj, "type").as_str(),
+            field(field(obj, "function"), "name").as_str(),
+        ) {
+            (Some("function"), Some(name)) => Ok(Some(json!({"type": "tool", "name": name}))),
+            _ => Err(bad()),
+        },
+    }
+}
+
+/// The tool that carries a `json_schema` answer, and its name.
+fn schema_tool(spec: &Value) -> Result<(Value, String), GatewayError> {
+    let Some(schema_name) = field(spec, "name").as_str() else {
+        return Err(invalid(
+            "response_format.json_schema.name",
+            "Missing required parameter: 'response_format.json_schema.name'.",
+        ));
+    };
+    let mut name = format!("{SCHEMA_TOOL_PREFIX}{schema_name}");
+    // Names are ASCII in both APIs; cut on a character boundary all the same.
+    while name.len() > MAX_TOOL_NAME {
+        name.pop();
+    }
+    let description = match field(spec, "description").as_str() {
+        Some(d) => format!("Respond to the user with JSON that follows this schema. {d}"),
+        None => "Respond to the user with JSON that follows this schema.".to_string(),
+    };
+    let schema = match field(spec, "schema") {
+        Value::Null => json!({"type": "object"}),
+        s => s.clone(),
+    };
+    Ok((
+        json!({"name": name, "description": description, "input_schema": schema}),
+        name,
+    ))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Response
+// ---------------------------------------------------------------------------------------------
+
+fn is_schema_tool(name: &str) -> bool {
+    name.starts_with(SCHEMA_TOOL_PREFIX)
+}
+
+fn finish_reason(stop_reason: Option<&str>, real_tool_calls: bool) -> &'static str {
+    match stop_reason {
+        Some("max_tokens") | Some("model_context_window_exceeded") => "length",
+        Some("tool_use") if real_tool_calls => "tool_calls",
+        Some("refusal") => "content_filter",
+        // end_turn, stop_sequence, pause_turn, a tool_use that only answered through the schema
+        // tool, and anything newer.
+        _ => "stop",
+    }
+}
+
+/// Anthropic's usage counters as they arrive (message_start, then message_delta updates).
+#[derive(Debug, Default, Clone, Copy)]
+struct RawUsage {
+    input: u64,
+    cache_read: u64,
+    cache_write: u64,
+    output: u64,
+}
+
+impl RawUsage {
+    /// Takes every counter present in an Anthropic `usage` object.
+    fn update(&mut self, usage: &Value) {
+        let set = |key: &str, slot: &mut u64| {
+            if let Some(n) = field(usage, key).as_u64() {
+                *slot = n;
+            }
+        };
+        set("input_tokens", &mut self.input);
+        set("cache_read_input_tokens", &mut self.cache_read);
+        set("cache_creation_input_tokens", &mut self.cache_write);
+        set("output_tokens", &mut self.output);
+    }
+
+    fn normalized(self) -> Usage {
+        let prompt = self.input + self.cache_read + self.cache_write;
+        Usage {
+            prompt,
+            completion: self.output,
+            total: prompt + self.output,
+            cached_prompt: self.cache_read,
+            cache_write: self.cache_write,
+            reasoning: 0,
+        }
+    }
+}
+
+/// The OpenAI error `type` and `code` for an Anthropic error type (Anthropic's errors page lists
+/// each type with its HTTP status; the status picks the OpenAI type as for any upstream error).
+fn error_kind(anthropic_type: &str, message: &str) -> (&'static str, &'static str) {
+    let status = match anthropic_type {
+        "invalid_request_error" => 400,
+        "authentication_error" => 401,
+        "billing_error" => 402,
+        "permission_error" => 403,
+        "not_found_error" => 404,
+        "request_too_large" => 413,
+        "rate_limit_error" => 429,
+        "timeout_error" => 504,
+        "overloaded_error" => 503,
+        _ => 500, // api_error and unknown types
+    };
+    let e = GatewayError::Upstream {
+        status,
+        message: message.to_string(),
+    };
+    (e.error_type(), e.code())
+}
+
+/// The message of an Anthropic error body, or a readable stand-in.
+fn error_message(body: &[u8], status: u32) -> String {
+    if let Ok(v) = serde_json::from_slice::<Value>(body) {
+        if let Some(m) = field(field(&v, "error"), "message").as_str() {
+            return m.to_string();
+        }
+    }
+    format!("Anthropic answered HTTP {status}: {}", snippet(body))
+}
+
+/// The start of a body, for error messages.
+fn snippet(body: &[u8]) -> String {
+    let text = String::from_utf8_lossy(body);
+    let text = text.trim();
+    if text.is_empty() {
+        return "(empty body)".to_string();
+    }
+    let mut cut = text.len().min(1024);
+    while !text.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    text.get(..cut).unwrap_or_default().to_string()
+}
+
+/// A whole Anthropic message → an OpenAI chat completion.
+fn completion_from_message(message: &Value, created: u64) -> Vec<u8> {
+    let id = CompletionId {
+        id: field(message, "id")
+            .as_str()
+            .unwrap_or_default()
+            .to_string(),
+        created,
+        model: field(message, "model")
+            .as_str()
+            .unwrap_or_default()
+            .to_string(),
+    };
+    let mut text = String::new();
+    let mut schema_answer: Option<String> = None;
+    let mut calls = Vec::new();
+    for block in field(message, "content").as_array().into_iter().flatten() {
+        match field(block, "type").as_str() {
+            Some("text") => text.push_str(field(block, "text").as_str().unwrap_or_default()),
+            Some("tool_use") => {
+                let name = field(block, "name").as_str().unwrap_or_default();
+                let input = field(block, "input");
+                let arguments = if input.is_null() {
+                    "{}".to_string()
+                } else {
+                    input.to_string()
+                };
+                if is_schema_tool(name) {
+                    schema_answer.get_or_insert(arguments);
+                } else {
+                    calls.push(openai_format::tool_call(
+                        None,
+                        field(block, "id").as_str().unwrap_or_default(),
+                        name,
+                        &arguments,
+                    ));
+                }
+            }
+            _ => {} // thinking, redacted_thinking, server tool blocks: not part of the OpenAI answer
+        }
+    }
+    // A schema answer is the whole content: text around it would break the client's JSON parse.
+    let content = match schema_answer {
+        Some(json_text) => Value::String(json_text),
+        None if text.is_empty() && !calls.is_empty() => Value::Null,
+        None => Value::String(text),
+    };
+    let mut msg = Map::new();
+    msg.insert("role".into(), "assistant".into());
+    msg.insert("content".into(), content);
+    let real_tool_calls = !calls.is_empty();
+    if real_tool_calls {
+        msg.insert("tool_calls".into(), Value::Array(calls));
+    }
+    let mut usage = RawUsage::default();
+    usage.update(field(message, "usage"));
+    openai_format::completion(
+        &id,
+        Value::Object(msg),
+        finish_reason(field(message, "stop_reason").as_str(), real_tool_calls),
+        &usage.normalized(),
+    )
+}
+
+/// What an Anthropic content block (by its stream index) turned into.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Block {
+    Text,
+    /// A client tool call, with its OpenAI `tool_calls` index.
+    Tool(usize),
+    /// The `json_schema` answer tool: its input is the message content.
+    SchemaAnswer,
+    /// Thinking and other blocks that the OpenAI answer leaves out.
+    Other,
+}
+
+#[derive(Debug, Default)]
+struct StreamState {
+    parser: SseParser,
+    events: Vec<SseEvent>,
+    id: CompletionId,
+    blocks: Vec<(u64, Block)>,
+    tool_calls: usize,
+    usage: RawUsage,
+    stop_reason: Option<String>,
+    /// `message_stop` or an error ended the OpenAI stream; later bytes are ignored.
+    finished: bool,
+}
+
+impl StreamState {
+    fn block(&self, index: u64) -> Option<Block> {
+        self.blocks
+            .iter()
+            .find(|(i, _)| *i == index)
+            .map(|(_, b)| *b)
+    }
+
+    fn chunk(&self, delta: Value, out: &mut Vec<u8>) {
+        out.extend(openai_format::chunk_event(&self.id, delta, None));
+    }
+
+    fn fail(&mut self, message: &str, error_type: &str, code: &str, out: &mut Vec<u8>) {
+        out.extend(openai_format::error_event(message, error_type, Some(code)));
+        out.extend_from_slice(openai_format::DONE);
+        self.finished = true;
+    }
+
+    fn handle(&mut self, event: &SseEvent, out: &mut Vec<u8>) {
+        if self.finished {
+            return;
+        }
+        let Some(data) = event.data.as_deref() else {
+            return; // a comment-only block
+        };
+        let v: Value = serde_json::from_str(data).unwrap_or(Value::Null);
+        let kind = field(&v, "type")
+            .as_str()
+            .or(event.event.as_deref())
+            .unwrap_or_default();
+        match kind {
+            "message_start" => {
+                let message = field(&v, "message");
+                self.id.id = field(message, "id")
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string();
+                self.id.model = field(message, "model")
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string();
+                self.usage.update(field(message, "usage"));
+                self.chunk(json!({"role": "assistant", "content": ""}), out);
+            }
+            "content_block_start" => {
+                let index = field(&v, "index").as_u64().unwrap_or_default();
+                let block = field(&v, "content_block");
+                let kind = match field(block, "type").as_str() {
+                    Some("text") => {
+                        let text = field(block, "text").as_str().unwrap_or_default();
+                        if !text.is_empty() {
+                            self.chunk(json!({"content": text}), out);
+                        }
+                        Block::Text
+                    }
+                    Some("tool_use") => {
+                        let name = field(block, "name").as_str().unwrap_or_default();
+                        if is_schema_tool(name) {
+                            Block::SchemaAnswer
+                        } else {
+                            let n = self.tool_calls;
+                            self.tool_calls += 1;
+                            let id = field(block, "id").as_str().unwrap_or_default();
+                            let call = openai_format::tool_call(Some(n), id, name, "");
+                            self.chunk(json!({"tool_calls": [call]}), out);
+                            Block::Tool(n)
+                        }
+                    }
+                    _ => Block::Other,
+                };
+                self.blocks.push((index, kind));
+            }
+            "content_block_delta" => {
+                let index = field(&v, "index").as_u64().unwrap_or_default();
+                let delta = field(&v, "delta");
+                match (field(delta, "type").as_str(), self.block(index)) {
+                    (Some("text_delta"), Some(Block::Text) | None) => {
+                        let text = field(delta, "text").as_str().unwrap_or_default();
+                        if !text.is_empty() {
+                            self.chunk(json!({"content": text}), out);
+                        }
+                    }
+                    (Some("input_json_delta"), Some(block)) => {
+                        let part = field(delta, "partial_json").as_str().unwrap_or_default();
+                        if part.is_empty() {
+                            return;
+                        }
+                        match block {
+                            Block::Tool(n) => self.chunk(
+                                json!({"tool_calls": [{"index": n, "function": {"arguments": part}}]}),
+                                out,
+                            ),
+                            Block::SchemaAnswer => self.chunk(json!({"content": part}), out),
+                            Block::Text | Block::Other => {}
+                        }
+                    }
+                    _ => {} // thinking, signature and citation deltas
+                }
+            }
+            "message_delta" => {
+                if let Some(reason) = field(field(&v, "delta"), "stop_reason").as_str() {
+                    self.stop_reason = Some(reason.to_string());
+                }
+                self.usage.update(field(&v, "usage"));
+            }
+            "message_stop" => {
+                let finish = finish_reason(self.stop_reason.as_deref(), self.tool_calls > 0);
+                out.extend(openai_format::chunk_event(
+                    &self.id,
+                    json!({}),
+                    Some(finish),
+                ));
+                out.extend(openai_format::usage_event(
+                    &self.id,
+                    &self.usage.normalized(),
+                ));
+                out.extend_from_slice(openai_format::DONE);
+                self.finished = true;
+            }
+            "error" => {
+                let error = field(&v, "error");
+                let message = match field(error, "message").as_str() {
+                    Some(m) => m.to_string(),
+                    None if v.is_null() => format!("Anthropic stream error: {data}"),
+                    None => "Anthropic reported an error in the stream.".to_string(),
+                };
+                let (error_type, code) =
+                    error_kind(field(error, "type").as_str().unwrap_or_default(), &message);
+                self.fail(&message, error_type, code, out);
+            }
+            _ => {} // ping, content_block_stop, and event types added later
+        }
+    }
+}
+
+enum Mode {
+    /// Buffered whole, translated at the end (a message, or an error of any status).
+    Json {
+        status: u32,
+        body: Vec<u8>,
+    },
+    Stream(Box<StreamState>),
+}
+
+/// Translates one Anthropic answer to the OpenAI format.
+pub struct AnthropicResponse {
+    created: u64,
+    mode: Mode,
+}
+
+impl AnthropicResponse {
+    pub fn new(created: u64) -> Self {
+        Self {
+            created,
+            mode: Mode::Json {
+                status: 200,
+                body: Vec::new(),
+            },
+        }
+    }
+}
+
+impl ResponseTranslator for AnthropicResponse {
+    fn start(&mut self, status: u32, content_type: Option<&str>) -> ResponseShape {
+        let sse = content_type
+            .unwrap_or_default()
+            .trim_start()
+            .to_ascii_lowercase()
+            .starts_with("text/event-stream");
+        if (200..300).contains(&status) && sse {
+            let state = StreamState {
+                id: CompletionId {
+                    created: self.created,
+                    ..Default::default()
+                },
+                ..Default::default()
+            };
+            self.mode = Mode::Stream(Box::new(state));
+            ResponseShape::SSE
+        } else {
+            self.mode = Mode::Json {
+                status,
+                body: Vec::new(),
+            };
+            ResponseShape::JSON
+        }
+    }
+
+    fn body(&mut self, chunk: &[u8], end: bool) -> Vec<u8> {
+        match &mut self.mode {
+            Mode::Json { status, body } => {
+                body.extend_from_slice(chunk);
+                if !end {
+                    return Vec::new();
+                }
+                let body = std::mem::take(body);
+                let status = *status;
+                if !(200..300).contains(&status) {
+                    return openai_format::error_body(status, &error_message(&body, status));
+                }
+                match serde_json::from_slice::<Value>(&body) {
+                    Ok(v) if field(&v, "type") == "message" => {
+                        completion_from_message(&v, self.created)
+                    }
+                    Ok(v) if field(&v, "type") == "error" => {
+                        openai_format::error_body(502, &error_message(&body, status))
+                    }
+                    _ => openai_format::error_body(
+                        502,
+                        &format!("Anthropic's answer is not a message: {}", snippet(&body)),
+                    ),
+                }
+            }
+            Mode::Stream(state) => {
+                let mut out = Vec::new();
+                state.parser.feed(chunk, &mut state.events);
+                if end {
+                    state.parser.finish(&mut state.events);
+                }
+                for event in std::mem::take(&mut state.events) {
+                    state.handle(&event, &mut out);
+                }
+                if end && !state.finished {
+                    let message = "Anthropic's stream ended before the message was complete.";
+                    let (error_type, code) = {
+                        let e = GatewayError::Upstream {
+                            status: 502,
+                            message: message.to_string(),
+                        };
+                        (e.error_type(), e.code())
+                    };
+                    state.fail(message, error_type, code, &mut out);
+                }
+                out
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+
+    const DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/testdata/anthropic");
+    const CREATED: u64 = 1_700_000_000;
+
+    fn read(name: &str) -> Vec<u8> {
+        std::fs::read(format!("{DIR}/{name}")).unwrap_or_else(|e| panic!("{name}: {e}"))
+    }
+
+    fn read_json(name: &str) -> Value {
+        serde_json::from_slice(&read(name)).unwrap_or_else(|e| panic!("{name}: {e}"))
+    }
+
+    /// JSON equality by meaning: numbers by value (1 == 1.0), and strings that both hold JSON
+    /// (tool call arguments, json_schema answers) by their parsed value.
+    fn same(a: &Value, b: &Value) -> bool {
+        match (a, b) {
+            (Value::Number(x), Value::Number(y)) => x.as_f64() == y.as_f64(),
+            (Value::String(x), Value::String(y)) => {
+                x == y
+                    || matches!(
+                        (serde_json::from_str::<Value>(x), serde_json::from_str::<Value>(y)),
+                        (Ok(px), Ok(py)) if (px.is_object() || px.is_array()) && same(&px, &py)
+                    )
+            }
+            (Value::Array(x), Value::Array(y)) => {
+                x.len() == y.len() && x.iter().zip(y).all(|(a, b)| same(a, b))
+            }
+            (Value::Object(x), Value::Object(y)) => {
+                x.len() == y.len() && x.iter().all(|(k, v)| y.get(k).is_some_and(|w| same(v, w)))
+            }
+            _ => a == b,
+        }
+    }
+
+    fn assert_same(actual: &Value, expected: &Value, what: &str) {
+        assert!(
+            same(actual, expected),
+            "{what}\n--- actual:\n{}\n--- expected:\n{}",
+            serde_json::to_string_pretty(actual).unwrap(),
+            serde_json::to_string_pretty(expected).unwrap()
+        );
+    }
+
+    #[test]
+    fn semantic_comparison_can_fail() {
+        assert!(same(
+            &json!({"a": 1, "s": "{\"x\": 1}"}),
+            &json!({"s": "{\"x\":1.0}", "a": 1.0})
+        ));
+        assert!(!same(&json!({"a": 1}), &json!({"a": 2})));
+        assert!(!same(&json!({"a": 1}), &json!({"a": 1, "b": null})));
+        assert!(!same(&json!("{\"x\": 1}"), &json!("{\"x\": 2}")));
+        assert!(!same(&json!(["a", "b"]), &json!(["b", "a"])));
+    }
+
+    fn config(extra_provider: &str) -> Config {
+        let json = format!(
+            r#"{{"providers": {{
+                "anthropic": {{"type": "anthropic", "api_key_env": "ANTHROPIC_API_KEY", "default_max_tokens": 1024}},
+                "local": {{"type": "anthropic", "path_prefix": "/proxy/v1"{extra_provider}}}}},
+            "models": {{"claude": {{"provider": "anthropic", "model": "claude-sonnet-4-5-20250929"}},
+                       "local-claude": {{"provider": "local", "model": "claude-haiku-4-5"}}}}}}"#
+        );
+        Config::from_json(json.as_bytes(), &|_| Some("sk-ant-test".into())).unwrap()
+    }
+
+    fn attempt<'a>(c: &'a Config, model: &'a str, stream: bool) -> Attempt<'a> {
+        let m = &c.models[model];
+        Attempt {
+            provider: c.provider_of(m).unwrap(),
+            operation: Operation::Chat,
+            client_model: model,
+            upstream_model: &m.upstream_model,
+            stream,
+            client_asked_usage: false,
+            now_unix: CREATED,
+        }
+    }
+
+    /// The Anthropic body for an OpenAI body, as the gateway would send it to model "claude".
+    fn translate(body: &Value) -> Result<Value, GatewayError> {
+        let c = config("");
+        let stream = body["stream"] == true;
+        Anthropic
+            .request(&attempt(&c, "claude", stream), body.to_string().as_bytes())
+            .map(|r| serde_json::from_slice(&r.body.unwrap()).unwrap())
+    }
+
+    fn translate_err(body: &Value) -> GatewayError {
+        translate(body).expect_err("the request must be refused")
+    }
+
+    #[test]
+    fn golden_requests() {
+        for case in [
+            "system_multiturn",
+            "image",
+            "tools",
+            "json_schema",
+            "json_object_stream",
+        ] {
+            let input = read_json(&format!("request_{case}.openai.json"));
+            let expected = read_json(&format!("request_{case}.anthropic.json"));
+            let actual = translate(&input).unwrap_or_else(|e| panic!("{case}: {e}"));
+            assert_same(&actual, &expected, &format!("request_{case}"));
+        }
+    }
+
+    fn translate_response(
+        status: u32,
+        content_type: &str,
+        body: &[u8],
+    ) -> (ResponseShape, Vec<u8>) {
+        let mut t = AnthropicResponse::new(CREATED);
+        let shape = t.start(status, Some(content_type));
+        (shape, t.body(body, true))
+    }
+
+    #[test]
+    fn golden_responses_and_errors() {
+        for (case, status) in [
+            ("response_text", 200),
+            ("response_tool_use", 200),
+            ("response_cache_usage", 200),
+            ("response_json_schema", 200),
+            ("error_429", 429),
+            ("error_529", 529),
+        ] {
+            let (shape, out) = translate_response(
+                status,
+                "application/json",
+                &read(&format!("{case}.anthropic.json")),
+            );
+            assert_eq!(shape, ResponseShape::JSON, "{case}");
+            let actual: Value = serde_json::from_slice(&out).unwrap();
+            assert_same(&actual, &read_json(&format!("{case}.openai.json")), case);
+        }
+    }
+
+    /// Runs a stream through the translator, cut into pieces at `cuts`.
+    fn run_stream(stream: &[u8], cuts: &[usize]) -> Vec<u8> {
+        let mut t = AnthropicResponse::new(CREATED);
+        assert_eq!(
+            t.start(200, Some("text/event-stream; charset=utf-8")),
+            ResponseShape::SSE
+        );
+        let mut out = Vec::new();
+        let mut start = 0;
+        for &cut in cuts {
+            out.extend(t.body(&stream[start..cut], false));
+            start = cut;
+        }
+        out.extend(t.body(&stream[start..], true));
+        out
+    }
+
+    /// The `data` of each event of an OpenAI stream.
+    fn sse_data(bytes: &[u8]) -> Vec<String> {
+        let mut p = SseParser::new();
+        let mut events = Vec::new();
+        p.feed(bytes, &mut events);
+        p.finish(&mut events);
+        events
+            .into_iter()
+            .map(|e| {
+                e.data
+                    .unwrap_or_else(|| panic!("event without data: {:?}", e.raw))
+            })
+            .collect()
+    }
+
+    fn assert_same_stream(actual: &[u8], expected: &[u8], what: &str) {
+        let (actual, expected) = (sse_data(actual), sse_data(expected));
+        assert_eq!(
+            actual.len(),
+            expected.len(),
+            "{what}: event count\n{actual:#?}"
+        );
+        for (i, (a, e)) in actual.iter().zip(&expected).enumerate() {
+            if e == "[DONE]" {
+                assert_eq!(a, e, "{what}: event {i}");
+            } else {
+                let a: Value = serde_json::from_str(a)
+                    .unwrap_or_else(|err| panic!("{what}: event {i} {a:?}: {err}"));
+                let e: Value = serde_json::from_str(e).unwrap();
+                assert_same(&a, &e, &format!("{what}: event {i}"));
+            }
+        }
+    }
+
+    #[test]
+    fn golden_streams_whole_and_split_at_every_byte() {
+        for case in [
+            "stream_text_tools",
+            "stream_error",
+            "stream_truncated",
+            "stream_json_schema_cache",
+        ] {
+            let input = read(&format!("{case}.anthropic.sse"));
+            let whole = run_stream(&input, &[]);
+            assert_same_stream(&whole, &read(&format!("{case}.openai.sse")), case);
+            for cut in 0..=input.len() {
+                assert_eq!(
+                    run_stream(&input, &[cut]),
+                    whole,
+                    "{case}: split at byte {cut}"
+                );
+            }
+            let every_byte: Vec<usize> = (1..input.len()).collect();
+            assert_eq!(
+                run_stream(&input, &every_byte),
+                whole,
+                "{case}: byte by byte"
+            );
+        }
+    }
+
+    #[test]
+    fn stream_output_is_incremental_and_waits_for_whole_events() {
+        let input = read("stream_text_tools.anthropic.sse");
+        let first_end = input.windows(2).position(|w| w == b"\n\n").unwrap() + 2;
+        let mut t = AnthropicResponse::new(CREATED);
+        t.start(200, Some("text/event-stream"));
+        assert!(
+            t.body(&input[..first_end - 1], false).is_empty(),
+            "an incomplete event waits"
+        );
+        let first = t.body(&input[first_end - 1..first_end], false);
+        assert_eq!(
+            sse_data(&first).len(),
+            1,
+            "message_start gives the role chunk at once"
+        );
+        assert!(t
+            .body(b"event: ping\ndata: {\"type\": \"ping\"}\n\n", false)
+            .is_empty());
+    }
+
+    #[test]
+    fn nothing_after_the_end_of_the_stream() {
+        let mut input = read("stream_text_tools.anthropic.sse");
+        let expected = run_stream(&input, &[]);
+        input.extend_from_slice(b"event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":\"late\"}}\n\n");
+        assert_eq!(run_stream(&input, &[]), expected);
+        // An empty 200 stream still ends, with an error and [DONE].
+        let empty = sse_data(&run_stream(b"", &[]));
+        assert_eq!(empty.len(), 2);
+        assert!(empty[0].contains("\"error\""));
+        assert_eq!(empty[1], "[DONE]");
+    }
+
+    #[test]
+    fn head_has_path_version_and_key_only_when_configured() {
+        let c = config("");
+        let body = br#"{"model":"claude","messages":[{"role":"user","content":"hi"}]}"#;
+        let r = Anthropic
+            .request(&attempt(&c, "claude", false), body)
+            .unwrap();
+        assert_eq!(r.path, "/v1/messages");
+        assert_eq!(
+            r.headers,
+            vec![
+                ("x-api-key", "sk-ant-test".to_string()),
+                ("anthropic-version", "2023-06-01".to_string()),
+                ("content-type", "application/json".to_string()),
+            ]
+        );
+        let local = Anthropic
+            .request(&attempt(&c, "local-claude", true), body)
+            .unwrap();
+        assert_eq!(local.path, "/proxy/v1/messages");
+        assert!(local.headers.iter().all(|(k, _)| *k != "x-api-key"));
+        let sent: Value = serde_json::from_slice(&local.body.unwrap()).unwrap();
+        assert_eq!(sent["model"], "claude-haiku-4-5");
+        assert_eq!(
+            sent["max_tokens"], 4096,
+            "the configuration's default default"
+        );
+        assert_eq!(sent["stream"], true);
+        assert!(Anthropic.response(&attempt(&c, "claude", false)).is_some());
+    }
+
+    #[test]
+    fn embeddings_are_refused() {
+        let c = config("");
+        let mut a = attempt(&c, "claude", false);
+        a.operation = Operation::Embeddings;
+        let e = Anthropic
+            .request(&a, br#"{"model":"claude","input":"x"}"#)
+            .unwrap_err();
+        assert_eq!(e.status(), 400);
+    }
+
+    fn user(text: &str) -> Value {
+        json!({"role": "user", "content": text})
+    }
+
+    #[test]
+    fn refusals_name_the_parameter() {
+        let cases = [
+            (json!({"n": 2, "messages": [user("hi")]}), "n"),
+            (
+                json!({"messages": [user("hi"), {"role": "assistant", "tool_calls": [{"id": "c1", "type": "function",
+                    "function": {"name": "f", "arguments": "{not json"}}]}]}),
+                "messages[1].tool_calls[0].function.arguments",
+            ),
+            (
+                json!({"messages": [user("hi"), {"role": "assistant", "tool_calls": [{"id": "c1", "type": "function",
+                    "function": {"name": "f", "arguments": "[1, 2]"}}]}]}),
+                "messages[1].tool_calls[0].function.arguments",
+            ),
+            (
+                json!({"messages": [{"role": "user", "content": [{"type": "input_audio", "input_audio": {"data": "AAAA", "format": "wav"}}]}]}),
+                "messages[0].content[0].type",
+            ),
+            (
+                json!({"messages": [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": "ftp://x/y.png"}}]}]}),
+                "messages[0].content[0].image_url.url",
+            ),
+            (
+                json!({"messages": [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": "data:image/png,rawbytes"}}]}]}),
+                "messages[0].content[0].image_url.url",
+            ),
+            (
+                json!({"messages": [{"role": "user", "content": [{"type": "file", "file": {"file_id": "file-abc"}}]}]}),
+                "messages[0].content[0].file",
+            ),
+            (
+                json!({"messages": [{"role": "function", "name": "f", "content": "x"}]}),
+                "messages[0].role",
+            ),
+            (
+                json!({"messages": [user("hi")], "functions": [{"name": "f"}]}),
+                "functions",
+            ),
+            (
+                json!({"messages": [user("hi")], "tool_choice": "sometimes"}),
+                "tool_choice",
+            ),
+            (
+                json!({"messages": [user("hi")], "tools": [{"type": "custom", "custom": {"name": "x"}}]}),
+                "tools[0].type",
+            ),
+            (
+                json!({"messages": [user("hi")], "tools": [{"type": "function", "function": {"name": "json_response__x"}}]}),
+                "tools[0].function.name",
+            ),
+            (
+                json!({"messages": [user("hi")], "response_format": {"type": "yaml"}}),
+                "response_format",
+            ),
+            (
+                json!({"messages": [user("hi")], "response_format": {"type": "json_schema", "json_schema": {"schema": {}}}}),
+                "response_format.json_schema.name",
+            ),
+        ];
+        for (mut body, param) in cases {
+            body["model"] = "claude".into();
+            let e = translate_err(&body);
+            assert_eq!((e.status(), e.param()), (400, Some(param)), "{body}: {e}");
+        }
+    }
+
+    #[test]
+    fn temperature_is_capped_at_one_and_lower_values_pass() {
+        for (t, want) in [
+            (json!(1.5), json!(1.0)),
+            (json!(2), json!(1.0)),
+            (json!(0.3), json!(0.3)),
+            (json!(0), json!(0)),
+        ] {
+            let out =
+                translate(&json!({"model": "claude", "messages": [user("hi")], "temperature": t}))
+                    .unwrap();
+            assert!(
+                same(&out["temperature"], &want),
+                "{t} gave {}",
+                out["temperature"]
+            );
+        }
+    }
+
+    fn tool(name: &str) -> Value {
+        json!({"type": "function", "function": {"name": name, "parameters": {"type": "object"}}})
+    }
+
+    #[test]
+    fn tool_choice_forms() {
+        let with = |choice: Value, parallel: Value| {
+            let mut body =
+                json!({"model": "claude", "messages": [user("hi")], "tools": [tool("f")]});
+            if !choice.is_null() {
+                body["tool_choice"] = choice;
+            }
+            if !parallel.is_null() {
+                body["parallel_tool_calls"] = parallel;
+            }
+            translate(&body).unwrap().get("tool_choice").cloned()
+        };
+        assert_eq!(
+            with(json!("auto"), Value::Null),
+            Some(json!({"type": "auto"}))
+        );
+        assert_eq!(
+            with(json!("required"), Value::Null),
+            Some(json!({"type": "any"}))
+        );
+        assert_eq!(
+            with(json!("none"), Value::Null),
+            Some(json!({"type": "none"}))
+        );
+        assert_eq!(with(Value::Null, Value::Null), None);
+        assert_eq!(
+            with(Value::Null, json!(false)),
+            Some(json!({"type": "auto", "disable_parallel_tool_use": true}))
+        );
+        assert_eq!(
+            with(json!("required"), json!(false)),
+            Some(json!({"type": "any", "disable_parallel_tool_use": true}))
+        );
+        assert_eq!(
+            with(json!("none"), json!(false)),
+            Some(json!({"type": "none"}))
+        );
+        assert_eq!(
+            with(json!("auto"), json!(true)),
+            Some(json!({"type": "auto"}))
+        );
+        // No tools: no tool_choice and no tools at all.
+        let out = translate(
+            &json!({"model": "claude", "messages": [user("hi")], "tool_choice": "auto",
+            "parallel_tool_calls": false}),
+        )
+        .unwrap();
+        assert!(
+            out.get("tools").is_none() && out.get("tool_choice").is_none(),
+            "{out}"
+        );
+    }
+
+    #[test]
+    fn json_schema_with_the_clients_own_tools() {
+        let schema = json!({"type": "json_schema", "json_schema": {"name": "answer", "schema": {"type": "object"}}});
+        let run = |choice: Option<Value>| {
+            let mut body = json!({"model": "claude", "messages": [user("hi")], "tools": [tool("f")],
+                "response_format": schema});
+            if let Some(c) = choice {
+                body["tool_choice"] = c;
+            }
+            translate(&body).unwrap()
+        };
+        let out = run(None);
+        let names: Vec<&str> = out["tools"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t["name"].as_str().unwrap())
+            .collect();
+        assert_eq!(names, ["f", "json_response__answer"]);
+        assert_eq!(
+            out["tool_choice"],
+            json!({"type": "any"}),
+            "a client tool or the answer"
+        );
+        assert_eq!(
+            run(Some(json!("none")))["tool_choice"],
+            json!({"type": "tool", "name": "json_response__answer"})
+        );
+        assert_eq!(
+            run(Some(json!({"type": "function", "function": {"name": "f"}})))["tool_choice"],
+            json!({"type": "tool", "name": "f"})
+        );
+        let long = "x".repeat(80);
+        let out = translate(&json!({"model": "claude", "messages": [user("hi")],
+            "response_format": {"type": "json_schema", "json_schema": {"name": long}}}))
+        .unwrap();
+        assert_eq!(out["tools"][0]["name"].as_str().unwrap().len(), 64);
+        assert_eq!(out["tools"][0]["input_schema"], json!({"type": "object"}));
+        assert_eq!(out["tool_choice"]["name"], out["tools"][0]["name"]);
+    }
+
+    #[test]
+    fn turns_alternate_and_empty_assistant_text_is_left_out() {
+        let out = translate(&json!({"model": "claude", "messages": [
+            user("one"), user("two"),
+            {"role": "assistant", "content": "", "tool_calls": [{"id": "c1", "type": "function",
+                "function": {"name": "f", "arguments": ""}}]},
+            {"role": "tool", "tool_call_id": "c1", "content": "done"},
+            {"role": "system", "content": "late system"},
+            {"role": "assistant", "content": [{"type": "text", "text": "The answer is"}]}
+        ]}))
+        .unwrap();
+        assert_eq!(out["system"], "late system");
+        assert_eq!(
+            out["messages"],
+            json!([
+                {"role": "user", "content": [{"type": "text", "text": "one"}, {"type": "text", "text": "two"}]},
+                {"role": "assistant", "content": [{"type": "tool_use", "id": "c1", "name": "f", "input": {}}]},
+                {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "c1", "content": "done"}]},
+                {"role": "assistant", "content": [{"type": "text", "text": "The answer is"}]}
+            ])
+        );
+    }
+
+    #[test]
+    fn pdf_file_data_becomes_a_document() {
+        let out = translate(&json!({"model": "claude", "messages": [{"role": "user", "content": [
+            {"type": "file", "file": {"filename": "a.pdf", "file_data": "data:application/pdf;base64,JVBERi0x"}}]}]}))
+        .unwrap();
+        assert_eq!(
+            out["messages"][0]["content"][0],
+            json!({"type": "document", "source": {"type": "base64", "media_type": "application/pdf", "data": "JVBERi0x"}})
+        );
+    }
+
+    #[test]
+    fn errors_that_are_not_anthropic_json_keep_status_and_text() {
+        let (shape, out) =
+            translate_response(503, "text/html", b"<html>upstream connect error</html>");
+        assert_eq!(shape, ResponseShape::JSON);
+        let v: Value = serde_json::from_slice(&out).unwrap();
+        assert_eq!(v["error"]["type"], "upstream_error");
+        assert_eq!(v["error"]["code"], "upstream_unavailable");
+        assert!(
+            v["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("upstream connect error"),
+            "{v}"
+        );
+        // An error status with an event-stream content type is still an error body.
+        let (shape, out) =
+            translate_response(500, "text/event-stream", &read("error_529.anthropic.json"));
+        assert_eq!(shape, ResponseShape::JSON);
+        let v: Value = serde_json::from_slice(&out).unwrap();
+        assert_eq!(
+            (v["error"]["message"].as_str(), v["error"]["type"].as_str()),
+            (Some("Overloaded"), Some("upstream_error"))
+        );
+        // A 200 that is no message is not passed off as an answer.
+        let (_, out) = translate_response(200, "application/json", b"{\"unexpected\": true}");
+        let v: Value = serde_json::from_slice(&out).unwrap();
+        assert!(
+            v["error"]["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("not a message")),
+            "{v}"
+        );
+    }
+
+    #[test]
+    fn a_json_answer_arriving_in_pieces_is_translated_once_whole() {
+        let body = read("response_text.anthropic.json");
+        let mut t = AnthropicResponse::new(CREATED);
+        assert_eq!(t.start(200, Some("application/json")), ResponseShape::JSON);
+        let (a, b) = body.split_at(body.len() / 2);
+        assert!(t.body(a, false).is_empty());
+        let out: Value = serde_json::from_slice(&t.body(b, true)).unwrap();
+        assert_same(&out, &read_json("response_text.openai.json"), "pieces");
+    }
+
+    #[test]
+    fn a_tool_only_answer_has_null_content() {
+        let msg = json!({"id": "msg_1", "type": "message", "role": "assistant", "model": "m",
+            "content": [{"type": "tool_use", "id": "t1", "name": "f", "input": {"a": 1}}],
+            "stop_reason": "tool_use", "usage": {"input_tokens": 1, "output_tokens": 2}});
+        let (_, out) = translate_response(200, "application/json", msg.to_string().as_bytes());
+        let v: Value = serde_json::from_slice(&out).unwrap();
+        assert_eq!(v["choices"][0]["message"]["content"], Value::Null);
+        assert_eq!(v["choices"][0]["finish_reason"], "tool_calls");
+        for (reason, want) in [
+            ("refusal", "content_filter"),
+            ("stop_sequence", "stop"),
+            ("model_context_window_exceeded", "length"),
+        ] {
+            let mut m = msg.clone();
+            m["content"] = json!([{"type": "text", "text": "x"}]);
+            m["stop_reason"] = reason.into();
+            let (_, out) = translate_response(200, "application/json", m.to_string().as_bytes());
+            let v: Value = serde_json::from_slice(&out).unwrap();
+            assert_eq!(v["choices"][0]["finish_reason"], want, "{reason}");
+        }
     }
 }

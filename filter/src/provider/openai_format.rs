@@ -96,8 +96,8 @@ pub fn error_body(status: u32, message: &str) -> Vec<u8> {
 pub fn tool_call(index: Option<usize>, id: &str, name: &str, arguments: &str) -> Value {
     let mut call =
         json!({"id": id, "type": "function", "function": {"name": name, "arguments": arguments}});
-    if let Some(i) = index {
-        call["index"] = i.into();
+    if let (Some(i), Some(obj)) = (index, call.as_object_mut()) {
+        obj.insert("index".into(), i.into());
     }
     call
 }
