@@ -98,6 +98,16 @@ pub struct EmbeddingsRequest {
     pub base64: bool,
 }
 
+/// Whether an (already validated) embeddings body asks for base64 vectors.
+pub fn embeddings_base64(body: &[u8]) -> bool {
+    #[derive(serde::Deserialize)]
+    struct Format<'a> {
+        #[serde(borrow)]
+        encoding_format: Option<&'a str>,
+    }
+    serde_json::from_slice::<Format>(body).is_ok_and(|f| f.encoding_format == Some("base64"))
+}
+
 /// Validates `POST /v1/embeddings` (OpenAI API reference, "Create embeddings").
 pub fn parse_embeddings_request(body: &[u8]) -> Result<EmbeddingsRequest, GatewayError> {
     let value: Value =

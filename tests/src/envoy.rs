@@ -341,7 +341,8 @@ pub fn render_config(options: &Options, dir: &Path) -> Json {
 /// Makes a cluster a plain-HTTP static one on 127.0.0.1:port, keeping its filters and its
 /// endpoint hostname (the Host header providers see, and what SigV4 signs).
 fn point_at_local(cluster: &mut Json, name: &str, port: u16) {
-    let hostname = cluster["load_assignment"]["endpoints"][0]["lb_endpoints"][0]["endpoint"]["hostname"]
+    let hostname = cluster["load_assignment"]["endpoints"][0]["lb_endpoints"][0]["endpoint"]
+        ["hostname"]
         .as_str()
         .unwrap_or("localhost")
         .to_string();

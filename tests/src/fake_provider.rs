@@ -289,7 +289,20 @@ fn openai_embeddings(req: &Received) -> Reply {
     let data: Vec<Value> = inputs
         .iter()
         .enumerate()
-        .map(|(i, text)| json!({"object": "embedding", "index": i, "embedding": fake_vector(text)}))
+        .map(|(i, text)| {
+            let vector = fake_vector(text);
+            let embedding = if request["encoding_format"] == "base64" {
+                use base64::Engine;
+                let bytes: Vec<u8> = vector
+                    .iter()
+                    .flat_map(|x| (*x as f32).to_le_bytes())
+                    .collect();
+                json!(base64::engine::general_purpose::STANDARD.encode(bytes))
+            } else {
+                json!(vector)
+            };
+            json!({"object": "embedding", "index": i, "embedding": embedding})
+        })
         .collect();
     Reply::json(
         200,

@@ -1092,6 +1092,7 @@ mod tests {
             upstream_model: &m.upstream_model,
             stream,
             client_asked_usage: false,
+            embeddings_base64: false,
             now_unix: CREATED,
         }
     }

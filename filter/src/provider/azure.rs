@@ -54,6 +54,7 @@ mod tests {
             upstream_model: &m.upstream_model,
             stream: false,
             client_asked_usage: false,
+            embeddings_base64: false,
             now_unix: 0,
         };
         let r = Azure

@@ -80,7 +80,6 @@ mod sigv4;
 #[cfg(test)]
 mod tests;
 
-use std::cell::Cell;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use serde_json::{json, Map, Value};
@@ -100,13 +99,6 @@ pub struct Bedrock;
 const SERVICE: &str = "bedrock";
 const EVENTSTREAM: &str = "application/vnd.amazon.eventstream";
 
-thread_local! {
-    /// `encoding_format: base64` of the embeddings request last translated on this thread.
-    /// [`Translator::response`] gets only the attempt, and the upstream filter calls it right
-    /// after [`Translator::request`] for the same attempt, so the flag is handed over here.
-    static EMBEDDINGS_BASE64: Cell<bool> = const { Cell::new(false) };
-}
-
 impl Translator for Bedrock {
     fn request(&self, attempt: &Attempt, body: &[u8]) -> Result<UpstreamRequest, GatewayError> {
         let (action, payload) = match attempt.operation {
@@ -119,8 +111,7 @@ impl Translator for Bedrock {
                 (action, converse_request(body)?)
             }
             Operation::Embeddings => {
-                let (payload, base64) = embeddings_request(attempt.upstream_model, body)?;
-                EMBEDDINGS_BASE64.with(|flag| flag.set(base64));
+                let (payload, _) = embeddings_request(attempt.upstream_model, body)?;
                 ("invoke", payload)
             }
         };
@@ -143,10 +134,9 @@ impl Translator for Bedrock {
         let id = completion_id(attempt);
         Some(match attempt.operation {
             Operation::Chat => Box::new(ChatResponse::new(id)),
-            Operation::Embeddings => Box::new(EmbeddingsResponse::new(
-                id.model,
-                EMBEDDINGS_BASE64.with(|flag| flag.replace(false)),
-            )),
+            Operation::Embeddings => {
+                Box::new(EmbeddingsResponse::new(id.model, attempt.embeddings_base64))
+            }
         })
     }
 }

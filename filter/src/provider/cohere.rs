@@ -70,8 +70,6 @@
 //! data line. A stream that ends without `message-end` gets an error event and `[DONE]`.
 //! Any non-2xx answer becomes `{"error": {...}}` with Cohere's `message` and the same status.
 
-use std::cell::Cell;
-
 use serde_json::{json, Map, Value};
 
 use super::openai::refuse_multiple_choices;
@@ -82,14 +80,6 @@ use crate::sse::{SseEvent, SseParser};
 use crate::usage::Usage;
 
 pub struct Cohere;
-
-thread_local! {
-    /// Whether the embeddings request last translated asked for base64 vectors. `request` and
-    /// `response` of one attempt run back to back in the same call (the upstream filter's
-    /// headers phase), and a VM runs one request's code at a time, so `response` reads the flag
-    /// of its own request. (The `Attempt` does not carry `encoding_format`.)
-    static EMBED_BASE64: Cell<bool> = const { Cell::new(false) };
-}
 
 static NULL: Value = Value::Null;
 
@@ -121,17 +111,13 @@ impl Translator for Cohere {
                 "the body must be a JSON object".into(),
             ));
         };
-        let (endpoint, out, base64) = match attempt.operation {
+        let (endpoint, out) = match attempt.operation {
             Operation::Chat => {
                 refuse_multiple_choices(attempt, body)?;
-                ("chat", chat_body(attempt, &req)?, false)
+                ("chat", chat_body(attempt, &req)?)
             }
-            Operation::Embeddings => {
-                let (out, base64) = embed_body(attempt, &req)?;
-                ("embed", out, base64)
-            }
+            Operation::Embeddings => ("embed", embed_body(attempt, &req)?.0),
         };
-        EMBED_BASE64.with(|flag| flag.set(base64));
         let mut headers = Vec::with_capacity(2);
         if let Some(key) = attempt.provider.api_key() {
             headers.push(("authorization", format!("Bearer {key}")));
@@ -147,7 +133,7 @@ impl Translator for Cohere {
     }
 
     fn response(&self, attempt: &Attempt) -> Option<Box<dyn ResponseTranslator>> {
-        let base64 = attempt.operation == Operation::Embeddings && EMBED_BASE64.with(Cell::get);
+        let base64 = attempt.operation == Operation::Embeddings && attempt.embeddings_base64;
         Some(Box::new(CohereResponse::new(attempt, base64)))
     }
 }
@@ -875,6 +861,7 @@ mod tests {
             upstream_model: &m.upstream_model,
             stream,
             client_asked_usage: false,
+            embeddings_base64: false,
             now_unix: NOW,
         }
     }
@@ -1269,8 +1256,9 @@ mod tests {
             ("float", "embeddings_response.openai.json"),
             ("base64", "embeddings_response_base64.openai.json"),
         ] {
-            let a = attempt(&c, "embed", Operation::Embeddings, false);
+            let mut a = attempt(&c, "embed", Operation::Embeddings, false);
             let body = json!({"model": "embed", "input": ["hello", "goodbye"], "encoding_format": request_format});
+            a.embeddings_base64 = crate::chat::embeddings_base64(body.to_string().as_bytes());
             Cohere.request(&a, body.to_string().as_bytes()).unwrap();
             let mut t = Cohere.response(&a).unwrap();
             assert_eq!(t.start(200, Some("application/json")), ResponseShape::JSON);
@@ -1281,7 +1269,7 @@ mod tests {
                 "{request_format}"
             );
         }
-        // A chat request in between resets the choice.
+        // An attempt that did not ask for base64 gets floats.
         let a = attempt(&c, "command", Operation::Chat, false);
         Cohere
             .request(

@@ -81,7 +81,6 @@
 //! handed to `response()` of the same attempt through a thread-local (the two are called one
 //! after the other, on one thread, by the upstream filter).
 
-use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -107,11 +106,6 @@ const MAX_SCHEMA_DEPTH: usize = 32;
 const MAX_SCHEMA_NODES: usize = 10_000;
 /// Largest piece of a non-JSON error body quoted in the error message.
 const MAX_ERROR_TEXT: usize = 512;
-
-thread_local! {
-    /// `(client model, base64)` of the last embeddings request, for its response translator.
-    static EMBEDDINGS_FORMAT: RefCell<Option<(String, bool)>> = const { RefCell::new(None) };
-}
 
 /// The upstream model without a leading `models/`, which the path adds itself.
 fn model_id(upstream: &str) -> &str {
@@ -146,10 +140,7 @@ impl Translator for Gemini {
                 (method, chat_request(&req)?)
             }
             Operation::Embeddings => {
-                let (out, base64) = embeddings_request(&req, model)?;
-                EMBEDDINGS_FORMAT.with(|f| {
-                    *f.borrow_mut() = Some((attempt.client_model.to_string(), base64));
-                });
+                let (out, _) = embeddings_request(&req, model)?;
                 ("batchEmbedContents", out)
             }
         };
@@ -186,10 +177,7 @@ impl Translator for Gemini {
                 provider_auth,
             ))),
             Operation::Embeddings => {
-                let base64 = EMBEDDINGS_FORMAT
-                    .with(|f| f.borrow_mut().take())
-                    .filter(|(client_model, _)| client_model == attempt.client_model)
-                    .is_some_and(|(_, base64)| base64);
+                let base64 = attempt.embeddings_base64;
                 Some(Box::new(EmbeddingsResponse {
                     status: 0,
                     body: Vec::new(),
@@ -1633,6 +1621,7 @@ mod tests {
             upstream_model: &m.upstream_model,
             stream,
             client_asked_usage: false,
+            embeddings_base64: false,
             now_unix: NOW,
         }
     }
@@ -2116,9 +2105,10 @@ mod tests {
             ("float", "response_embeddings.openai.json"),
             ("base64", "response_embeddings_base64.openai.json"),
         ] {
-            let a = attempt(&c, "embed", Operation::Embeddings, false);
+            let mut a = attempt(&c, "embed", Operation::Embeddings, false);
             let req = json!({"model": "embed", "input": ["a", "b"], "encoding_format": format})
                 .to_string();
+            a.embeddings_base64 = crate::chat::embeddings_base64(req.as_bytes());
             Gemini.request(&a, req.as_bytes()).unwrap();
             let mut t = Gemini.response(&a).unwrap();
             assert_eq!(t.start(200, Some("application/json")), ResponseShape::JSON);

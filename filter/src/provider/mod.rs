@@ -175,6 +175,8 @@ pub struct Attempt<'a> {
     pub stream: bool,
     /// The client itself asked for `stream_options.include_usage`.
     pub client_asked_usage: bool,
+    /// An embeddings request asked for base64 vectors (`encoding_format`, the SDKs' default).
+    pub embeddings_base64: bool,
     /// Seconds since the Unix epoch (SigV4 dates, `created` fields).
     pub now_unix: u64,
 }

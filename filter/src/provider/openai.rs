@@ -211,6 +211,7 @@ mod tests {
             upstream_model: &m.upstream_model,
             stream,
             client_asked_usage: asked,
+            embeddings_base64: false,
             now_unix: 0,
         }
     }

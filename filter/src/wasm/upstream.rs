@@ -10,6 +10,7 @@ use proxy_wasm::traits::{Context, HttpContext};
 use proxy_wasm::types::{Action, BufferType, MapType};
 
 use super::host;
+use crate::chat::embeddings_base64;
 use crate::config::Config;
 use crate::error::GatewayError;
 use crate::provider::{Attempt, Operation, ResponseTranslator, PROVIDER_HEADERS};
@@ -71,6 +72,7 @@ impl ProviderFilter {
             upstream_model: &model.upstream_model,
             stream: host::property(state::STREAM).as_deref() == Some("true"),
             client_asked_usage: host::property(state::USAGE_ASKED).as_deref() == Some("true"),
+            embeddings_base64: operation == Operation::Embeddings && embeddings_base64(&body),
             now_unix: host::now()
                 .duration_since(UNIX_EPOCH)
                 .map_or(0, |d| d.as_secs()),

@@ -53,6 +53,7 @@ fn attempt<'a>(
         upstream_model: &m.upstream_model,
         stream,
         client_asked_usage: false,
+        embeddings_base64: false,
         now_unix,
     }
 }
@@ -427,7 +428,8 @@ fn embed(c: &Config, model: &str, body: &Value) -> Result<UpstreamRequest, Gatew
 
 /// request() then response() for one attempt, as the upstream filter calls them.
 fn embed_round_trip(c: &Config, model: &str, request: &Value, answer: &Value) -> Value {
-    let a = attempt(c, model, Operation::Embeddings, false, 1_700_000_000);
+    let mut a = attempt(c, model, Operation::Embeddings, false, 1_700_000_000);
+    a.embeddings_base64 = request["encoding_format"] == "base64";
     Bedrock.request(&a, request.to_string().as_bytes()).unwrap();
     let mut t = Bedrock.response(&a).unwrap();
     assert_eq!(t.start(200, Some("application/json")), ResponseShape::JSON);
