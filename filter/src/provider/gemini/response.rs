@@ -1,0 +1,455 @@
+//! Gemini answers (JSON, SSE stream, errors, embeddings) back to the OpenAI format. See the
+//! parent module for the mapping.
+
+use super::*;
+
+// ---------------------------------------------------------------------------------------------
+// Responses
+// ---------------------------------------------------------------------------------------------
+
+pub(super) fn is_success(status: u32) -> bool {
+    (200..300).contains(&status)
+}
+
+pub(super) fn count(v: &Value, key: &str) -> u64 {
+    v.get(key).and_then(Value::as_u64).unwrap_or(0)
+}
+
+/// Gemini `usageMetadata` → normalized usage.
+pub(super) fn usage_from(metadata: &Value) -> Usage {
+    let prompt = count(metadata, "promptTokenCount") + count(metadata, "toolUsePromptTokenCount");
+    let thoughts = count(metadata, "thoughtsTokenCount");
+    let completion = count(metadata, "candidatesTokenCount") + thoughts;
+    Usage {
+        prompt,
+        completion,
+        total: metadata
+            .get("totalTokenCount")
+            .and_then(Value::as_u64)
+            .unwrap_or(prompt + completion),
+        cached_prompt: count(metadata, "cachedContentTokenCount"),
+        cache_write: 0,
+        reasoning: thoughts,
+    }
+}
+
+/// What one `GenerateContentResponse` (a whole answer or one stream event) says.
+#[derive(Default)]
+pub(super) struct Piece {
+    texts: Vec<String>,
+    /// (name, arguments as a JSON string)
+    calls: Vec<(String, String)>,
+    finish: Option<String>,
+    blocked: bool,
+    usage: Option<Usage>,
+}
+
+pub(super) fn read_piece(v: &Value) -> Piece {
+    let mut piece = Piece::default();
+    let candidate = v
+        .get("candidates")
+        .and_then(Value::as_array)
+        .and_then(|c| c.first());
+    if let Some(candidate) = candidate {
+        let parts = candidate
+            .get("content")
+            .and_then(|c| c.get("parts"))
+            .and_then(Value::as_array);
+        for part in parts.into_iter().flatten() {
+            if part.get("thought").and_then(Value::as_bool) == Some(true) {
+                continue;
+            }
+            if let Some(text) = part.get("text").and_then(Value::as_str) {
+                piece.texts.push(text.to_string());
+            }
+            if let Some(call) = part.get("functionCall") {
+                let name = call.get("name").and_then(Value::as_str).unwrap_or_default();
+                let args = call
+                    .get("args")
+                    .filter(|a| !a.is_null())
+                    .map_or_else(|| "{}".to_string(), Value::to_string);
+                piece.calls.push((name.to_string(), args));
+            }
+        }
+        piece.finish = candidate
+            .get("finishReason")
+            .and_then(Value::as_str)
+            .map(str::to_string);
+    }
+    piece.blocked = v
+        .get("promptFeedback")
+        .and_then(|f| f.get("blockReason"))
+        .is_some_and(|r| !r.is_null());
+    piece.usage = v.get("usageMetadata").map(usage_from);
+    piece
+}
+
+pub(super) fn finish_reason(raw: Option<&str>, blocked: bool, has_calls: bool) -> &'static str {
+    if blocked {
+        return "content_filter";
+    }
+    match raw {
+        Some("MAX_TOKENS") => "length",
+        Some(
+            "SAFETY"
+            | "RECITATION"
+            | "BLOCKLIST"
+            | "PROHIBITED_CONTENT"
+            | "SPII"
+            | "IMAGE_SAFETY"
+            | "IMAGE_PROHIBITED_CONTENT"
+            | "IMAGE_RECITATION",
+        ) => "content_filter",
+        _ if has_calls => "tool_calls",
+        _ => "stop",
+    }
+}
+
+pub(super) fn call_id(n: usize) -> String {
+    format!("call_{n}")
+}
+
+/// The message of a Gemini error object, or `None` when it is none.
+pub(super) fn error_object(v: &Value) -> Option<&Value> {
+    match v {
+        Value::Array(items) => items.first().and_then(error_object),
+        other => other.get("error").filter(|e| e.is_object()),
+    }
+}
+
+pub(super) fn is_key_rejection(error: &Value) -> bool {
+    error
+        .get("details")
+        .and_then(Value::as_array)
+        .is_some_and(|details| {
+            details
+                .iter()
+                .any(|d| d.get("reason").and_then(Value::as_str) == Some("API_KEY_INVALID"))
+        })
+}
+
+/// An OpenAI error body for a Gemini error answer (any non-2xx, or an error object).
+pub(super) fn error_answer(status: u32, body: &[u8], provider_auth: &str) -> Vec<u8> {
+    let parsed: Option<Value> = serde_json::from_slice(body).ok();
+    let error = parsed.as_ref().and_then(error_object);
+    let message = match error {
+        Some(e) if is_key_rejection(e) => provider_auth.to_string(),
+        Some(e) => {
+            let message = e.get("message").and_then(Value::as_str).unwrap_or_default();
+            let code = e.get("status").and_then(Value::as_str).unwrap_or_default();
+            match (message.is_empty(), code.is_empty()) {
+                (false, _) => message.to_string(),
+                (true, false) => format!("Gemini answered {code} (HTTP {status})."),
+                (true, true) => format!("Gemini answered HTTP {status}."),
+            }
+        }
+        None => {
+            let text = String::from_utf8_lossy(body);
+            let text = text.trim();
+            if text.is_empty() {
+                format!("Gemini answered HTTP {status}.")
+            } else {
+                let cut: String = text.chars().take(MAX_ERROR_TEXT).collect();
+                format!("Gemini answered HTTP {status}: {cut}")
+            }
+        }
+    };
+    openai_format::error_body(status, &message)
+}
+
+/// A status for an error object found in a 2xx body or a stream: its `code`, else 502.
+pub(super) fn error_status(error: &Value) -> u32 {
+    error
+        .get("code")
+        .and_then(Value::as_u64)
+        .and_then(|c| u32::try_from(c).ok())
+        .filter(|c| (400..600).contains(c))
+        .unwrap_or(502)
+}
+
+pub(super) static FALLBACK_IDS: AtomicU64 = AtomicU64::new(0);
+
+pub(super) fn completion_id(v: Option<&Value>, fallback_model: &str, created: u64) -> CompletionId {
+    let field = |key: &str| {
+        v.and_then(|v| v.get(key))
+            .and_then(Value::as_str)
+            .filter(|s| !s.is_empty())
+    };
+    let id = match field("responseId") {
+        Some(id) => format!("chatcmpl-{id}"),
+        None => format!(
+            "chatcmpl-gemini-{created}-{}",
+            FALLBACK_IDS.fetch_add(1, Ordering::Relaxed)
+        ),
+    };
+    CompletionId {
+        id,
+        created,
+        model: field("modelVersion").unwrap_or(fallback_model).to_string(),
+    }
+}
+
+/// Translates a chat answer: a whole `GenerateContentResponse`, or its SSE stream.
+pub(super) struct ChatResponse {
+    stream: bool,
+    status: u32,
+    sse: bool,
+    body: Vec<u8>,
+    parser: SseParser,
+    fallback_model: String,
+    created: u64,
+    provider_auth: String,
+    /// Set by the first event; the role chunk has been sent.
+    id: Option<CompletionId>,
+    calls: usize,
+    finish: Option<String>,
+    blocked: bool,
+    usage: Usage,
+    /// `[DONE]` has been sent; nothing follows.
+    done: bool,
+}
+
+impl ChatResponse {
+    pub(super) fn new(
+        stream: bool,
+        fallback_model: String,
+        created: u64,
+        provider_auth: String,
+    ) -> Self {
+        Self {
+            stream,
+            status: 0,
+            sse: false,
+            body: Vec::new(),
+            parser: SseParser::new(),
+            fallback_model,
+            created,
+            provider_auth,
+            id: None,
+            calls: 0,
+            finish: None,
+            blocked: false,
+            usage: Usage::default(),
+            done: false,
+        }
+    }
+
+    fn whole(&mut self) -> Vec<u8> {
+        let body = std::mem::take(&mut self.body);
+        if !is_success(self.status) {
+            return error_answer(self.status, &body, &self.provider_auth);
+        }
+        let Ok(v) = serde_json::from_slice::<Value>(&body) else {
+            return openai_format::error_body(502, "Gemini answered with a body that is not JSON.");
+        };
+        if let Some(error) = error_object(&v) {
+            return error_answer(error_status(error), &body, &self.provider_auth);
+        }
+        let piece = read_piece(&v);
+        let id = completion_id(Some(&v), &self.fallback_model, self.created);
+        let content = if piece.texts.is_empty() {
+            Value::Null
+        } else {
+            Value::String(piece.texts.concat())
+        };
+        let mut message = json!({"role": "assistant", "content": content});
+        if !piece.calls.is_empty() {
+            let calls: Vec<Value> = piece
+                .calls
+                .iter()
+                .enumerate()
+                .map(|(n, (name, args))| openai_format::tool_call(None, &call_id(n), name, args))
+                .collect();
+            if let Value::Object(m) = &mut message {
+                m.insert("tool_calls".into(), Value::Array(calls));
+            }
+        }
+        let finish = finish_reason(
+            piece.finish.as_deref(),
+            piece.blocked,
+            !piece.calls.is_empty(),
+        );
+        openai_format::completion(&id, message, finish, &piece.usage.unwrap_or_default())
+    }
+
+    /// The stream's identity, sending the role chunk first when this is the first event.
+    fn started(&mut self, v: Option<&Value>, out: &mut Vec<u8>) -> CompletionId {
+        if let Some(id) = &self.id {
+            return id.clone();
+        }
+        let id = completion_id(v, &self.fallback_model, self.created);
+        out.extend(openai_format::chunk_event(
+            &id,
+            json!({"role": "assistant", "content": ""}),
+            None,
+        ));
+        self.id = Some(id.clone());
+        id
+    }
+
+    fn on_event(&mut self, data: &str, out: &mut Vec<u8>) {
+        if self.done {
+            return;
+        }
+        let Ok(v) = serde_json::from_str::<Value>(data) else {
+            return; // not a GenerateContentResponse: nothing to translate
+        };
+        if let Some(error) = error_object(&v) {
+            let e = GatewayError::Upstream {
+                status: error_status(error),
+                message: error
+                    .get("message")
+                    .and_then(Value::as_str)
+                    .filter(|m| !m.is_empty())
+                    .unwrap_or("Gemini reported an error in the stream.")
+                    .to_string(),
+            };
+            out.extend(openai_format::error_event(
+                &e.to_string(),
+                e.error_type(),
+                Some(e.code()),
+            ));
+            out.extend_from_slice(openai_format::DONE);
+            self.done = true;
+            return;
+        }
+        let id = self.started(Some(&v), out);
+        let piece = read_piece(&v);
+        for text in piece.texts.iter().filter(|t| !t.is_empty()) {
+            out.extend(openai_format::chunk_event(
+                &id,
+                json!({ "content": text }),
+                None,
+            ));
+        }
+        for (name, args) in &piece.calls {
+            let n = self.calls;
+            self.calls += 1;
+            let call = openai_format::tool_call(Some(n), &call_id(n), name, args);
+            out.extend(openai_format::chunk_event(
+                &id,
+                json!({ "tool_calls": [call] }),
+                None,
+            ));
+        }
+        if piece.finish.is_some() {
+            self.finish = piece.finish;
+        }
+        self.blocked |= piece.blocked;
+        if let Some(usage) = piece.usage {
+            self.usage = usage;
+        }
+    }
+
+    /// The end of the stream: the finish chunk, the usage chunk and `[DONE]`, whatever came.
+    fn close(&mut self, out: &mut Vec<u8>) {
+        if self.done {
+            return;
+        }
+        let id = self.started(None, out);
+        let finish = finish_reason(self.finish.as_deref(), self.blocked, self.calls > 0);
+        out.extend(openai_format::chunk_event(&id, json!({}), Some(finish)));
+        out.extend(openai_format::usage_event(&id, &self.usage));
+        out.extend_from_slice(openai_format::DONE);
+        self.done = true;
+    }
+}
+
+impl ResponseTranslator for ChatResponse {
+    fn start(&mut self, status: u32, _content_type: Option<&str>) -> ResponseShape {
+        self.status = status;
+        self.sse = self.stream && is_success(status);
+        if self.sse {
+            ResponseShape::SSE
+        } else {
+            ResponseShape::JSON
+        }
+    }
+
+    fn body(&mut self, chunk: &[u8], end: bool) -> Vec<u8> {
+        if !self.sse {
+            self.body.extend_from_slice(chunk);
+            return if end { self.whole() } else { Vec::new() };
+        }
+        let mut events = Vec::new();
+        self.parser.feed(chunk, &mut events);
+        if end {
+            self.parser.finish(&mut events);
+        }
+        let mut out = Vec::new();
+        for event in events {
+            if let Some(data) = event.data {
+                self.on_event(&data, &mut out);
+            }
+        }
+        if end {
+            self.close(&mut out);
+        }
+        out
+    }
+}
+
+/// Translates a `batchEmbedContents` answer.
+pub(super) struct EmbeddingsResponse {
+    pub(super) status: u32,
+    pub(super) body: Vec<u8>,
+    pub(super) model: String,
+    pub(super) base64: bool,
+    pub(super) provider_auth: String,
+}
+
+impl EmbeddingsResponse {
+    fn whole(&mut self) -> Vec<u8> {
+        let body = std::mem::take(&mut self.body);
+        if !is_success(self.status) {
+            return error_answer(self.status, &body, &self.provider_auth);
+        }
+        let Ok(v) = serde_json::from_slice::<Value>(&body) else {
+            return openai_format::error_body(502, "Gemini answered with a body that is not JSON.");
+        };
+        if let Some(error) = error_object(&v) {
+            return error_answer(error_status(error), &body, &self.provider_auth);
+        }
+        let vectors: Vec<Vec<f64>> = v
+            .get("embeddings")
+            .and_then(Value::as_array)
+            .map(|embeddings| {
+                embeddings
+                    .iter()
+                    .map(|e| {
+                        e.get("values")
+                            .and_then(Value::as_array)
+                            .map(|values| values.iter().filter_map(Value::as_f64).collect())
+                            .unwrap_or_default()
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        let prompt = v
+            .get("usageMetadata")
+            .map(|u| count(u, "promptTokenCount"))
+            .unwrap_or(0);
+        let usage = Usage {
+            prompt,
+            total: prompt,
+            ..Usage::default()
+        };
+        openai_format::embeddings(&self.model, &vectors, self.base64, &usage)
+    }
+}
+
+impl ResponseTranslator for EmbeddingsResponse {
+    fn start(&mut self, status: u32, _content_type: Option<&str>) -> ResponseShape {
+        self.status = status;
+        ResponseShape::JSON
+    }
+
+    fn body(&mut self, chunk: &[u8], end: bool) -> Vec<u8> {
+        self.body.extend_from_slice(chunk);
+        if end {
+            self.whole()
+        } else {
+            Vec::new()
+        }
+    }
+}
