@@ -4,7 +4,7 @@
 
 use serde_json::{Map, Value};
 
-use crate::error::GatewayError;
+use crate::error::{invalid, parse_object, GatewayError};
 
 /// What the gateway needs to know of a valid chat request.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -26,13 +26,7 @@ const ROLES: &[&str] = &[
 ];
 
 pub fn parse_chat_request(body: &[u8]) -> Result<ChatRequest, GatewayError> {
-    let value: Value =
-        serde_json::from_slice(body).map_err(|e| GatewayError::InvalidJson(e.to_string()))?;
-    let Value::Object(req) = value else {
-        return Err(GatewayError::InvalidJson(
-            "the body must be a JSON object".into(),
-        ));
-    };
+    let req = parse_object(body)?;
 
     let model = match req.get("model") {
         None | Some(Value::Null) => return Err(GatewayError::MissingParameter("model")),
@@ -110,13 +104,7 @@ pub fn embeddings_base64(body: &[u8]) -> bool {
 
 /// Validates `POST /v1/embeddings` (OpenAI API reference, "Create embeddings").
 pub fn parse_embeddings_request(body: &[u8]) -> Result<EmbeddingsRequest, GatewayError> {
-    let value: Value =
-        serde_json::from_slice(body).map_err(|e| GatewayError::InvalidJson(e.to_string()))?;
-    let Value::Object(req) = value else {
-        return Err(GatewayError::InvalidJson(
-            "the body must be a JSON object".into(),
-        ));
-    };
+    let req = parse_object(body)?;
     let model = match req.get("model") {
         None | Some(Value::Null) => return Err(GatewayError::MissingParameter("model")),
         Some(Value::String(m)) if !m.is_empty() => m.clone(),
@@ -157,7 +145,7 @@ pub fn parse_embeddings_request(body: &[u8]) -> Result<EmbeddingsRequest, Gatewa
         Some(other) => {
             return Err(invalid(
                 "encoding_format",
-                &format!("Invalid 'encoding_format': {other}; use 'float' or 'base64'."),
+                format!("Invalid 'encoding_format': {other}; use 'float' or 'base64'."),
             ))
         }
     };
@@ -187,16 +175,16 @@ fn validate_messages(messages: Option<&Value>) -> Result<(), GatewayError> {
             Some(Value::String(r)) => r.as_str(),
             None => {
                 return Err(invalid(
-                    &format!("{param}.role"),
-                    &format!("Missing required parameter: '{param}.role'."),
+                    format!("{param}.role"),
+                    format!("Missing required parameter: '{param}.role'."),
                 ))
             }
             Some(other) => return Err(wrong_type(&format!("{param}.role"), "a string", other)),
         };
         if !ROLES.contains(&role) {
             return Err(invalid(
-                &format!("{param}.role"),
-                &format!(
+                format!("{param}.role"),
+                format!(
                     "Invalid value: '{role}'. Supported values are: {}.",
                     ROLES.join(", ")
                 ),
@@ -208,8 +196,8 @@ fn validate_messages(messages: Option<&Value>) -> Result<(), GatewayError> {
             None | Some(Value::Null) if role == "assistant" => {}
             None | Some(Value::Null) => {
                 return Err(invalid(
-                    &format!("{param}.content"),
-                    &format!("Missing required parameter: '{param}.content'."),
+                    format!("{param}.content"),
+                    format!("Missing required parameter: '{param}.content'."),
                 ))
             }
             Some(other) => {
@@ -222,8 +210,8 @@ fn validate_messages(messages: Option<&Value>) -> Result<(), GatewayError> {
         }
         if role == "tool" && !m.get("tool_call_id").is_some_and(Value::is_string) {
             return Err(invalid(
-                &format!("{param}.tool_call_id"),
-                &format!("Missing required parameter: '{param}.tool_call_id'."),
+                format!("{param}.tool_call_id"),
+                format!("Missing required parameter: '{param}.tool_call_id'."),
             ));
         }
     }
@@ -266,7 +254,7 @@ fn optional_positive_int(
             Some(n) if n >= 1 => Ok(Some(n)),
             _ if v.is_i64() || v.is_u64() => Err(invalid(
                 key,
-                &format!("Invalid '{key}': must be at least 1."),
+                format!("Invalid '{key}': must be at least 1."),
             )),
             _ => Err(wrong_type(key, "an integer", v)),
         },
@@ -285,7 +273,7 @@ fn optional_number_in(
             Some(x) if (min..=max).contains(&x) => Ok(()),
             Some(x) => Err(invalid(
                 key,
-                &format!("Invalid '{key}': {x} is outside [{min}, {max}]."),
+                format!("Invalid '{key}': {x} is outside [{min}, {max}]."),
             )),
             None => Err(wrong_type(key, "a number", v)),
         },
@@ -305,13 +293,6 @@ fn optional_of(
     }
 }
 
-fn invalid(param: &str, message: &str) -> GatewayError {
-    GatewayError::InvalidParameter {
-        param: param.to_string(),
-        message: message.to_string(),
-    }
-}
-
 fn wrong_type(param: &str, expected: &str, got: &Value) -> GatewayError {
     let got = match got {
         Value::Null => "null",
@@ -323,7 +304,7 @@ fn wrong_type(param: &str, expected: &str, got: &Value) -> GatewayError {
     };
     invalid(
         param,
-        &format!("Invalid type for '{param}': expected {expected}, but got {got}."),
+        format!("Invalid type for '{param}': expected {expected}, but got {got}."),
     )
 }
 

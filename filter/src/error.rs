@@ -106,6 +106,27 @@ impl GatewayError {
     }
 }
 
+/// A 400 for a parameter: its name and why.
+pub fn invalid(param: impl Into<String>, message: impl Into<String>) -> GatewayError {
+    GatewayError::InvalidParameter {
+        param: param.into(),
+        message: message.into(),
+    }
+}
+
+/// The client's body as a JSON object (it was validated, but every translator parses it anew).
+pub fn parse_object(
+    body: &[u8],
+) -> Result<serde_json::Map<String, serde_json::Value>, GatewayError> {
+    match serde_json::from_slice(body) {
+        Ok(serde_json::Value::Object(map)) => Ok(map),
+        Ok(_) => Err(GatewayError::InvalidJson(
+            "the body must be a JSON object".into(),
+        )),
+        Err(e) => Err(GatewayError::InvalidJson(e.to_string())),
+    }
+}
+
 fn upstream_error_type(status: u32) -> &'static str {
     match status {
         401 | 403 => "authentication_error",

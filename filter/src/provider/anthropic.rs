@@ -69,7 +69,7 @@ use serde_json::{json, Map, Value};
 
 use super::openai_format::{self, CompletionId};
 use super::{Attempt, Operation, ResponseShape, ResponseTranslator, Translator, UpstreamRequest};
-use crate::error::GatewayError;
+use crate::error::{invalid, parse_object, GatewayError};
 use crate::sse::{SseEvent, SseParser};
 use crate::usage::Usage;
 
@@ -92,13 +92,6 @@ static NULL: Value = Value::Null;
 
 fn field<'a>(v: &'a Value, key: &str) -> &'a Value {
     v.get(key).unwrap_or(&NULL)
-}
-
-fn invalid(param: impl Into<String>, message: impl Into<String>) -> GatewayError {
-    GatewayError::InvalidParameter {
-        param: param.into(),
-        message: message.into(),
-    }
 }
 
 impl Translator for Anthropic {
@@ -141,13 +134,7 @@ impl Translator for Anthropic {
 
 /// The Anthropic Messages body for the client's OpenAI chat body.
 fn messages_body(attempt: &Attempt, body: &[u8]) -> Result<Value, GatewayError> {
-    let req: Value =
-        serde_json::from_slice(body).map_err(|e| GatewayError::InvalidJson(e.to_string()))?;
-    let Some(req) = req.as_object() else {
-        return Err(GatewayError::InvalidJson(
-            "the body must be a JSON object".into(),
-        ));
-    };
+    let req = &parse_object(body)?;
     for legacy in ["functions", "function_call"] {
         if req.get(legacy).is_some_and(|v| !v.is_null()) {
             return Err(invalid(

@@ -90,7 +90,7 @@ use super::{
     UpstreamRequest,
 };
 use crate::config::Credentials;
-use crate::error::GatewayError;
+use crate::error::{invalid, parse_object, GatewayError};
 use crate::usage::Usage;
 
 pub struct Bedrock;
@@ -210,23 +210,6 @@ fn signed_headers(
     Ok(headers)
 }
 
-fn invalid(param: &str, message: impl Into<String>) -> GatewayError {
-    GatewayError::InvalidParameter {
-        param: param.to_string(),
-        message: message.into(),
-    }
-}
-
-fn parse_object(body: &[u8]) -> Result<Map<String, Value>, GatewayError> {
-    match serde_json::from_slice(body) {
-        Ok(Value::Object(map)) => Ok(map),
-        Ok(_) => Err(GatewayError::InvalidJson(
-            "the body must be a JSON object".into(),
-        )),
-        Err(e) => Err(GatewayError::InvalidJson(e.to_string())),
-    }
-}
-
 // ---------------------------------------------------------------------------------------------
 // Chat request: OpenAI body → Converse body.
 
@@ -278,7 +261,7 @@ fn convert_messages(messages: Option<&Value>) -> Result<(Vec<Value>, Vec<Value>)
             "tool" => push_turn(&mut turns, "user", vec![tool_result(message, &at)?]),
             other => {
                 return Err(invalid(
-                    &format!("{at}.role"),
+                    format!("{at}.role"),
                     format!(
                         "Role '{other}' cannot be sent to Bedrock; send tool results as 'tool' messages."
                     ),
@@ -335,7 +318,7 @@ fn text_parts<'a>(content: &'a Value, at: &str) -> Result<Vec<&'a str>, GatewayE
                     }
                     _ => {
                         return Err(invalid(
-                            &format!("{at}.content[{j}]"),
+                            format!("{at}.content[{j}]"),
                             format!("Bedrock takes only text here, not a '{kind}' part."),
                         ))
                     }
@@ -367,7 +350,7 @@ fn user_blocks(content: &Value, at: &str) -> Result<Vec<Value>, GatewayError> {
             "image_url" => blocks.push(image_block(part, &at)?),
             other => {
                 return Err(invalid(
-                    &format!("{at}.type"),
+                    format!("{at}.type"),
                     format!("Content parts of type '{other}' cannot be sent to Bedrock; send text or images."),
                 ))
             }
@@ -452,7 +435,7 @@ fn assistant_blocks(message: &Value, at: &str) -> Result<Vec<Value>, GatewayErro
         let at = format!("{at}.tool_calls[{j}]");
         let id = call.get("id").and_then(Value::as_str).ok_or_else(|| {
             invalid(
-                &format!("{at}.id"),
+                format!("{at}.id"),
                 format!("Missing required parameter: '{at}.id'."),
             )
         })?;
@@ -462,7 +445,7 @@ fn assistant_blocks(message: &Value, at: &str) -> Result<Vec<Value>, GatewayErro
             .and_then(Value::as_str)
             .ok_or_else(|| {
                 invalid(
-                    &format!("{at}.function.name"),
+                    format!("{at}.function.name"),
                     format!("Missing required parameter: '{at}.function.name'."),
                 )
             })?;
@@ -475,7 +458,7 @@ fn assistant_blocks(message: &Value, at: &str) -> Result<Vec<Value>, GatewayErro
         } else {
             serde_json::from_str(arguments).map_err(|e| {
                 invalid(
-                    &format!("{at}.function.arguments"),
+                    format!("{at}.function.arguments"),
                     format!("Tool-call arguments must be JSON for Bedrock: {e}."),
                 )
             })?
@@ -589,7 +572,7 @@ fn tool_spec(tool: &Value, i: usize) -> Result<Value, GatewayError> {
     let kind = tool.get("type").and_then(Value::as_str).unwrap_or("");
     if kind != "function" {
         return Err(invalid(
-            &format!("{at}.type"),
+            format!("{at}.type"),
             format!("Bedrock supports function tools only, not '{kind}'."),
         ));
     }
@@ -599,7 +582,7 @@ fn tool_spec(tool: &Value, i: usize) -> Result<Value, GatewayError> {
         .and_then(Value::as_str)
         .ok_or_else(|| {
             invalid(
-                &format!("{at}.function.name"),
+                format!("{at}.function.name"),
                 format!("Missing required parameter: '{at}.function.name'."),
             )
         })?;

@@ -75,7 +75,7 @@ use serde_json::{json, Map, Value};
 use super::openai::refuse_multiple_choices;
 use super::openai_format::{self, CompletionId};
 use super::{Attempt, Operation, ResponseShape, ResponseTranslator, Translator, UpstreamRequest};
-use crate::error::GatewayError;
+use crate::error::{invalid, parse_object, GatewayError};
 use crate::sse::{SseEvent, SseParser};
 use crate::usage::Usage;
 
@@ -95,22 +95,9 @@ fn param<'a>(obj: &'a Map<String, Value>, key: &str) -> Option<&'a Value> {
     obj.get(key).filter(|v| !v.is_null())
 }
 
-fn invalid(param: impl Into<String>, message: impl Into<String>) -> GatewayError {
-    GatewayError::InvalidParameter {
-        param: param.into(),
-        message: message.into(),
-    }
-}
-
 impl Translator for Cohere {
     fn request(&self, attempt: &Attempt, body: &[u8]) -> Result<UpstreamRequest, GatewayError> {
-        let value: Value =
-            serde_json::from_slice(body).map_err(|e| GatewayError::InvalidJson(e.to_string()))?;
-        let Value::Object(req) = value else {
-            return Err(GatewayError::InvalidJson(
-                "the body must be a JSON object".into(),
-            ));
-        };
+        let req = parse_object(body)?;
         let (endpoint, out) = match attempt.operation {
             Operation::Chat => {
                 refuse_multiple_choices(attempt, body)?;

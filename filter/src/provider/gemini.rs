@@ -91,7 +91,7 @@ use super::{
     percent_encode, Attempt, Operation, ResponseShape, ResponseTranslator, Translator,
     UpstreamRequest,
 };
-use crate::error::GatewayError;
+use crate::error::{invalid, parse_object, GatewayError};
 use crate::sse::SseParser;
 use crate::usage::Usage;
 
@@ -112,22 +112,9 @@ fn model_id(upstream: &str) -> &str {
     upstream.strip_prefix("models/").unwrap_or(upstream)
 }
 
-fn invalid(param: impl Into<String>, message: impl Into<String>) -> GatewayError {
-    GatewayError::InvalidParameter {
-        param: param.into(),
-        message: message.into(),
-    }
-}
-
 impl Translator for Gemini {
     fn request(&self, attempt: &Attempt, body: &[u8]) -> Result<UpstreamRequest, GatewayError> {
-        let value: Value =
-            serde_json::from_slice(body).map_err(|e| GatewayError::InvalidJson(e.to_string()))?;
-        let Value::Object(req) = value else {
-            return Err(GatewayError::InvalidJson(
-                "the body must be a JSON object".into(),
-            ));
-        };
+        let req = parse_object(body)?;
         let model = model_id(attempt.upstream_model);
         let (method, out) = match attempt.operation {
             Operation::Chat => {

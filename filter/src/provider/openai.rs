@@ -6,7 +6,7 @@
 use serde_json::Value;
 
 use super::{Attempt, Operation, ResponseTranslator, Translator, UpstreamRequest};
-use crate::error::GatewayError;
+use crate::error::{parse_object, GatewayError};
 
 /// One OpenAI-compatible provider: where it lives and what it does not do like OpenAI.
 #[derive(Debug, PartialEq, Eq)]
@@ -111,13 +111,7 @@ pub fn openai_body(attempt: &Attempt, body: &[u8]) -> Result<Option<Vec<u8>>, Ga
     if attempt.client_model == attempt.upstream_model && !inject {
         return Ok(None);
     }
-    let mut req: Value =
-        serde_json::from_slice(body).map_err(|e| GatewayError::InvalidJson(e.to_string()))?;
-    let Some(obj) = req.as_object_mut() else {
-        return Err(GatewayError::InvalidJson(
-            "the body must be a JSON object".into(),
-        ));
-    };
+    let mut obj = parse_object(body)?;
     obj.insert(
         "model".into(),
         Value::String(attempt.upstream_model.to_string()),
@@ -130,7 +124,7 @@ pub fn openai_body(attempt: &Attempt, body: &[u8]) -> Result<Option<Vec<u8>>, Ga
             opts.insert("include_usage".into(), Value::Bool(true));
         }
     }
-    serde_json::to_vec(&req)
+    serde_json::to_vec(&obj)
         .map(Some)
         .map_err(|e| GatewayError::Misconfigured(e.to_string()))
 }
