@@ -8,11 +8,14 @@ use std::fmt;
 use serde::Deserialize;
 use serde_json::Value;
 
+use crate::pricing::{self, Price};
 use crate::provider::ProviderKind;
 
 /// Default cap on a request body. Envoy's own buffer limits must be larger (see envoy/envoy.yaml).
 pub const DEFAULT_MAX_REQUEST_BYTES: usize = 8 * 1024 * 1024;
 const MAX_MAX_REQUEST_BYTES: usize = 64 * 1024 * 1024;
+const DEFAULT_BODY_LOG_MAX_BYTES: usize = 16 * 1024;
+const MAX_BODY_LOG_MAX_BYTES: usize = 1024 * 1024;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConfigError {
@@ -45,6 +48,8 @@ struct RawConfig {
     models: BTreeMap<String, Value>,
     #[serde(default)]
     max_request_bytes: Option<usize>,
+    #[serde(default)]
+    body_log_max_bytes: Option<usize>,
 }
 
 #[derive(Deserialize)]
@@ -69,6 +74,19 @@ struct RawProvider {
 struct RawModel {
     provider: String,
     model: Option<String>,
+    price: Option<RawPrice>,
+    #[serde(default)]
+    log_bodies: bool,
+}
+
+/// A price in US dollars per million tokens, as providers publish them.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPrice {
+    input: f64,
+    output: f64,
+    cached_input: Option<f64>,
+    cache_write: Option<f64>,
 }
 
 /// A provider key read from the environment. Never printed: `Debug` hides it.
@@ -151,6 +169,10 @@ pub struct Model {
     pub provider: usize,
     /// The name the provider knows the model by.
     pub upstream_model: String,
+    /// Its price: configured, else built in; `None` when neither knows it (cost not tracked).
+    pub price: Option<Price>,
+    /// Request and response bodies of this model go to the body log.
+    pub log_bodies: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -158,6 +180,8 @@ pub struct Config {
     pub providers: Vec<Provider>,
     pub models: BTreeMap<String, Model>,
     pub max_request_bytes: usize,
+    /// Cap on each body written to the body log.
+    pub body_log_max_bytes: usize,
 }
 
 impl Config {
@@ -203,10 +227,18 @@ impl Config {
                 format!("must be between 1 and {MAX_MAX_REQUEST_BYTES}"),
             ));
         }
+        let body_log_max_bytes = raw.body_log_max_bytes.unwrap_or(DEFAULT_BODY_LOG_MAX_BYTES);
+        if body_log_max_bytes > MAX_BODY_LOG_MAX_BYTES {
+            return Err(err(
+                "body_log_max_bytes",
+                format!("must be at most {MAX_BODY_LOG_MAX_BYTES}"),
+            ));
+        }
         Ok(Self {
             providers,
             models,
             max_request_bytes,
+            body_log_max_bytes,
         })
     }
 
@@ -431,10 +463,45 @@ fn compile_model(id: &str, value: Value, providers: &[Provider]) -> Result<Model
     if upstream_model.is_empty() {
         return Err(err(format!("models.{id}.model"), "must not be empty"));
     }
+    let price = match raw.price {
+        Some(p) => Some(compile_price(&p, &format!("models.{id}.price"))?),
+        None => pricing::builtin(&upstream_model)
+            .or_else(|| pricing::builtin(id))
+            .map(|r| r.price),
+    };
     Ok(Model {
         id: id.to_string(),
         provider,
         upstream_model,
+        price,
+        log_bodies: raw.log_bodies,
+    })
+}
+
+fn compile_price(raw: &RawPrice, at: &str) -> Result<Price, ConfigError> {
+    let dollars = |field: &str, v: f64| {
+        pricing::from_dollars(v).ok_or_else(|| {
+            err(
+                format!("{at}.{field}"),
+                "must be a number of US dollars per million tokens, from 0 to 1000000",
+            )
+        })
+    };
+    let input = dollars("input", raw.input)?;
+    Ok(Price {
+        input,
+        output: dollars("output", raw.output)?,
+        // Without a cache price, cached input costs as much as any input.
+        cached_input: raw
+            .cached_input
+            .map(|v| dollars("cached_input", v))
+            .transpose()?
+            .unwrap_or(input),
+        cache_write: raw
+            .cache_write
+            .map(|v| dollars("cache_write", v))
+            .transpose()?
+            .unwrap_or(input),
     })
 }
 
@@ -500,6 +567,37 @@ mod tests {
             "a provider whose key variable is unset is switched off"
         );
         assert_eq!(groq.path_prefix, "/openai/v1");
+    }
+
+    #[test]
+    fn prices_come_from_the_table_or_the_configuration() {
+        let c = compile(
+            r#"{"providers": {"openai": {"type": "openai"}},
+                "models": {"fast": {"provider": "openai", "model": "gpt-4o-mini-2024-07-18"},
+                           "mine": {"provider": "openai", "price": {"input": 1.5, "output": 6, "cached_input": 0.15}},
+                           "unknown": {"provider": "openai", "model": "my-finetune"}}}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            c.models["fast"].price,
+            Some(pricing::builtin("gpt-4o-mini").unwrap().price)
+        );
+        assert_eq!(
+            c.models["mine"].price,
+            Some(Price {
+                input: 1_500_000,
+                output: 6_000_000,
+                cached_input: 150_000,
+                cache_write: 1_500_000
+            })
+        );
+        assert_eq!(c.models["unknown"].price, None);
+        let e = compile(r#"{"providers": {"p": {"type": "openai"}}, "models": {"m": {"provider": "p", "price": {"input": -1, "output": 1}}}}"#)
+            .unwrap_err();
+        assert_eq!(e.field, "models.m.price.input");
+        let e = compile(r#"{"providers": {"p": {"type": "openai"}}, "models": {"m": {"provider": "p", "price": {"input": 1}}}}"#)
+            .unwrap_err();
+        assert!(e.message.contains("missing field `output`"), "{e}");
     }
 
     #[test]

@@ -13,6 +13,7 @@ pub mod config;
 pub mod error;
 pub mod gateway;
 pub mod metrics;
+pub mod pricing;
 pub mod provider;
 pub mod response;
 pub mod sha256;

@@ -1,14 +1,54 @@
-//! Names of the gateway's Envoy stats. Labels are encoded in the name as `.<label>=<value>;`
-//! and lifted into real Prometheus labels by the `stats_tags` of envoy/envoy.yaml (one regex per
-//! label). Label values come from the config (model and provider names) or small fixed sets,
-//! never from free text, so the number of series stays bounded.
+//! The gateway's Envoy stats. Names follow the OpenTelemetry GenAI semantic conventions where
+//! one exists (`gen_ai.client.token.usage`, ...; durations carry their unit in the name because
+//! Envoy histograms hold integers). Labels are encoded in the stat name as `;label=value` and
+//! lifted into Prometheus labels by the `stats_tags` of envoy/envoy.yaml, one regex per label.
+//! Label values come from the configuration (model and provider names) or small fixed sets,
+//! never from request text, so the number of series stays bounded.
 
-pub const REQUESTS: &str = "gw_requests";
-pub const TOKENS: &str = "gw_tokens";
-pub const REQUEST_DURATION: &str = "gw_request_duration_ms";
-pub const TIME_TO_FIRST_BYTE: &str = "gw_time_to_first_byte_ms";
+/// `gen_ai.client.token.usage` (histogram): tokens per request, by `token_type` input/output.
+pub const TOKEN_USAGE: &str = "gen_ai.client.token.usage";
+/// `gen_ai.client.operation.duration` in milliseconds (histogram).
+pub const OPERATION_DURATION: &str = "gen_ai.client.operation.duration.milliseconds";
+/// `gen_ai.server.time_to_first_token` in milliseconds (histogram; streams).
+pub const TIME_TO_FIRST_TOKEN: &str = "gen_ai.server.time_to_first_token.milliseconds";
+/// `gen_ai.server.time_per_output_token` in microseconds (histogram; streams).
+pub const TIME_PER_OUTPUT_TOKEN: &str = "gen_ai.server.time_per_output_token.microseconds";
+/// Exact token totals by `token_type` (counter; Envoy's histogram sums are approximate).
+pub const TOKENS: &str = "gw.tokens";
+/// Requests by outcome (counter).
+pub const REQUESTS: &str = "gw.requests";
+/// Requests answered 429, by the provider or the gateway (counter).
+pub const RATE_LIMITED: &str = "gw.rate_limited";
+/// Cost in micro-dollars (counter).
+pub const COST: &str = "gw.cost.microdollars";
+/// Requests with usage but no price for their model (counter): their cost is not counted.
+pub const COST_UNKNOWN: &str = "gw.cost_unknown";
 
-/// Label value safe inside a stat name: the separators `;` `=` and anything unprintable
+/// Every label the stat names carry, with the Prometheus label it becomes (the `stats_tags` of
+/// envoy/envoy.yaml must list each).
+pub const LABELS: &[&str] = &[
+    "model",
+    "provider",
+    "operation",
+    "token_type",
+    "status_class",
+    "error_type",
+    "key_id",
+    "team",
+];
+
+/// What a request's stats are labelled with.
+#[derive(Debug, Clone, Copy)]
+pub struct Labels<'a> {
+    /// The model the client asked for ("none" when it never got that far).
+    pub model: &'a str,
+    pub provider: &'a str,
+    pub operation: &'a str,
+    pub key_id: &'a str,
+    pub team: &'a str,
+}
+
+/// Label value safe inside a stat name: the separators `;` and `=` and anything unprintable
 /// become `_`.
 pub fn label_value(v: &str) -> String {
     if v.is_empty() {
@@ -25,49 +65,121 @@ pub fn label_value(v: &str) -> String {
         .collect()
 }
 
-/// `gw_requests.model=<m>;provider=<p>;status=<2xx>;`
-pub fn requests(model: &str, provider: &str, status: u32) -> String {
-    format!(
-        "{REQUESTS}.model={};provider={};status={}xx;",
-        label_value(model),
-        label_value(provider),
-        (status / 100).min(9)
+fn name(metric: &str, labels: &[(&str, &str)]) -> String {
+    let mut out = String::from(metric);
+    for (k, v) in labels {
+        out.push(';');
+        out.push_str(k);
+        out.push('=');
+        out.push_str(&label_value(v));
+    }
+    out
+}
+
+/// `metric` is [`TOKEN_USAGE`] (histogram) or [`TOKENS`] (counter).
+pub fn tokens(metric: &str, l: &Labels, token_type: &str) -> String {
+    name(
+        metric,
+        &[
+            ("model", l.model),
+            ("provider", l.provider),
+            ("operation", l.operation),
+            ("token_type", token_type),
+        ],
     )
 }
 
-/// `gw_tokens.model=<m>;provider=<p>;type=<input|output>;`
-pub fn tokens(model: &str, provider: &str, token_type: &str) -> String {
-    format!(
-        "{TOKENS}.model={};provider={};type={token_type};",
-        label_value(model),
-        label_value(provider)
+pub fn operation_duration(l: &Labels, status: u32) -> String {
+    name(
+        OPERATION_DURATION,
+        &[
+            ("model", l.model),
+            ("provider", l.provider),
+            ("operation", l.operation),
+            ("status_class", &status_class(status)),
+        ],
     )
 }
 
-/// A histogram by model and provider.
-pub fn by_model(name: &str, model: &str, provider: &str) -> String {
-    format!(
-        "{name}.model={};provider={};",
-        label_value(model),
-        label_value(provider)
+/// A per-model histogram (time to first token, time per output token).
+pub fn by_model(metric: &str, l: &Labels) -> String {
+    name(metric, &[("model", l.model), ("provider", l.provider)])
+}
+
+pub fn requests(l: &Labels, status: u32, error_type: &str) -> String {
+    name(
+        REQUESTS,
+        &[
+            ("model", l.model),
+            ("provider", l.provider),
+            ("operation", l.operation),
+            ("status_class", &status_class(status)),
+            ("error_type", error_type),
+        ],
     )
+}
+
+pub fn cost(l: &Labels) -> String {
+    name(
+        COST,
+        &[
+            ("model", l.model),
+            ("provider", l.provider),
+            ("key_id", l.key_id),
+            ("team", l.team),
+        ],
+    )
+}
+
+fn status_class(status: u32) -> String {
+    format!("{}xx", (status / 100).min(9))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    const L: Labels = Labels {
+        model: "gpt-4.1",
+        provider: "openai",
+        operation: "chat",
+        key_id: "none",
+        team: "none",
+    };
+
     #[test]
-    fn names_carry_labels_in_a_parsable_form() {
+    fn names_carry_their_labels_after_semicolons() {
+        assert_eq!(tokens(TOKEN_USAGE, &L, "input"), "gen_ai.client.token.usage;model=gpt-4.1;provider=openai;operation=chat;token_type=input");
         assert_eq!(
-            requests("gpt-4.1", "openai", 200),
-            "gw_requests.model=gpt-4.1;provider=openai;status=2xx;"
+            requests(&L, 429, "rate_limit_exceeded"),
+            "gw.requests;model=gpt-4.1;provider=openai;operation=chat;status_class=4xx;error_type=rate_limit_exceeded"
         );
         assert_eq!(
-            tokens("meta/llama 3", "groq", "input"),
-            "gw_tokens.model=meta/llama_3;provider=groq;type=input;"
+            by_model(TIME_TO_FIRST_TOKEN, &L),
+            "gen_ai.server.time_to_first_token.milliseconds;model=gpt-4.1;provider=openai"
         );
-        assert_eq!(label_value("a;b=c"), "a_b_c");
+    }
+
+    #[test]
+    fn label_values_cannot_break_the_encoding() {
+        assert_eq!(label_value("a;b=c d"), "a_b_c_d");
         assert_eq!(label_value(""), "none");
+        assert_eq!(label_value("meta/llama-3.1"), "meta/llama-3.1");
+    }
+
+    #[test]
+    fn every_label_used_is_declared() {
+        let all = [
+            tokens(TOKEN_USAGE, &L, "input"),
+            operation_duration(&L, 200),
+            requests(&L, 200, "none"),
+            cost(&L),
+        ];
+        for n in all {
+            for part in n.split(';').skip(1) {
+                let label = part.split('=').next().unwrap();
+                assert!(LABELS.contains(&label), "{label} in {n}");
+            }
+        }
     }
 }

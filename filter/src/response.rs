@@ -2,7 +2,9 @@
 //! filter translated it): read usage from JSON or from the stream as it passes, drop the usage
 //! chunk the gateway asked for on the client's behalf, and give every error the OpenAI shape.
 
-use serde_json::Value;
+use std::collections::BTreeMap;
+
+use serde_json::{json, Value};
 
 use crate::error::GatewayError;
 use crate::sse::{SseEvent, SseParser};
@@ -19,7 +21,7 @@ pub enum ResponseMode {
     /// A JSON body: a copy is kept to read usage at the end; bytes flow on unchanged.
     Json { copy: Vec<u8>, overflow: bool },
     /// An SSE stream, observed event by event.
-    Stream(StreamObserver),
+    Stream(Box<StreamObserver>),
     /// An error response: buffered whole, then given the OpenAI shape if it lacks it.
     Error { status: u32 },
     /// The body is dropped and this one sent instead (a provider refusing the gateway's key).
@@ -27,12 +29,21 @@ pub enum ResponseMode {
 }
 
 impl ResponseMode {
-    pub fn choose(status: u32, content_type: Option<&str>, strip_usage_chunk: bool) -> Self {
+    pub fn choose(
+        status: u32,
+        content_type: Option<&str>,
+        strip_usage_chunk: bool,
+        transcript: bool,
+    ) -> Self {
         let ct = content_type.unwrap_or_default().to_ascii_lowercase();
         if status >= 400 {
             Self::Error { status }
         } else if ct.starts_with("text/event-stream") {
-            Self::Stream(StreamObserver::new(strip_usage_chunk))
+            let mut observer = StreamObserver::new(strip_usage_chunk);
+            if transcript {
+                observer.transcript = Some(Transcript::default());
+            }
+            Self::Stream(Box::new(observer))
         } else {
             Self::Json {
                 copy: Vec::new(),
@@ -53,6 +64,65 @@ pub struct StreamObserver {
     pub saw_done: bool,
     /// An `error` object seen in the stream.
     pub error: bool,
+    /// The answer reassembled from the deltas, kept only when bodies are logged.
+    pub transcript: Option<Transcript>,
+}
+
+/// A streamed answer put back together: content, tool calls by index, finish reason.
+#[derive(Debug, Default)]
+pub struct Transcript {
+    content: String,
+    /// index -> (id, name, arguments)
+    tool_calls: BTreeMap<u64, (String, String, String)>,
+    finish_reason: Option<String>,
+}
+
+impl Transcript {
+    fn add(&mut self, chunk: &Value) {
+        let Some(choice) = chunk.get("choices").and_then(|c| c.get(0)) else {
+            return;
+        };
+        let delta = choice.get("delta");
+        let text = |v: Option<&Value>| v.and_then(Value::as_str).unwrap_or_default().to_string();
+        if let Some(content) = delta.and_then(|d| d.get("content")).and_then(Value::as_str) {
+            self.content.push_str(content);
+        }
+        let calls = delta
+            .and_then(|d| d.get("tool_calls"))
+            .and_then(Value::as_array);
+        for call in calls.into_iter().flatten() {
+            let index = call.get("index").and_then(Value::as_u64).unwrap_or(0);
+            let function = call.get("function");
+            let entry = self.tool_calls.entry(index).or_default();
+            entry.0.push_str(&text(call.get("id")));
+            entry
+                .1
+                .push_str(&text(function.and_then(|f| f.get("name"))));
+            entry
+                .2
+                .push_str(&text(function.and_then(|f| f.get("arguments"))));
+        }
+        if let Some(reason) = choice.get("finish_reason").and_then(Value::as_str) {
+            self.finish_reason = Some(reason.to_string());
+        }
+    }
+
+    /// The reassembled assistant message, as a JSON text.
+    pub fn to_json(&self) -> String {
+        let calls: Vec<Value> = self
+            .tool_calls
+            .values()
+            .map(|(id, name, args)| json!({"id": id, "type": "function", "function": {"name": name, "arguments": args}}))
+            .collect();
+        let mut message = serde_json::Map::new();
+        message.insert("role".into(), "assistant".into());
+        message.insert("content".into(), self.content.clone().into());
+        message.insert("finish_reason".into(), json!(self.finish_reason));
+        if !calls.is_empty() {
+            message.insert("tool_calls".into(), Value::Array(calls));
+        }
+        Value::Object(message).to_string()
+    }
 }
 
 impl StreamObserver {
@@ -64,6 +134,7 @@ impl StreamObserver {
             usage: None,
             saw_done: false,
             error: false,
+            transcript: None,
         }
     }
 
@@ -95,13 +166,18 @@ impl StreamObserver {
             self.saw_done = true;
             return true;
         }
-        // Parse only the events that can matter: most are content deltas.
-        if !data.contains("\"usage\"") && !data.contains("\"error\"") {
+        // Parse only the events that can matter (most are content deltas), or all of them when
+        // the answer is being reassembled for the body log.
+        let matters = data.contains("\"usage\"") || data.contains("\"error\"");
+        if !matters && self.transcript.is_none() {
             return true;
         }
         let Ok(v) = serde_json::from_str::<Value>(data) else {
             return true;
         };
+        if let Some(t) = self.transcript.as_mut() {
+            t.add(&v);
+        }
         if v.get("error").is_some_and(|e| !e.is_null()) {
             self.error = true;
         }
@@ -115,6 +191,24 @@ impl StreamObserver {
             .is_some_and(|c| c.is_empty());
         !(self.strip_usage_chunk && usage_only)
     }
+}
+
+/// A body for the body log: at most `cap` bytes (cut on a character boundary), with a note of
+/// what was cut.
+pub fn log_excerpt(body: &[u8], cap: usize) -> String {
+    let text = String::from_utf8_lossy(body);
+    if text.len() <= cap {
+        return text.into_owned();
+    }
+    let mut cut = cap;
+    while !text.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    format!(
+        "{}...[{} more bytes]",
+        text.get(..cut).unwrap_or_default(),
+        text.len() - cut
+    )
 }
 
 /// Keeps a copy of a JSON body (bounded) for reading usage at the end.
@@ -249,16 +343,39 @@ data: [DONE]\n\n";
     #[test]
     fn mode_follows_status_and_content_type() {
         assert!(matches!(
-            ResponseMode::choose(200, Some("text/event-stream; charset=utf-8"), false),
+            ResponseMode::choose(200, Some("text/event-stream; charset=utf-8"), false, false),
             ResponseMode::Stream(_)
         ));
         assert!(matches!(
-            ResponseMode::choose(200, Some("application/json"), false),
+            ResponseMode::choose(200, Some("application/json"), false, false),
             ResponseMode::Json { .. }
         ));
         assert!(matches!(
-            ResponseMode::choose(429, Some("application/json"), false),
+            ResponseMode::choose(429, Some("application/json"), false, false),
             ResponseMode::Error { status: 429 }
         ));
+    }
+
+    #[test]
+    fn a_stream_is_reassembled_for_the_body_log() {
+        let stream = concat!(
+            "data: {\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":\"Hel\"}}]}\n\n",
+            "data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"lo\",\"tool_calls\":[{\"index\":0,\"id\":\"c1\",\"function\":{\"name\":\"f\",\"arguments\":\"{\\\"a\\\"\"}}]}}]}\n\n",
+            "data: {\"choices\":[{\"index\":0,\"delta\":{\"tool_calls\":[{\"index\":0,\"function\":{\"arguments\":\":1}\"}}]},\"finish_reason\":\"tool_calls\"}]}\n\n",
+            "data: [DONE]\n\n"
+        );
+        let mut obs = StreamObserver::new(false);
+        obs.transcript = Some(Transcript::default());
+        assert_eq!(
+            obs.on_chunk(stream.as_bytes(), true),
+            None,
+            "logging does not change the stream"
+        );
+        let message: Value = serde_json::from_str(&obs.transcript.unwrap().to_json()).unwrap();
+        assert_eq!(
+            message,
+            json!({"role": "assistant", "content": "Hello", "finish_reason": "tool_calls",
+                   "tool_calls": [{"id": "c1", "type": "function", "function": {"name": "f", "arguments": "{\"a\":1}"}}]})
+        );
     }
 }

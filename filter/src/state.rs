@@ -28,5 +28,12 @@ pub const REASONING_TOKENS: &str = "gw_reasoning_tokens";
 pub const DURATION_MS: &str = "gw_duration_ms";
 /// Milliseconds from request start to the first response byte.
 pub const TTFB_MS: &str = "gw_ttfb_ms";
+/// Cost in micro-dollars, and the same in dollars (`0.001234`) for people.
+pub const COST_MICROS: &str = "gw_cost_microdollars";
+pub const COST_USD: &str = "gw_cost_usd";
+/// Body log (only for models with `log_bodies`): the request and the response (a stream
+/// reassembled), each capped at `body_log_max_bytes`. Their presence selects the body-log sink.
+pub const LOG_REQUEST: &str = "gw_log_request";
+pub const LOG_RESPONSE: &str = "gw_log_response";
 /// The OpenAI error code when the request failed.
 pub const ERROR_CODE: &str = "gw_error";

@@ -189,9 +189,18 @@ impl Envoy {
 
     /// The access-log lines once there are at least `count` (the file is flushed every 100 ms).
     pub fn access_log(&self, count: usize) -> Vec<Json> {
+        self.json_lines("access.log", count)
+    }
+
+    /// The body-log lines (models with `log_bodies`) once there are at least `count`.
+    pub fn body_log(&self, count: usize) -> Vec<Json> {
+        self.json_lines("body.log", count)
+    }
+
+    fn json_lines(&self, file: &str, count: usize) -> Vec<Json> {
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
-            let lines: Vec<Json> = read(&self.dir.join("access.log"))
+            let lines: Vec<Json> = read(&self.dir.join(file))
                 .lines()
                 .filter_map(|l| serde_json::from_str(l).ok())
                 .collect();
@@ -278,20 +287,36 @@ fn spawn(options: &Options, dir: &Path, config_path: &Path) -> Child {
         .unwrap_or_else(|e| panic!("starting {}: {e}", envoy_bin().display()))
 }
 
+/// An Envoy YAML config as JSON, its anchors and aliases resolved.
+pub fn load_config(path: &Path) -> Json {
+    let text =
+        fs::read_to_string(path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
+    let mut yaml: Yaml =
+        serde_yaml::from_str(&text).unwrap_or_else(|e| panic!("parsing {}: {e}", path.display()));
+    // serde_yaml keeps `<<` merge keys and resolves aliases; apply_merge finishes the job.
+    let _ = yaml.apply_merge();
+    serde_json::to_value(&yaml).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// Points the named clusters of a config at 127.0.0.1:port (see [`point_at_local`]).
+pub fn point_clusters_at(config: &mut Json, clusters: &[String], port: u16) {
+    if let Some(all) = config["static_resources"]["clusters"].as_array_mut() {
+        for cluster in all {
+            let name = cluster["name"].as_str().unwrap_or_default().to_string();
+            if clusters.contains(&name) {
+                point_at_local(cluster, &name, port);
+            }
+        }
+    }
+}
+
 /// The shipped config with the test's changes.
 pub fn render_config(options: &Options, dir: &Path) -> Json {
     let path = options
         .config_file
         .clone()
         .unwrap_or_else(|| repo_root().join("envoy/envoy.yaml"));
-    let text =
-        fs::read_to_string(&path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
-    let mut yaml: Yaml =
-        serde_yaml::from_str(&text).unwrap_or_else(|e| panic!("parsing {}: {e}", path.display()));
-    // serde_yaml keeps `<<` merge keys and resolves aliases; apply_merge finishes the job.
-    let _ = yaml.apply_merge();
-    let mut config: Json =
-        serde_json::to_value(&yaml).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let mut config = load_config(&path);
 
     config["admin"]["address"]["socket_address"]["port_value"] = 0.into();
     if let Some(listeners) = config["static_resources"]["listeners"].as_array_mut() {
@@ -301,6 +326,7 @@ pub fn render_config(options: &Options, dir: &Path) -> Json {
     }
     let wasm = wasm_path();
     let access_log = dir.join("access.log");
+    let body_log = dir.join("body.log");
     let plugin_config = options.plugin_config.as_ref().map(Json::to_string);
     let is_type =
         |value: &Json, suffix: &str| value["@type"].as_str().is_some_and(|t| t.ends_with(suffix));
@@ -323,24 +349,25 @@ pub fn render_config(options: &Options, dir: &Path) -> Json {
             }
         }
         "typed_config" if is_type(value, "FileAccessLog") => {
-            value["path"] = access_log.display().to_string().into();
+            // The shipped config writes the access log to stdout and the body log to stderr.
+            let file = if value["path"] == "/dev/stderr" {
+                &body_log
+            } else {
+                &access_log
+            };
+            value["path"] = file.display().to_string().into();
         }
         _ => {}
     });
-    if let Some(clusters) = config["static_resources"]["clusters"].as_array_mut() {
-        for cluster in clusters {
-            let name = cluster["name"].as_str().unwrap_or_default().to_string();
-            if let Some((_, port)) = options.upstreams.iter().find(|(c, _)| *c == name) {
-                point_at_local(cluster, &name, *port);
-            }
-        }
+    for (cluster, port) in &options.upstreams {
+        point_clusters_at(&mut config, std::slice::from_ref(cluster), *port);
     }
     config
 }
 
 /// Makes a cluster a plain-HTTP static one on 127.0.0.1:port, keeping its filters and its
 /// endpoint hostname (the Host header providers see, and what SigV4 signs).
-fn point_at_local(cluster: &mut Json, name: &str, port: u16) {
+pub fn point_at_local(cluster: &mut Json, name: &str, port: u16) {
     let hostname = cluster["load_assignment"]["endpoints"][0]["lb_endpoints"][0]["endpoint"]
         ["hostname"]
         .as_str()

@@ -11,10 +11,12 @@ use super::host;
 use crate::config::Config;
 use crate::error::GatewayError;
 use crate::gateway::{endpoint_for, model_retrieve, models_list, plan_request, Endpoint, Plan};
+use crate::metrics::{self, Labels};
+use crate::pricing::{cost_micros, format_dollars};
 use crate::provider::Operation;
-use crate::response::{copy_json_chunk, normalize_error_body, ResponseMode};
+use crate::response::{copy_json_chunk, log_excerpt, normalize_error_body, ResponseMode};
+use crate::state;
 use crate::usage::Usage;
-use crate::{metrics, state};
 
 /// Client headers that must never reach a provider; the upstream filter removes the rest.
 const CLIENT_CREDENTIALS: &[&str] = &["authorization", "x-api-key"];
@@ -31,6 +33,8 @@ pub struct GatewayFilter {
     mode: Option<ResponseMode>,
     first_byte_ms: Option<u64>,
     usage: Option<Usage>,
+    /// Body log of this request (its model has `log_bodies`): the request, then the response.
+    body_log: Option<(String, Option<String>)>,
 }
 
 impl GatewayFilter {
@@ -46,6 +50,7 @@ impl GatewayFilter {
             mode: None,
             first_byte_ms: None,
             usage: None,
+            body_log: None,
         }
     }
 
@@ -74,20 +79,34 @@ impl GatewayFilter {
         host::clear_route_cache();
     }
 
-    fn on_response_end(&mut self) {
-        match self.mode.take() {
-            Some(ResponseMode::Json {
-                copy,
-                overflow: false,
-            }) => self.usage = Usage::from_openai_body(&copy),
+    fn on_response_end(&mut self, last_body: Option<&[u8]>) {
+        let cap = self.config.body_log_max_bytes;
+        let logged = match self.mode.take() {
+            Some(ResponseMode::Json { copy, overflow }) => {
+                if !overflow {
+                    self.usage = Usage::from_openai_body(&copy);
+                }
+                log_excerpt(&copy, cap)
+            }
             Some(ResponseMode::Stream(observer)) => {
                 self.usage = observer.usage;
                 if observer.error {
                     self.error_code = Some("stream_error");
                 }
+                observer
+                    .transcript
+                    .map(|t| log_excerpt(t.to_json().as_bytes(), cap))
+                    .unwrap_or_default()
             }
-            _ => {}
+            _ => log_excerpt(last_body.unwrap_or_default(), cap),
+        };
+        if let Some((_, response)) = self.body_log.as_mut() {
+            *response = Some(logged);
         }
+    }
+
+    fn logs_bodies(&self) -> bool {
+        self.body_log.is_some()
     }
 }
 
@@ -148,6 +167,15 @@ impl HttpContext for GatewayFilter {
         match plan_request(&self.config, operation, &body) {
             Ok(plan) => {
                 self.record_plan(&plan, &body);
+                if self
+                    .config
+                    .models
+                    .get(&plan.model)
+                    .is_some_and(|m| m.log_bodies)
+                {
+                    self.body_log =
+                        Some((log_excerpt(&body, self.config.body_log_max_bytes), None));
+                }
                 self.plan = Some(plan);
                 Action::Continue
             }
@@ -187,7 +215,7 @@ impl HttpContext for GatewayFilter {
                 );
                 ResponseMode::Replace(e.to_json())
             }
-            _ => ResponseMode::choose(status, content_type.as_deref(), strip),
+            _ => ResponseMode::choose(status, content_type.as_deref(), strip, self.logs_bodies()),
         };
         if !matches!(mode, ResponseMode::Json { .. }) {
             // The body may be rewritten: its length is not known in advance.
@@ -226,12 +254,19 @@ impl HttpContext for GatewayFilter {
             }
             Some(ResponseMode::Error { status }) => {
                 let body = host::body(response, body_size);
-                if let Some(shaped) = normalize_error_body(*status, &body) {
-                    host::replace_body(response, body_size, &shaped);
+                let shaped = normalize_error_body(*status, &body);
+                if let Some(shaped) = &shaped {
+                    host::replace_body(response, body_size, shaped);
                 }
+                let sent = shaped.unwrap_or(body);
+                self.on_response_end(Some(&sent));
+                return Action::Continue;
             }
             Some(ResponseMode::Replace(replacement)) => {
                 host::replace_body(response, body_size, replacement);
+                let sent = std::mem::take(replacement);
+                self.on_response_end(Some(&sent));
+                return Action::Continue;
             }
             Some(ResponseMode::Json { copy, overflow }) => {
                 copy_json_chunk(copy, overflow, &host::body(response, body_size));
@@ -244,7 +279,7 @@ impl HttpContext for GatewayFilter {
             }
         }
         if end_of_stream {
-            self.on_response_end();
+            self.on_response_end(None);
         }
         Action::Continue
     }
@@ -254,39 +289,92 @@ impl HttpContext for GatewayFilter {
             return;
         }
         let duration = host::millis_since(self.start);
-        let model = self.plan.as_ref().map_or("none", |p| p.model.as_str());
         let provider = host::property(state::PROVIDER).unwrap_or_else(|| "none".into());
+        let labels = Labels {
+            model: self.plan.as_ref().map_or("none", |p| p.model.as_str()),
+            provider: &provider,
+            operation: self.operation.map_or("none", |o| o.name()),
+            key_id: "none",
+            team: "none",
+        };
         host::set_property(state::DURATION_MS, &duration.to_string());
-        if let Some(code) = self.error_code {
-            host::set_property(state::ERROR_CODE, code);
+        let error_type = match (self.error_code, self.status) {
+            (Some(code), _) => code,
+            (None, 400..) => "provider_error",
+            (None, _) => "none",
+        };
+        if error_type != "none" {
+            host::set_property(state::ERROR_CODE, error_type);
         }
-        host::count(&metrics::requests(model, &provider, self.status), 1);
-        // Latency histograms only for requests that went to a provider.
-        if self.plan.is_some() {
-            host::record(
-                &metrics::by_model(metrics::REQUEST_DURATION, model, &provider),
-                duration,
-            );
-            if let Some(ms) = self.first_byte_ms {
-                host::set_property(state::TTFB_MS, &ms.to_string());
+        host::count(&metrics::requests(&labels, self.status, error_type), 1);
+        if self.status == 429 {
+            host::count(&metrics::by_model(metrics::RATE_LIMITED, &labels), 1);
+        }
+        let Some(plan) = &self.plan else { return };
+        // Latency and tokens only for requests that went to a provider.
+        host::record(&metrics::operation_duration(&labels, self.status), duration);
+        if let Some(ms) = self.first_byte_ms {
+            host::set_property(state::TTFB_MS, &ms.to_string());
+            if plan.stream {
                 host::record(
-                    &metrics::by_model(metrics::TIME_TO_FIRST_BYTE, model, &provider),
+                    &metrics::by_model(metrics::TIME_TO_FIRST_TOKEN, &labels),
                     ms,
                 );
             }
         }
-        if let Some(u) = self.usage {
-            for (key, value) in [
-                (state::PROMPT_TOKENS, u.prompt),
-                (state::COMPLETION_TOKENS, u.completion),
-                (state::TOTAL_TOKENS, u.total),
-                (state::CACHED_TOKENS, u.cached_prompt),
-                (state::REASONING_TOKENS, u.reasoning),
-            ] {
-                host::set_property(key, &value.to_string());
+        if let Some((request, response)) = self.body_log.take() {
+            host::set_property(state::LOG_REQUEST, &request);
+            host::set_property(state::LOG_RESPONSE, &response.unwrap_or_default());
+        }
+        let Some(u) = self.usage else { return };
+        for (key, value) in [
+            (state::PROMPT_TOKENS, u.prompt),
+            (state::COMPLETION_TOKENS, u.completion),
+            (state::TOTAL_TOKENS, u.total),
+            (state::CACHED_TOKENS, u.cached_prompt),
+            (state::REASONING_TOKENS, u.reasoning),
+        ] {
+            host::set_property(key, &value.to_string());
+        }
+        host::record(
+            &metrics::tokens(metrics::TOKEN_USAGE, &labels, "input"),
+            u.prompt,
+        );
+        if plan.operation == Operation::Chat {
+            host::record(
+                &metrics::tokens(metrics::TOKEN_USAGE, &labels, "output"),
+                u.completion,
+            );
+        }
+        for (token_type, count) in [
+            ("input", u.prompt),
+            ("output", u.completion),
+            ("cached", u.cached_prompt),
+            ("cache_write", u.cache_write),
+            ("reasoning", u.reasoning),
+        ] {
+            if count > 0 {
+                host::count(
+                    &metrics::tokens(metrics::TOKENS, &labels, token_type),
+                    count,
+                );
             }
-            host::count(&metrics::tokens(model, &provider, "input"), u.prompt);
-            host::count(&metrics::tokens(model, &provider, "output"), u.completion);
+        }
+        if let (true, Some(ttft)) = (plan.stream && u.completion > 1, self.first_byte_ms) {
+            let per_token_us = duration.saturating_sub(ttft) * 1000 / (u.completion - 1);
+            host::record(
+                &metrics::by_model(metrics::TIME_PER_OUTPUT_TOKEN, &labels),
+                per_token_us,
+            );
+        }
+        match self.config.models.get(&plan.model).and_then(|m| m.price) {
+            Some(price) => {
+                let cost = cost_micros(&u, &price);
+                host::set_property(state::COST_MICROS, &cost.to_string());
+                host::set_property(state::COST_USD, &format_dollars(cost));
+                host::count(&metrics::cost(&labels), cost);
+            }
+            None => host::count(&metrics::by_model(metrics::COST_UNKNOWN, &labels), 1),
         }
     }
 }
