@@ -36,10 +36,10 @@ wasm: $(WASM_MODE) ## Build the release .wasm
 	@ls -l $(WASM) | awk '{print "built " $$NF " (" $$5 " bytes)"}'
 
 run: wasm $(ENVOY) ## Start Envoy with the gateway on :10000 and the demo provider on :10001
-	cargo build -q -p gateway-tests --bin fake-provider
+	cargo build -q -p gateway-tests --bin fake-provider --bin demo-config
 	bash tests/scripts/run.sh
 
-test: lint unit integration ## Everything CI runs: format, clippy, unit and integration tests
+test: lint unit integration kubernetes ## Everything CI runs: format, clippy, unit and integration tests
 	@echo "make test: all checks passed"
 
 lint: $(WASM_MODE) ## cargo fmt --check, clippy natively and on the wasm target
@@ -62,5 +62,24 @@ validate: $(ENVOY) wasm ## envoy --mode validate on every config in envoy/
 	  echo "valid: $$f"; \
 	done
 
+# Kubernetes and Istio (k8s/): see README "Deploy to Kubernetes" and "Deploy with Istio".
+.PHONY: kubernetes kubernetes-render
+kubernetes: $(ENVOY) wasm ## Check k8s/: kustomize builds, schemas, the bootstrap (envoy --mode validate)
+	$(VENV)/bin/python tests/k8s/check.py
+
+kubernetes-render: ## Regenerate the k8s/ files derived from envoy/envoy.yaml
+	cargo run -q -p gateway-tests --bin k8s-render
+
 clean: ## Remove build output (keeps .venv and .tools)
 	cargo clean
+
+# Benchmark (README "Benchmarks"): gateway vs plain Envoy, and with BENCH_PEERS=1 vs LiteLLM and
+# Portkey, on this machine. Installs wrk and binaryen (Debian) and the peers when missing; writes
+# the table and JSON to bench/results/. Settings: BENCH_DURATION, BENCH_CONNECTIONS, ... (see
+# tests/src/bench/mod.rs). Measures and records only; asserts nothing.
+.PHONY: bench
+bench: wasm $(ENVOY) ## Benchmark vs plain Envoy (BENCH_PEERS=1: also LiteLLM, Portkey)
+	bash tests/bench/setup.sh
+	@if [ "$${BENCH_PEERS:-0}" = 1 ]; then bash tests/bench/peers.sh; fi
+	cargo build --release -q -p gateway-tests --features bench --bin bench
+	$(ROOT)/target/release/bench

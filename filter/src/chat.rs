@@ -5,6 +5,7 @@
 use serde_json::{Map, Value};
 
 use crate::error::{invalid, parse_object, GatewayError};
+use crate::routing::Facts;
 
 /// What the gateway needs to know of a valid chat request.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -14,6 +15,8 @@ pub struct ChatRequest {
     /// The client asked for a usage chunk at the end of the stream.
     pub include_usage: bool,
     pub max_tokens: Option<u64>,
+    /// What content rules and cost estimates look at.
+    pub facts: Facts,
 }
 
 const ROLES: &[&str] = &[
@@ -76,11 +79,13 @@ pub fn parse_chat_request(body: &[u8]) -> Result<ChatRequest, GatewayError> {
             }
         }
     }
+    let facts = facts_of(&req, max_tokens);
     Ok(ChatRequest {
         model,
         stream,
         include_usage,
         max_tokens,
+        facts,
     })
 }
 
@@ -218,6 +223,67 @@ fn validate_messages(messages: Option<&Value>) -> Result<(), GatewayError> {
     Ok(())
 }
 
+/// Estimated prompt tokens (about four characters a token, plus a few a message), whether images,
+/// tools or code are present, the text (lowercase) and the user.
+fn facts_of(req: &Map<String, Value>, max_tokens: Option<u64>) -> Facts {
+    let mut text = String::new();
+    let mut images = false;
+    let messages = req
+        .get("messages")
+        .and_then(Value::as_array)
+        .map(Vec::as_slice)
+        .unwrap_or_default();
+    for message in messages {
+        match message.get("content") {
+            Some(Value::String(s)) => push_text(&mut text, s),
+            Some(Value::Array(parts)) => {
+                for part in parts {
+                    match part.get("type").and_then(Value::as_str) {
+                        Some("image_url") => images = true,
+                        _ => push_text(
+                            &mut text,
+                            part.get("text").and_then(Value::as_str).unwrap_or_default(),
+                        ),
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    let lower = text.to_lowercase();
+    let code = lower.contains("```")
+        || [
+            "\ndef ",
+            "\nfn ",
+            "function ",
+            "#include",
+            "\nclass ",
+            "\nimport ",
+            "select * from",
+        ]
+        .iter()
+        .any(|p| lower.contains(p));
+    Facts {
+        prompt_tokens: (text.chars().count() as u64).div_ceil(4) + 4 * messages.len() as u64,
+        max_tokens,
+        images,
+        tools: req
+            .get("tools")
+            .and_then(Value::as_array)
+            .is_some_and(|t| !t.is_empty()),
+        code,
+        text: lower,
+        user: req.get("user").and_then(Value::as_str).map(str::to_string),
+    }
+}
+
+fn push_text(text: &mut String, s: &str) {
+    if !s.is_empty() {
+        text.push('\n');
+        text.push_str(s);
+    }
+}
+
 fn validate_stop(stop: Option<&Value>) -> Result<(), GatewayError> {
     match stop {
         None | Some(Value::Null) | Some(Value::String(_)) => Ok(()),
@@ -324,13 +390,17 @@ mod tests {
     fn minimal_and_full_requests_pass() {
         let r = parse_chat_request(MINIMAL.as_bytes()).unwrap();
         assert_eq!(
-            r,
-            ChatRequest {
-                model: "m".into(),
-                stream: false,
-                include_usage: false,
-                max_tokens: None
-            }
+            (r.model.as_str(), r.stream, r.include_usage, r.max_tokens),
+            ("m", false, false, None)
+        );
+        assert_eq!(
+            (r.facts.images, r.facts.tools, r.facts.code),
+            (false, false, false)
+        );
+        assert_eq!(
+            r.facts.prompt_tokens,
+            1 + 4,
+            "'hi' is one token, plus four for the message"
         );
         let full = r#"{"model":"gpt-4o","stream":true,"stream_options":{"include_usage":true},
             "max_completion_tokens":50,"temperature":0.2,"top_p":1,"n":1,"stop":["x"],"seed":7,"user":"u",
@@ -341,6 +411,10 @@ mod tests {
               {"role":"assistant","content":null,"tool_calls":[{"id":"c1","type":"function","function":{"name":"f","arguments":"{}"}}]},
               {"role":"tool","tool_call_id":"c1","content":"42"}]}"#;
         let r = parse_chat_request(full.as_bytes()).unwrap();
+        assert!(r.facts.images && r.facts.tools && !r.facts.code);
+        assert_eq!(r.facts.user.as_deref(), Some("u"));
+        let code = parse_chat_request(br#"{"model":"m","messages":[{"role":"user","content":"Fix:\n```rust\nfn main() {}\n```"}]}"#).unwrap();
+        assert!(code.facts.code && code.facts.text.contains("fix:"));
         assert!(r.stream && r.include_usage);
         assert_eq!(r.max_tokens, Some(50));
     }

@@ -10,6 +10,7 @@ use serde_json::Value;
 
 use crate::pricing::{self, Price};
 use crate::provider::ProviderKind;
+use crate::routing::{self, Route, Strategy, Target};
 
 /// Default cap on a request body. Envoy's own buffer limits must be larger (see envoy/envoy.yaml).
 pub const DEFAULT_MAX_REQUEST_BYTES: usize = 8 * 1024 * 1024;
@@ -34,7 +35,7 @@ impl fmt::Display for ConfigError {
     }
 }
 
-fn err(field: impl Into<String>, message: impl Into<String>) -> ConfigError {
+pub(crate) fn err(field: impl Into<String>, message: impl Into<String>) -> ConfigError {
     ConfigError {
         field: field.into(),
         message: message.into(),
@@ -67,16 +68,6 @@ struct RawProvider {
     aws_access_key_id_env: Option<String>,
     aws_secret_access_key_env: Option<String>,
     aws_session_token_env: Option<String>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawModel {
-    provider: String,
-    model: Option<String>,
-    price: Option<RawPrice>,
-    #[serde(default)]
-    log_bodies: bool,
 }
 
 /// A price in US dollars per million tokens, as providers publish them.
@@ -165,14 +156,17 @@ impl Provider {
 pub struct Model {
     /// The name clients use.
     pub id: String,
-    /// Index into [`Config::providers`].
-    pub provider: usize,
-    /// The name the provider knows the model by.
-    pub upstream_model: String,
-    /// Its price: configured, else built in; `None` when neither knows it (cost not tracked).
-    pub price: Option<Price>,
+    /// Its targets and how one is picked; a plain model is a route of one target.
+    pub route: Route,
     /// Request and response bodies of this model go to the body log.
     pub log_bodies: bool,
+}
+
+impl Model {
+    /// The first configured target (the only one of a plain model).
+    pub fn first_target(&self) -> Option<&Target> {
+        self.route.targets.first()
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -246,8 +240,18 @@ impl Config {
         self.providers.iter().find(|p| p.cluster == cluster)
     }
 
+    /// The provider of the model's first target.
     pub fn provider_of(&self, model: &Model) -> Option<&Provider> {
-        self.providers.get(model.provider)
+        self.providers.get(model.first_target()?.provider)
+    }
+
+    /// Whether any target of the model has its provider switched on.
+    pub fn available(&self, model: &Model) -> bool {
+        model.route.targets.iter().any(|t| {
+            self.providers
+                .get(t.provider)
+                .is_some_and(Provider::enabled)
+        })
     }
 }
 
@@ -441,40 +445,107 @@ fn is_region(s: &str) -> bool {
             .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
 }
 
+/// Keys of the short form of a model entry: one target.
+const PLAIN_KEYS: &[&str] = &["provider", "model", "price", "log_bodies"];
+
 fn compile_model(id: &str, value: Value, providers: &[Provider]) -> Result<Model, ConfigError> {
+    let at = format!("models.{id}");
     if id.is_empty() || id.chars().any(|c| c.is_whitespace() || c.is_control()) {
         return Err(err(
-            format!("models.{id}"),
+            &at,
             "model names must be non-empty and hold no whitespace",
         ));
     }
-    let raw: RawModel =
-        serde_json::from_value(value).map_err(|e| err(format!("models.{id}"), e.to_string()))?;
-    let provider = providers
-        .iter()
-        .position(|p| p.id == raw.provider)
-        .ok_or_else(|| {
-            err(
-                format!("models.{id}.provider"),
-                format!("no provider named '{}'", raw.provider),
-            )
-        })?;
-    let upstream_model = raw.model.unwrap_or_else(|| id.to_string());
-    if upstream_model.is_empty() {
-        return Err(err(format!("models.{id}.model"), "must not be empty"));
-    }
-    let price = match raw.price {
-        Some(p) => Some(compile_price(&p, &format!("models.{id}.price"))?),
-        None => pricing::builtin(&upstream_model)
-            .or_else(|| pricing::builtin(id))
-            .map(|r| r.price),
+    let Value::Object(entry) = value else {
+        return Err(err(&at, "must be an object"));
+    };
+    let log_bodies = match entry.get("log_bodies") {
+        None => false,
+        Some(Value::Bool(b)) => *b,
+        Some(_) => return Err(err(format!("{at}.log_bodies"), "must be true or false")),
+    };
+    let price = |v: &Value, here: &str| -> Result<Price, ConfigError> {
+        let raw: RawPrice =
+            serde_json::from_value(v.clone()).map_err(|e| err(here, e.to_string()))?;
+        compile_price(&raw, here)
+    };
+    let route = if let Some(targets) = entry.get("targets") {
+        for key in entry.keys() {
+            let known = ["targets", "strategy", "log_bodies"].contains(&key.as_str())
+                || routing::ROUTE_KEYS.contains(&key.as_str());
+            if !known {
+                return Err(err(
+                    format!("{at}.{key}"),
+                    "unknown field of a routed model (targets, strategy, rules, ...)",
+                ));
+            }
+        }
+        let targets = targets
+            .as_array()
+            .ok_or_else(|| err(format!("{at}.targets"), "must be an array"))?;
+        routing::compile_route(
+            &at,
+            targets,
+            entry.get("strategy"),
+            &entry,
+            providers,
+            &price,
+        )?
+    } else {
+        if let Some(key) = entry.keys().find(|k| !PLAIN_KEYS.contains(&k.as_str())) {
+            let hint = if routing::ROUTE_KEYS.contains(&key.as_str()) || key == "strategy" {
+                " (routing settings need `targets`)"
+            } else {
+                ""
+            };
+            return Err(err(format!("{at}.{key}"), format!("unknown field{hint}")));
+        }
+        let provider_name = match entry.get("provider") {
+            Some(Value::String(p)) => p.clone(),
+            Some(_) => return Err(err(format!("{at}.provider"), "must be a string")),
+            None => return Err(err(&at, "missing field `provider` (or `targets`)")),
+        };
+        let provider = providers
+            .iter()
+            .position(|p| p.id == provider_name)
+            .ok_or_else(|| {
+                err(
+                    format!("{at}.provider"),
+                    format!("no provider named '{provider_name}'"),
+                )
+            })?;
+        let upstream_model = match entry.get("model") {
+            None => id.to_string(),
+            Some(Value::String(m)) if !m.is_empty() => m.clone(),
+            Some(_) => return Err(err(format!("{at}.model"), "must be a non-empty string")),
+        };
+        let price = match entry.get("price") {
+            Some(v) => Some(price(v, &format!("{at}.price"))?),
+            None => pricing::builtin(&upstream_model)
+                .or_else(|| pricing::builtin(id))
+                .map(|r| r.price),
+        };
+        Route {
+            targets: vec![Target {
+                provider,
+                upstream_model,
+                weight: 1,
+                quality: 0,
+                tier: None,
+                price,
+            }],
+            strategy: Strategy::Weighted,
+            sticky_user: false,
+            rules: Vec::new(),
+            default_tier: None,
+            fallback: true,
+            classifier: None,
+        }
     };
     Ok(Model {
         id: id.to_string(),
-        provider,
-        upstream_model,
-        price,
-        log_bodies: raw.log_bodies,
+        route,
+        log_bodies,
     })
 }
 
@@ -549,14 +620,17 @@ mod tests {
         let c = compile(GOOD).unwrap();
         assert_eq!(c.max_request_bytes, DEFAULT_MAX_REQUEST_BYTES);
         let fast = &c.models["fast"];
-        assert_eq!(fast.upstream_model, "gpt-4o-mini");
+        assert_eq!(fast.route.targets[0].upstream_model, "gpt-4o-mini");
         let p = c.provider_of(fast).unwrap();
         assert_eq!(
             (p.id.as_str(), p.cluster.as_str(), p.path_prefix.as_str()),
             ("openai", "openai", "/v1")
         );
         assert_eq!(p.credentials, Credentials::ApiKey(Secret("sk-test".into())));
-        assert_eq!(c.models["demo-chat"].upstream_model, "demo-chat");
+        assert_eq!(
+            c.models["demo-chat"].route.targets[0].upstream_model,
+            "demo-chat"
+        );
         assert_eq!(
             c.provider_by_cluster("provider_demo").unwrap().credentials,
             Credentials::None
@@ -579,11 +653,11 @@ mod tests {
         )
         .unwrap();
         assert_eq!(
-            c.models["fast"].price,
+            c.models["fast"].route.targets[0].price,
             Some(pricing::builtin("gpt-4o-mini").unwrap().price)
         );
         assert_eq!(
-            c.models["mine"].price,
+            c.models["mine"].route.targets[0].price,
             Some(Price {
                 input: 1_500_000,
                 output: 6_000_000,
@@ -591,7 +665,7 @@ mod tests {
                 cache_write: 1_500_000
             })
         );
-        assert_eq!(c.models["unknown"].price, None);
+        assert_eq!(c.models["unknown"].route.targets[0].price, None);
         let e = compile(r#"{"providers": {"p": {"type": "openai"}}, "models": {"m": {"provider": "p", "price": {"input": -1, "output": 1}}}}"#)
             .unwrap_err();
         assert_eq!(e.field, "models.m.price.input");
@@ -659,8 +733,8 @@ mod tests {
             ),
             (
                 r#"{"providers": {"p": {"type": "openai"}}, "models": {"m": {"provider": 3}}}"#,
-                "models.m",
-                "invalid type",
+                "models.m.provider",
+                "must be a string",
             ),
             (
                 r#"{"providers": {"a": {"type": "openai", "cluster": "c"}, "b": {"type": "openai", "cluster": "c"}}, "models": {"m": {"provider": "a"}}}"#,
@@ -681,6 +755,41 @@ mod tests {
                 r#"{"providers": {"p": {"type": "openai"}}, "models": {"two words": {"provider": "p"}}}"#,
                 "models.two words",
                 "whitespace",
+            ),
+            (
+                r#"{"providers": {"p": {"type": "openai"}}, "models": {"m": {"provider": "p", "strategy": "cost"}}}"#,
+                "models.m.strategy",
+                "routing settings need `targets`",
+            ),
+            (
+                r#"{"providers": {"p": {"type": "openai"}}, "models": {"m": {"targets": []}}}"#,
+                "models.m.targets",
+                "at least one target",
+            ),
+            (
+                r#"{"providers": {"p": {"type": "openai"}}, "models": {"m": {"targets": [{"provider": "q", "model": "x"}]}}}"#,
+                "models.m.targets[0].provider",
+                "no provider named 'q'",
+            ),
+            (
+                r#"{"providers": {"p": {"type": "openai"}}, "models": {"m": {"targets": [{"provider": "p", "model": "x"}], "strategy": "fastest"}}}"#,
+                "models.m.strategy",
+                "must be 'weighted'",
+            ),
+            (
+                r#"{"providers": {"p": {"type": "openai"}}, "models": {"m": {"targets": [{"provider": "p", "model": "my-own"}], "strategy": "cost"}}}"#,
+                "models.m.targets[0].price",
+                "needs a price",
+            ),
+            (
+                r#"{"providers": {"p": {"type": "openai"}}, "models": {"m": {"targets": [{"provider": "p", "model": "x", "tier": "a"}], "rules": [{"when": {"images": true}, "tier": "b"}]}}}"#,
+                "models.m.rules[0].tier",
+                "no target has tier 'b'",
+            ),
+            (
+                r#"{"providers": {"p": {"type": "openai"}}, "models": {"m": {"targets": [{"provider": "p", "model": "x"}], "speed": 1}}}"#,
+                "models.m.speed",
+                "unknown field",
             ),
         ];
         for (json, field, message) in cases {

@@ -8,6 +8,7 @@ use crate::chat::{parse_chat_request, parse_embeddings_request};
 use crate::config::{Config, Model};
 use crate::error::GatewayError;
 use crate::provider::Operation;
+use crate::routing::{self, Facts, Inputs, Observed};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Endpoint {
@@ -45,75 +46,155 @@ pub fn endpoint_for(method: &str, path: &str) -> Result<Endpoint, GatewayError> 
     }
 }
 
+/// A valid request whose model is known, before the routing decision.
+#[derive(Debug, Clone)]
+pub struct Prepared {
+    pub operation: Operation,
+    pub model: String,
+    pub stream: bool,
+    pub client_asked_usage: bool,
+    pub facts: Facts,
+}
+
 /// The decision for a valid request: carried to the router and the upstream filter as filter
 /// state.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Plan {
     pub operation: Operation,
     pub model: String,
+    /// Indices of the model's targets in the order Envoy tries them.
+    pub chain: Vec<usize>,
+    /// The primary target's provider.
     pub provider: String,
-    /// Selects the Envoy route (`wasm.gw_route`), i.e. the provider cluster.
+    /// The Envoy route for a chain of this length (`chain1` … `chain4`).
     pub route: String,
+    /// The primary target's cluster (`wasm.gw_target`, which the route's cluster matches on).
+    pub cluster: String,
+    pub strategy: &'static str,
+    pub reason: String,
     pub stream: bool,
     pub client_asked_usage: bool,
 }
 
-pub fn plan_request(
+/// Validates the body and finds its model (switched on).
+pub fn prepare(
     config: &Config,
     operation: Operation,
     body: &[u8],
-) -> Result<Plan, GatewayError> {
+) -> Result<Prepared, GatewayError> {
     if body.len() > config.max_request_bytes {
         return Err(GatewayError::BodyTooLarge {
             limit: config.max_request_bytes,
         });
     }
-    let (model_name, stream, client_asked_usage) = match operation {
+    let (model_name, stream, client_asked_usage, facts) = match operation {
         Operation::Chat => {
             let r = parse_chat_request(body)?;
-            (r.model, r.stream, r.include_usage)
+            (r.model, r.stream, r.include_usage, r.facts)
         }
-        Operation::Embeddings => (parse_embeddings_request(body)?.model, false, false),
+        Operation::Embeddings => (
+            parse_embeddings_request(body)?.model,
+            false,
+            false,
+            Facts::default(),
+        ),
     };
     let model = find_model(config, &model_name)?;
-    let provider = config.provider_of(model).ok_or_else(|| {
-        GatewayError::Misconfigured(format!("model '{}' has no provider", model.id))
-    })?;
-    if !provider.kind.supports(operation) {
+    let serves = |t: &crate::routing::Target| {
+        config
+            .providers
+            .get(t.provider)
+            .is_some_and(|p| p.enabled() && p.kind.supports(operation))
+    };
+    if !model.route.targets.iter().any(serves) {
+        let provider = config.provider_of(model);
         return Err(GatewayError::InvalidParameter {
             param: "model".into(),
             message: format!(
                 "The model '{model_name}' is served by provider '{}' ({}), which does not offer {}.",
-                provider.id,
-                provider.kind.name(),
+                provider.map_or("", |p| p.id.as_str()),
+                provider.map_or("", |p| p.kind.name()),
                 operation.name()
             ),
         });
     }
-    Ok(Plan {
+    Ok(Prepared {
         operation,
         model: model_name,
-        provider: provider.id.clone(),
-        route: provider.cluster.clone(),
         stream,
         client_asked_usage,
+        facts,
     })
 }
 
-/// A configured model whose provider is switched on.
+/// Picks the targets for a prepared request.
+pub fn plan(config: &Config, prepared: Prepared, inputs: &Inputs) -> Result<Plan, GatewayError> {
+    let model = find_model(config, &prepared.model)?;
+    let decision = routing::decide(&model.route, inputs, &|t| {
+        config
+            .providers
+            .get(t.provider)
+            .is_some_and(|p| p.enabled() && p.kind.supports(prepared.operation))
+    })?;
+    let primary = decision
+        .chain
+        .first()
+        .and_then(|&i| model.route.targets.get(i));
+    let provider = primary
+        .and_then(|t| config.providers.get(t.provider))
+        .ok_or_else(|| {
+            GatewayError::Misconfigured(format!("model '{}' has no target to send to", model.id))
+        })?;
+    Ok(Plan {
+        operation: prepared.operation,
+        model: prepared.model,
+        route: format!("chain{}", decision.chain.len()),
+        chain: decision.chain,
+        provider: provider.id.clone(),
+        cluster: provider.cluster.clone(),
+        strategy: decision.strategy,
+        reason: decision.reason,
+        stream: prepared.stream,
+        client_asked_usage: prepared.client_asked_usage,
+    })
+}
+
+/// Validation and a plain pick, for callers without observations (tests, models without
+/// latency or cost routing).
+pub fn plan_request(
+    config: &Config,
+    operation: Operation,
+    body: &[u8],
+) -> Result<Plan, GatewayError> {
+    let prepared = prepare(config, operation, body)?;
+    let facts = prepared.facts.clone();
+    let inputs = Inputs {
+        providers: &config.providers,
+        facts: &facts,
+        observed: &|_| Observed::default(),
+        random: routing::hash(body),
+        now_unix: 0,
+        pinned: None,
+        classified: None,
+    };
+    plan(config, prepared, &inputs)
+}
+
+/// A configured model with at least one target whose provider is switched on.
 fn find_model<'c>(config: &'c Config, name: &str) -> Result<&'c Model, GatewayError> {
     let model = config
         .models
         .get(name)
         .ok_or_else(|| GatewayError::ModelNotFound(name.to_string()))?;
-    match config.provider_of(model) {
-        Some(p) if !p.enabled() => Err(GatewayError::ModelUnavailable {
-            model: name.to_string(),
-            provider: p.id.clone(),
-            key_env: p.missing_vars(),
-        }),
-        _ => Ok(model),
+    if config.available(model) {
+        return Ok(model);
     }
+    let first = config.provider_of(model);
+    Err(GatewayError::ModelUnavailable {
+        model: name.to_string(),
+        provider: first.map_or_else(String::new, |p| p.id.clone()),
+        key_env: first.map_or_else(String::new, |p| p.missing_vars()),
+    })
 }
 
 fn model_object(config: &Config, model: &Model, created: u64) -> serde_json::Value {
@@ -126,7 +207,7 @@ pub fn models_list(config: &Config, created: u64) -> Vec<u8> {
     let data: Vec<_> = config
         .models
         .values()
-        .filter(|m| config.provider_of(m).is_some_and(|p| p.enabled()))
+        .filter(|m| config.available(m))
         .map(|m| model_object(config, m, created))
         .collect();
     json!({"object": "list", "data": data})
@@ -214,16 +295,16 @@ mod tests {
         )
         .unwrap();
         assert_eq!(
-            plan,
-            Plan {
-                operation: Operation::Chat,
-                model: "demo-chat".into(),
-                provider: "demo".into(),
-                route: "provider_demo".into(),
-                stream: true,
-                client_asked_usage: false
-            }
+            (
+                plan.model.as_str(),
+                plan.provider.as_str(),
+                plan.cluster.as_str(),
+                plan.route.as_str()
+            ),
+            ("demo-chat", "demo", "provider_demo", "chain1")
         );
+        assert_eq!(plan.chain, vec![0]);
+        assert!(plan.stream && !plan.client_asked_usage);
     }
 
     #[test]

@@ -16,6 +16,7 @@ pub mod metrics;
 pub mod pricing;
 pub mod provider;
 pub mod response;
+pub mod routing;
 pub mod sha256;
 pub mod sse;
 pub mod state;

@@ -2,8 +2,18 @@
 //! talk. `set_property(["gw_model"])` is read in Envoy as `%FILTER_STATE(wasm.gw_model:PLAIN)%`
 //! and routes match on `wasm.gw_route`. README lists them as access-log fields.
 
-/// Route key the Envoy routes match on: the chosen provider's cluster.
+/// Route key the Envoy routes match on: `chain<N>` for a fallback chain of N targets.
 pub const ROUTE: &str = "gw_route";
+/// The cluster of the attempt to come: the route's cluster matches on it, and every attempt
+/// points it at the next target before it starts, so a retry lands on the next provider.
+pub const TARGET: &str = "gw_target";
+/// The chain: indices of the model's targets, comma-separated (`2,0,1`).
+pub const CHAIN: &str = "gw_chain";
+/// Attempts started so far (the upstream filter counts them).
+pub const ATTEMPT: &str = "gw_attempt";
+/// How the primary target was picked, and why.
+pub const STRATEGY: &str = "gw_strategy";
+pub const REASON: &str = "gw_reason";
 /// `chat` or `embeddings`.
 pub const OPERATION: &str = "gw_operation";
 /// The client's validated OpenAI body: every upstream attempt translates it in its headers

@@ -338,7 +338,7 @@ fn openai_reply(req: &Received) -> Reply {
                 429,
                 &json!({"error": {"message": "Rate limit reached for requests", "type": "requests", "param": null, "code": "rate_limit_exceeded"}}),
             );
-            r.headers.push(("retry-after".into(), "3".into()));
+            r.headers.push(("retry-after".into(), "1".into()));
             return r;
         }
         "FAIL STREAM" if stream => {

@@ -262,24 +262,29 @@ fn oversized_bodies_get_413_in_the_openai_shape() {
 }
 
 #[test]
-fn provider_errors_reach_the_client_in_the_openai_shape() {
+fn provider_errors_reach_the_client_in_the_openai_shape_after_one_retry() {
     let (fake, gw) = gateway();
     let rate_limited = json!({"error": {"message": "Rate limit reached", "type": "requests", "param": null, "code": "rate_limit_exceeded"}});
     let mut reply = Reply::json(429, &rate_limited);
-    reply.headers.push(("retry-after".into(), "7".into()));
+    reply.headers.push(("retry-after".into(), "1".into()));
+    // A model with one provider: Envoy tries it again once, after its retry-after.
+    fake.push_reply(reply.clone());
     fake.push_reply(reply);
     let r = gw.chat(&hello(false));
     assert_eq!(r.status, 429);
-    assert_eq!(r.header("retry-after"), Some("7"));
+    assert_eq!(r.header("retry-after"), Some("1"));
+    assert_eq!(r.header("x-gateway-attempts"), Some("2"));
     assert_eq!(
         r.json(),
         rate_limited,
         "an OpenAI-shaped provider error passes unchanged"
     );
+    assert_eq!(fake.received().len(), 2);
 
     let mut html = Reply::json(503, &json!(null));
     html.headers = vec![("content-type".into(), "text/html".into())];
     html.pieces = vec![(Duration::ZERO, b"<html>upstream overloaded</html>".to_vec())];
+    fake.push_reply(html.clone());
     fake.push_reply(html);
     let r = gw.chat(&hello(true));
     assert_eq!(r.status, 503);
@@ -292,6 +297,15 @@ fn provider_errors_reach_the_client_in_the_openai_shape() {
             .contains("upstream overloaded"),
         "{err}"
     );
+
+    // A failure the retry cures never reaches the client.
+    fake.push_reply(Reply::json(
+        500,
+        &json!({"error": {"message": "boom", "type": "server_error"}}),
+    ));
+    let r = gw.chat(&hello(false));
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.header("x-gateway-attempts"), Some("2"));
 }
 
 #[test]

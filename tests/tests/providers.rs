@@ -381,7 +381,7 @@ fn provider_errors_keep_their_status_and_get_the_openai_shape() {
         if f.provider != "bedrock" {
             assert_eq!(
                 r.header("retry-after"),
-                Some("3"),
+                Some("1"),
                 "{}: retry-after is kept",
                 f.provider
             );

@@ -51,7 +51,7 @@ mod tests {
             provider: c.provider_of(m).unwrap(),
             operation: Operation::Chat,
             client_model: "gpt-4o",
-            upstream_model: &m.upstream_model,
+            upstream_model: &m.route.targets[0].upstream_model,
             stream: false,
             client_asked_usage: false,
             embeddings_base64: false,

@@ -202,7 +202,7 @@ mod tests {
             provider: c.provider_of(m).unwrap(),
             operation: Operation::Chat,
             client_model: model,
-            upstream_model: &m.upstream_model,
+            upstream_model: &m.route.targets[0].upstream_model,
             stream,
             client_asked_usage: asked,
             embeddings_base64: false,

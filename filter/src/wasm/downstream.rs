@@ -10,11 +10,14 @@ use proxy_wasm::types::{Action, BufferType, MapType};
 use super::host;
 use crate::config::Config;
 use crate::error::GatewayError;
-use crate::gateway::{endpoint_for, model_retrieve, models_list, plan_request, Endpoint, Plan};
+use crate::gateway::{
+    endpoint_for, model_retrieve, models_list, plan, prepare, Endpoint, Plan, Prepared,
+};
 use crate::metrics::{self, Labels};
 use crate::pricing::{cost_micros, format_dollars};
 use crate::provider::Operation;
 use crate::response::{copy_json_chunk, log_excerpt, normalize_error_body, ResponseMode};
+use crate::routing::{self, Classified, Inputs, Observed};
 use crate::state;
 use crate::usage::Usage;
 
@@ -35,7 +38,14 @@ pub struct GatewayFilter {
     usage: Option<Usage>,
     /// Body log of this request (its model has `log_bodies`): the request, then the response.
     body_log: Option<(String, Option<String>)>,
+    /// A provider the caller pinned with `x-gateway-provider`.
+    pinned: Option<String>,
+    /// A request waiting for the classifier's answer, with its body.
+    classifying: Option<(Prepared, Vec<u8>)>,
 }
+
+/// Header a caller may pin a provider with (it does not go further).
+const PIN_HEADER: &str = "x-gateway-provider";
 
 impl GatewayFilter {
     pub fn new(config: Rc<Config>, started_unix: u64) -> Self {
@@ -51,6 +61,8 @@ impl GatewayFilter {
             first_byte_ms: None,
             usage: None,
             body_log: None,
+            pinned: None,
+            classifying: None,
         }
     }
 
@@ -69,6 +81,11 @@ impl GatewayFilter {
 
     fn record_plan(&self, plan: &Plan, body: &[u8]) {
         host::set_property(state::ROUTE, &plan.route);
+        host::set_property(state::TARGET, &plan.cluster);
+        let chain: Vec<String> = plan.chain.iter().map(ToString::to_string).collect();
+        host::set_property(state::CHAIN, &chain.join(","));
+        host::set_property(state::STRATEGY, plan.strategy);
+        host::set_property(state::REASON, &plan.reason);
         host::set_property(state::OPERATION, plan.operation.name());
         host::set_property(state::MODEL, &plan.model);
         host::set_property(state::STREAM, bool_str(plan.stream));
@@ -105,9 +122,108 @@ impl GatewayFilter {
         }
     }
 
+    /// Decides the targets and hands the request on, or answers the error.
+    fn finish_plan(
+        &mut self,
+        prepared: Prepared,
+        body: &[u8],
+        classified: Option<Classified>,
+    ) -> Action {
+        let facts = prepared.facts.clone();
+        let config = Rc::clone(&self.config);
+        let observed = |t: &routing::Target| {
+            let provider = config
+                .providers
+                .get(t.provider)
+                .map_or("", |p| p.id.as_str());
+            host::shared(&Observed::key(provider, &t.upstream_model))
+                .0
+                .map(|v| Observed::decode(&v))
+                .unwrap_or_default()
+        };
+        let now = host::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default();
+        let inputs = Inputs {
+            providers: &config.providers,
+            facts: &facts,
+            observed: &observed,
+            random: routing::mix(now.as_nanos() as u64 ^ u64::from(next_nonce())),
+            now_unix: now.as_secs(),
+            pinned: self.pinned.as_deref(),
+            classified,
+        };
+        match plan(&config, prepared, &inputs) {
+            Ok(plan) => {
+                self.record_plan(&plan, body);
+                if config.models.get(&plan.model).is_some_and(|m| m.log_bodies) {
+                    self.body_log = Some((log_excerpt(body, config.body_log_max_bytes), None));
+                }
+                self.plan = Some(plan);
+                Action::Continue
+            }
+            Err(e) => self.reply_error(&e),
+        }
+    }
+
+    /// Sends the request to the route's classifier (a Not Diamond-style model-select API).
+    fn ask_classifier(
+        &self,
+        classifier: &routing::Classifier,
+        prepared: &Prepared,
+        body: &[u8],
+    ) -> Result<(), String> {
+        let messages = serde_json::from_slice::<serde_json::Value>(body)
+            .ok()
+            .and_then(|v| v.get("messages").cloned())
+            .unwrap_or_default();
+        let candidates: Vec<serde_json::Value> = self
+            .config
+            .models
+            .get(&prepared.model)
+            .map(|m| {
+                m.route
+                    .targets
+                    .iter()
+                    .filter_map(|t| {
+                        let p = self.config.providers.get(t.provider)?;
+                        Some(serde_json::json!({"provider": p.id, "model": t.upstream_model}))
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        let request =
+            serde_json::json!({"messages": messages, "llm_providers": candidates}).to_string();
+        let headers = vec![
+            (":method", "POST"),
+            (":path", classifier.path.as_str()),
+            (":authority", classifier.cluster.as_str()),
+            ("content-type", "application/json"),
+        ];
+        let timeout = std::time::Duration::from_millis(classifier.timeout_ms);
+        proxy_wasm::hostcalls::dispatch_http_call(
+            &classifier.cluster,
+            headers,
+            Some(request.as_bytes()),
+            vec![],
+            timeout,
+        )
+        .map(|_| ())
+        .map_err(|s| format!("unreachable ({s:?})"))
+    }
+
     fn logs_bodies(&self) -> bool {
         self.body_log.is_some()
     }
+}
+
+/// A number that differs between the requests of one VM, mixed into the random seed.
+fn next_nonce() -> u32 {
+    thread_local!(static COUNTER: std::cell::Cell<u32> = const { std::cell::Cell::new(0) });
+    COUNTER.with(|c| {
+        c.set(c.get().wrapping_add(1));
+        c.get()
+    })
 }
 
 fn bool_str(b: bool) -> &'static str {
@@ -118,7 +234,34 @@ fn bool_str(b: bool) -> &'static str {
     }
 }
 
-impl Context for GatewayFilter {}
+impl Context for GatewayFilter {
+    fn on_http_call_response(&mut self, _: u32, _: usize, body_size: usize, _: usize) {
+        let Some((prepared, body)) = self.classifying.take() else {
+            return;
+        };
+        let status =
+            proxy_wasm::hostcalls::get_map_value(MapType::HttpCallResponseHeaders, ":status")
+                .ok()
+                .flatten()
+                .unwrap_or_default();
+        let answer =
+            proxy_wasm::hostcalls::get_buffer(BufferType::HttpCallResponseBody, 0, body_size)
+                .ok()
+                .flatten()
+                .unwrap_or_default();
+        let classified = match (status.as_str(), routing::classifier_choice(&answer)) {
+            ("200", Some((provider, model))) => Classified::Target { provider, model },
+            ("", _) => Classified::Failed("timed out or unreachable".into()),
+            (status, _) => Classified::Failed(format!("answered {status} without a choice")),
+        };
+        let action = self.finish_plan(prepared, &body, Some(classified));
+        if matches!(action, Action::Continue) {
+            if let Err(s) = proxy_wasm::hostcalls::resume_http_request() {
+                log::error!("resuming after the classifier failed: {s:?}");
+            }
+        }
+    }
+}
 
 impl HttpContext for GatewayFilter {
     fn on_http_request_headers(&mut self, _: usize, end_of_stream: bool) -> Action {
@@ -142,6 +285,9 @@ impl HttpContext for GatewayFilter {
         for name in CLIENT_CREDENTIALS {
             host::set_header(MapType::HttpRequestHeaders, name, None);
         }
+        self.pinned =
+            host::header(MapType::HttpRequestHeaders, PIN_HEADER).filter(|p| !p.is_empty());
+        host::set_header(MapType::HttpRequestHeaders, PIN_HEADER, None);
         if end_of_stream {
             return self.reply_error(&GatewayError::InvalidJson("the request has no body".into()));
         }
@@ -164,23 +310,27 @@ impl HttpContext for GatewayFilter {
             return Action::Pause; // buffer until the whole body is here
         }
         let body = host::body(BufferType::HttpRequestBody, body_size);
-        match plan_request(&self.config, operation, &body) {
-            Ok(plan) => {
-                self.record_plan(&plan, &body);
-                if self
-                    .config
-                    .models
-                    .get(&plan.model)
-                    .is_some_and(|m| m.log_bodies)
-                {
-                    self.body_log =
-                        Some((log_excerpt(&body, self.config.body_log_max_bytes), None));
+        let prepared = match prepare(&self.config, operation, &body) {
+            Ok(p) => p,
+            Err(e) => return self.reply_error(&e),
+        };
+        let classifier = self
+            .config
+            .models
+            .get(&prepared.model)
+            .and_then(|m| m.route.classifier.clone());
+        if let Some(classifier) = classifier {
+            match self.ask_classifier(&classifier, &prepared, &body) {
+                Ok(()) => {
+                    self.classifying = Some((prepared, body));
+                    return Action::Pause; // resumed by on_http_call_response
                 }
-                self.plan = Some(plan);
-                Action::Continue
+                Err(reason) => {
+                    return self.finish_plan(prepared, &body, Some(Classified::Failed(reason)))
+                }
             }
-            Err(e) => self.reply_error(&e),
         }
+        self.finish_plan(prepared, &body, None)
     }
 
     fn on_http_response_headers(&mut self, _: usize, _: bool) -> Action {
@@ -237,6 +387,13 @@ impl HttpContext for GatewayFilter {
                 MapType::HttpResponseHeaders,
                 "x-gateway-model",
                 Some(&model),
+            );
+        }
+        if let Some(attempts) = host::property(state::ATTEMPT) {
+            host::set_header(
+                MapType::HttpResponseHeaders,
+                "x-gateway-attempts",
+                Some(&attempts),
             );
         }
         Action::Continue
@@ -313,6 +470,21 @@ impl HttpContext for GatewayFilter {
         let Some(plan) = &self.plan else { return };
         // Latency and tokens only for requests that went to a provider.
         host::record(&metrics::operation_duration(&labels, self.status), duration);
+        if (200..300).contains(&self.status) {
+            if let Some(model) = host::property(state::UPSTREAM_MODEL) {
+                let ttft = if plan.stream {
+                    self.first_byte_ms
+                } else {
+                    None
+                };
+                host::update_shared(&Observed::key(&provider, &model), |old| {
+                    old.map(Observed::decode)
+                        .unwrap_or_default()
+                        .with_sample(duration, ttft)
+                        .encode()
+                });
+            }
+        }
         if let Some(ms) = self.first_byte_ms {
             host::set_property(state::TTFB_MS, &ms.to_string());
             if plan.stream {
@@ -367,7 +539,22 @@ impl HttpContext for GatewayFilter {
                 per_token_us,
             );
         }
-        match self.config.models.get(&plan.model).and_then(|m| m.price) {
+        let served = host::property(state::UPSTREAM_MODEL).unwrap_or_default();
+        let price = self.config.models.get(&plan.model).and_then(|m| {
+            m.route
+                .targets
+                .iter()
+                .find(|t| {
+                    t.upstream_model == served
+                        && self
+                            .config
+                            .providers
+                            .get(t.provider)
+                            .is_some_and(|p| p.id == provider)
+                })
+                .and_then(|t| t.price)
+        });
+        match price {
             Some(price) => {
                 let cost = cost_micros(&u, &price);
                 host::set_property(state::COST_MICROS, &cost.to_string());

@@ -131,3 +131,26 @@ pub fn record(name: &str, value: u64) {
         let _ = hostcalls::record_metric(id, value);
     }
 }
+
+/// Reads a shared-data value and its CAS token.
+pub fn shared(key: &str) -> (Option<Vec<u8>>, Option<u32>) {
+    hostcalls::get_shared_data(key).unwrap_or((None, None))
+}
+
+/// Updates a shared-data value with compare-and-swap, retrying a few times when another worker
+/// wrote in between. Returns whether the update landed.
+pub fn update_shared(key: &str, update: impl Fn(Option<&[u8]>) -> Vec<u8>) -> bool {
+    for _ in 0..8 {
+        let (current, cas) = shared(key);
+        let next = update(current.as_deref());
+        match hostcalls::set_shared_data(key, Some(&next), cas) {
+            Ok(()) => return true,
+            Err(proxy_wasm::types::Status::CasMismatch) => continue,
+            Err(s) => {
+                log::warn!("updating shared data {key} failed: {s:?}");
+                return false;
+            }
+        }
+    }
+    false
+}

@@ -14,6 +14,7 @@ use crate::chat::embeddings_base64;
 use crate::config::Config;
 use crate::error::GatewayError;
 use crate::provider::{Attempt, Operation, ResponseTranslator, PROVIDER_HEADERS};
+use crate::routing::Observed;
 use crate::state;
 
 pub struct ProviderFilter {
@@ -22,6 +23,8 @@ pub struct ProviderFilter {
     pending_body: Option<Vec<u8>>,
     response: Option<Box<dyn ResponseTranslator>>,
     buffer_response: bool,
+    /// Shared-data key of this attempt's target observations.
+    observed_key: Option<String>,
 }
 
 impl ProviderFilter {
@@ -31,17 +34,13 @@ impl ProviderFilter {
             pending_body: None,
             response: None,
             buffer_response: false,
+            observed_key: None,
         }
     }
 
     fn prepare(&mut self) -> Result<(), GatewayError> {
         let config = Rc::clone(&self.config);
         let cluster = host::property_path(&["xds", "cluster_name"]).unwrap_or_default();
-        let provider = config.provider_by_cluster(&cluster).ok_or_else(|| {
-            GatewayError::Misconfigured(format!(
-                "Envoy cluster '{cluster}' is not a provider in the plugin configuration"
-            ))
-        })?;
         let passed_gateway = || {
             GatewayError::Misconfigured(
                 "the request reached a provider cluster without passing the gateway filter".into(),
@@ -55,21 +54,45 @@ impl ProviderFilter {
         let model = config.models.get(&client_model).ok_or_else(|| {
             GatewayError::Misconfigured(format!("model '{client_model}' is not configured"))
         })?;
-        if config
+        let chain: Vec<usize> = host::property(state::CHAIN)
+            .unwrap_or_default()
+            .split(',')
+            .filter_map(|i| i.parse().ok())
+            .collect();
+        // This attempt's place in the chain: attempts are sequential, so a counter in filter
+        // state tells which one this is.
+        let attempt = host::property(state::ATTEMPT)
+            .and_then(|a| a.parse::<usize>().ok())
+            .unwrap_or(0)
+            + 1;
+        host::set_property(state::ATTEMPT, &attempt.to_string());
+        let index = chain
+            .get(attempt - 1)
+            .or(chain.last())
+            .copied()
+            .ok_or_else(passed_gateway)?;
+        let target = model.route.targets.get(index).ok_or_else(passed_gateway)?;
+        let provider = config
             .providers
-            .get(model.provider)
-            .map(|p| p.cluster.as_str())
-            != Some(cluster.as_str())
-        {
+            .get(target.provider)
+            .ok_or_else(passed_gateway)?;
+        if provider.cluster != cluster {
             return Err(GatewayError::Misconfigured(format!(
-                "model '{client_model}' was routed to cluster '{cluster}', which is not its provider's"
+                "attempt {attempt} of model '{client_model}' should go to cluster '{}' but Envoy sent it to '{cluster}': the route's cluster matcher and the providers' clusters disagree",
+                provider.cluster
             )));
         }
-        let attempt = Attempt {
+        // Should this attempt fail, Envoy's retry re-selects the cluster from this.
+        if let Some(next) = chain.get(attempt).and_then(|&i| model.route.targets.get(i)) {
+            if let Some(p) = config.providers.get(next.provider) {
+                host::set_property(state::TARGET, &p.cluster);
+            }
+        }
+        let attempt_info = Attempt {
             provider,
             operation,
             client_model: &client_model,
-            upstream_model: &model.upstream_model,
+            upstream_model: &target.upstream_model,
             stream: host::property(state::STREAM).as_deref() == Some("true"),
             client_asked_usage: host::property(state::USAGE_ASKED).as_deref() == Some("true"),
             embeddings_base64: operation == Operation::Embeddings && embeddings_base64(&body),
@@ -78,7 +101,7 @@ impl ProviderFilter {
                 .map_or(0, |d| d.as_secs()),
         };
         let translator = provider.kind.translator();
-        let request = translator.request(&attempt, &body)?;
+        let request = translator.request(&attempt_info, &body)?;
         for name in PROVIDER_HEADERS {
             host::set_header(MapType::HttpRequestHeaders, name, None);
         }
@@ -87,14 +110,47 @@ impl ProviderFilter {
             host::set_header(MapType::HttpRequestHeaders, name, Some(value));
         }
         host::set_property(state::PROVIDER, &provider.id);
-        host::set_property(state::UPSTREAM_MODEL, &model.upstream_model);
+        host::set_property(state::UPSTREAM_MODEL, &target.upstream_model);
         if request.body.is_some() {
             // The new body has another length; the buffer filter after this one sets it.
             host::set_header(MapType::HttpRequestHeaders, "content-length", None);
         }
         self.pending_body = request.body;
-        self.response = translator.response(&attempt);
+        self.response = translator.response(&attempt_info);
+        self.observed_key = Some(Observed::key(&provider.id, &target.upstream_model));
         Ok(())
+    }
+
+    /// A provider that answers 429 (or says it has no requests left) is marked limited until
+    /// its `retry-after` (10 s without one), for the cost and latency strategies to avoid.
+    fn note_rate_limit(&self, status: u32) {
+        let Some(key) = &self.observed_key else {
+            return;
+        };
+        let exhausted = [
+            "x-ratelimit-remaining-requests",
+            "anthropic-ratelimit-requests-remaining",
+        ]
+        .iter()
+        .any(|h| host::header(MapType::HttpResponseHeaders, h).as_deref() == Some("0"));
+        if status != 429 && !exhausted {
+            return;
+        }
+        let wait = host::header(MapType::HttpResponseHeaders, "retry-after")
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .unwrap_or(10);
+        let until = host::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs())
+            + wait;
+        host::update_shared(key, |old| {
+            let o = old.map(Observed::decode).unwrap_or_default();
+            Observed {
+                limited_until: o.limited_until.max(until),
+                ..o
+            }
+            .encode()
+        });
     }
 
     fn refuse(&self, e: &GatewayError) -> Action {
@@ -128,12 +184,13 @@ impl HttpContext for ProviderFilter {
     }
 
     fn on_http_response_headers(&mut self, _: usize, _: bool) -> Action {
-        let Some(translator) = self.response.as_mut() else {
-            return Action::Continue;
-        };
         let status = host::header(MapType::HttpResponseHeaders, ":status")
             .and_then(|s| s.parse().ok())
             .unwrap_or(0);
+        self.note_rate_limit(status);
+        let Some(translator) = self.response.as_mut() else {
+            return Action::Continue;
+        };
         let content_type = host::header(MapType::HttpResponseHeaders, "content-type");
         let shape = translator.start(status, content_type.as_deref());
         host::set_header(

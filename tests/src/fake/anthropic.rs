@@ -192,7 +192,7 @@ pub fn reply(req: &Received) -> Reply {
                 "rate_limit_error",
                 "Number of request tokens has exceeded your per-minute rate limit",
             );
-            r.headers.push(("retry-after".into(), "3".into()));
+            r.headers.push(("retry-after".into(), "1".into()));
             return r;
         }
         "FAIL STREAM" if stream => {

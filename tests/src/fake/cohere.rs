@@ -13,7 +13,7 @@
 //!   `tool-call-start` (id, name, empty arguments), `tool-call-delta` (argument pieces),
 //!   `tool-call-end`, `message-end` with `TOOL_CALL`;
 //! - errors: the status and `{"id", "message"}` (https://docs.cohere.com/reference/errors);
-//!   `FAIL 429` answers 429 with `retry-after: 3`;
+//!   `FAIL 429` answers 429 with `retry-after: 1`;
 //! - `FAIL STREAM` sends two content deltas, then `message-end` whose `delta` carries `error` and
 //!   `finish_reason: "ERROR"`: Cohere's way to report an error after the stream has started
 //!   (`ChatMessageEndEvent.delta.error`, "An error message if an error occurred during the
@@ -113,7 +113,7 @@ fn chat(request: &Value) -> Reply {
             429,
             "You are past the per minute request limit, please wait and try again later.",
         );
-        r.headers.push(("retry-after".into(), "3".into()));
+        r.headers.push(("retry-after".into(), "1".into()));
         return r;
     }
     // Tool calls and tool results are not counted.

@@ -171,7 +171,7 @@ fn generate(model: &str, request: &Value, stream: bool) -> Reply {
                 "RESOURCE_EXHAUSTED",
                 "Resource has been exhausted (e.g. check quota).",
             );
-            r.headers.push(("retry-after".into(), "3".into()));
+            r.headers.push(("retry-after".into(), "1".into()));
             return r;
         }
         "FAIL STREAM" if stream => {

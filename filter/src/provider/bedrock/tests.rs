@@ -50,7 +50,7 @@ fn attempt<'a>(
         provider: c.provider_of(m).unwrap(),
         operation,
         client_model: model,
-        upstream_model: &m.upstream_model,
+        upstream_model: &m.route.targets[0].upstream_model,
         stream,
         client_asked_usage: false,
         embeddings_base64: false,

@@ -18,7 +18,7 @@ fn attempt<'a>(c: &'a Config, model: &'a str, op: Operation, stream: bool) -> At
         provider: c.provider_of(m).unwrap(),
         operation: op,
         client_model: model,
-        upstream_model: &m.upstream_model,
+        upstream_model: &m.route.targets[0].upstream_model,
         stream,
         client_asked_usage: false,
         embeddings_base64: false,

@@ -22,7 +22,7 @@ fn attempt<'a>(c: &'a Config, model: &'a str, operation: Operation, stream: bool
         provider: c.provider_of(m).unwrap(),
         operation,
         client_model: model,
-        upstream_model: &m.upstream_model,
+        upstream_model: &m.route.targets[0].upstream_model,
         stream,
         client_asked_usage: false,
         embeddings_base64: false,

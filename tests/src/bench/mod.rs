@@ -1,0 +1,443 @@
+//! `make bench`: added latency, throughput, CPU and memory of the gateway against plain Envoy
+//! (the same Envoy and the same rendered envoy/envoy.yaml with the filters removed) and, when
+//! asked, against other gateways, all in one run on this machine. The driver is
+//! `src/bin/bench.rs`; README "Benchmarks" describes what is measured and shows a run.
+
+pub mod load;
+pub mod peers;
+pub mod procstat;
+pub mod report;
+pub mod upstream;
+pub mod workload;
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde_json::{json, Value};
+
+use crate::envoy::{render_config, Envoy, Options};
+use load::{stream_run, Client, Target};
+use report::{Measured, Scenario};
+
+/// Settings from the environment (`make bench BENCH_DURATION=5 ...`).
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Seconds of each wrk run.
+    pub duration: Duration,
+    /// Seconds of the warm-up before the runs of a scenario.
+    pub warmup: Duration,
+    /// The saturating concurrency.
+    pub connections: u32,
+    /// Cores given to the proxy under test (Envoy `--concurrency`, LiteLLM workers).
+    pub proxy_cpus: usize,
+    /// Timed streamed requests at concurrency 1 (at most; bounded by `duration` too).
+    pub stream_requests: usize,
+    pub peers: bool,
+    /// Only these scenario ids (comma-separated), for development.
+    pub only: Option<Vec<String>>,
+    pub wasm_opt: bool,
+}
+
+fn env_num<T: std::str::FromStr>(name: &str, default: T) -> T {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(default)
+}
+
+impl Settings {
+    pub fn from_env() -> Self {
+        let flag = |name: &str| {
+            std::env::var(name).is_ok_and(|v| matches!(v.trim(), "1" | "true" | "yes" | "on"))
+        };
+        Self {
+            duration: Duration::from_secs(env_num("BENCH_DURATION", 10u64).clamp(1, 120)),
+            warmup: Duration::from_secs(env_num("BENCH_WARMUP", 2u64).clamp(1, 60)),
+            connections: env_num("BENCH_CONNECTIONS", 32u32).clamp(2, 1024),
+            proxy_cpus: env_num("BENCH_PROXY_CPUS", 1usize).max(1),
+            stream_requests: env_num("BENCH_STREAM_REQUESTS", 2000usize).clamp(10, 100_000),
+            peers: flag("BENCH_PEERS"),
+            only: std::env::var("BENCH_ONLY")
+                .ok()
+                .filter(|v| !v.trim().is_empty())
+                .map(|v| v.split(',').map(|s| s.trim().to_string()).collect()),
+            wasm_opt: std::env::var("BENCH_WASM_OPT").map_or(true, |v| v.trim() != "0"),
+        }
+    }
+
+    pub fn wants(&self, id: &str) -> bool {
+        self.only
+            .as_ref()
+            .is_none_or(|only| only.iter().any(|o| id.starts_with(o.as_str())))
+    }
+
+    pub fn to_json(&self) -> Value {
+        json!({"duration_s": self.duration.as_secs(), "warmup_s": self.warmup.as_secs(),
+            "connections": self.connections, "proxy_cpus": self.proxy_cpus,
+            "stream_requests_max": self.stream_requests, "peers": self.peers, "wrk_threads": 1})
+    }
+}
+
+/// The request bodies, written to files for wrk.
+pub struct Bodies {
+    pub dir: PathBuf,
+}
+
+impl Bodies {
+    pub fn write(dir: &Path) -> std::io::Result<Self> {
+        fs::create_dir_all(dir)?;
+        for (model, name) in [("gpt-4o-mini", "openai"), ("claude-haiku-4-5", "anthropic")] {
+            fs::write(
+                dir.join(format!("{name}.json")),
+                workload::chat_request(model, false),
+            )?;
+            fs::write(
+                dir.join(format!("{name}-stream.json")),
+                workload::chat_request(model, true),
+            )?;
+        }
+        Ok(Self {
+            dir: dir.to_path_buf(),
+        })
+    }
+
+    pub fn path(&self, model: Model, stream: bool) -> PathBuf {
+        self.dir.join(format!(
+            "{}{}.json",
+            model.file(),
+            if stream { "-stream" } else { "" }
+        ))
+    }
+
+    pub fn bytes(&self, model: Model, stream: bool) -> Vec<u8> {
+        fs::read(self.path(model, stream)).unwrap_or_default()
+    }
+}
+
+/// Which client model a scenario asks for (and so which wire format its upstream speaks).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Model {
+    /// `gpt-4o-mini`, an OpenAI-compatible provider.
+    OpenAi,
+    /// `claude-haiku-4-5`, the Anthropic Messages API.
+    Anthropic,
+}
+
+impl Model {
+    fn file(self) -> &'static str {
+        match self {
+            Model::OpenAi => "openai",
+            Model::Anthropic => "anthropic",
+        }
+    }
+}
+
+/// The bench's plugin configuration: the two models on keyed providers (so the key injection
+/// runs), with the shipped clusters.
+pub fn plugin_config() -> Value {
+    json!({
+        "providers": {
+            "openai": {"type": "openai", "api_key_env": "OPENAI_API_KEY"},
+            "anthropic": {"type": "anthropic", "api_key_env": "ANTHROPIC_API_KEY"}
+        },
+        "models": {
+            "gpt-4o-mini": {"provider": "openai"},
+            "claude-haiku-4-5": {"provider": "anthropic"}
+        }
+    })
+}
+
+/// Envoy options for the gateway: the shipped envoy/envoy.yaml, every provider cluster on the
+/// fake upstream (no DNS, nothing leaves the machine), the bench plugin configuration and keys.
+pub fn gateway_options(upstream: u16, workers: usize, scratch: &Path) -> Options {
+    let clusters: Vec<String> = render_config(&Options::default(), scratch)["static_resources"]
+        ["clusters"]
+        .as_array()
+        .map(|cs| {
+            cs.iter()
+                .filter_map(|c| c["name"].as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default();
+    Options {
+        plugin_config: Some(plugin_config()),
+        upstreams: clusters.into_iter().map(|c| (c, upstream)).collect(),
+        env: vec![
+            ("OPENAI_API_KEY".into(), "sk-bench-openai".into()),
+            ("ANTHROPIC_API_KEY".into(), "sk-bench-anthropic".into()),
+        ],
+        concurrency: workers as u32,
+        config_file: None,
+    }
+}
+
+/// Plain Envoy, the floor: the gateway's rendered configuration with the wasm filters (and the
+/// buffer filters that only the gateway needs) removed downstream and in every cluster, and one
+/// route to the `openai` cluster. Listener, access log, stats and clusters stay as shipped.
+pub fn plain_envoy_options(gateway: &Options, scratch: &Path) -> Result<Options, String> {
+    let mut config = render_config(gateway, scratch);
+    let is_gateway_filter = |f: &Value| {
+        matches!(
+            f["name"].as_str(),
+            Some("envoy.filters.http.wasm" | "envoy.filters.http.buffer")
+        )
+    };
+    let mut removed = 0;
+    for listener in config["static_resources"]["listeners"]
+        .as_array_mut()
+        .into_iter()
+        .flatten()
+    {
+        for chain in listener["filter_chains"]
+            .as_array_mut()
+            .into_iter()
+            .flatten()
+        {
+            for filter in chain["filters"].as_array_mut().into_iter().flatten() {
+                let hcm = &mut filter["typed_config"];
+                if let Some(filters) = hcm["http_filters"].as_array_mut() {
+                    let before = filters.len();
+                    filters.retain(|f| !is_gateway_filter(f));
+                    removed += before - filters.len();
+                }
+                for vh in hcm["route_config"]["virtual_hosts"]
+                    .as_array_mut()
+                    .into_iter()
+                    .flatten()
+                {
+                    vh["routes"] = json!([{"name": "all", "match": {"prefix": "/"},
+                        "route": {"cluster": "openai", "timeout": "600s"}}]);
+                }
+            }
+        }
+    }
+    for cluster in config["static_resources"]["clusters"]
+        .as_array_mut()
+        .into_iter()
+        .flatten()
+    {
+        for (_, opts) in cluster["typed_extension_protocol_options"]
+            .as_object_mut()
+            .into_iter()
+            .flatten()
+        {
+            if let Some(o) = opts.as_object_mut() {
+                o.remove("http_filters");
+            }
+        }
+    }
+    if removed == 0 {
+        return Err("no gateway filter found in the rendered envoy/envoy.yaml".into());
+    }
+    let text = serde_json::to_string_pretty(&config).map_err(|e| e.to_string())?;
+    if text.contains("envoy.filters.http.wasm") {
+        return Err("a wasm filter is left in the plain-Envoy configuration".into());
+    }
+    let path = scratch.join("plain-envoy.json");
+    fs::write(&path, text).map_err(|e| format!("{}: {e}", path.display()))?;
+    Ok(Options {
+        plugin_config: None,
+        upstreams: gateway.upstreams.clone(),
+        env: Vec::new(),
+        concurrency: gateway.concurrency,
+        config_file: Some(path),
+    })
+}
+
+/// Envoy's pid (the harness does not expose it): the process whose command line names its config.
+pub fn envoy_pid(envoy: &Envoy) -> Result<i32, String> {
+    let config = envoy.dir.join("envoy.json");
+    procstat::find_pid(&config.display().to_string())
+        .ok_or_else(|| format!("no process runs {}", config.display()))
+}
+
+/// A proxy under test, ready to take requests.
+pub struct Proxy {
+    pub pid: i32,
+    /// The CPUs it is pinned to (empty: not pinned).
+    pub cpus: Vec<usize>,
+    pub port: u16,
+    /// Headers its requests need besides content-type (peers' provider selection).
+    pub headers: Vec<(String, String)>,
+    pub path: String,
+    /// Checks an answer's headers (e.g. that the gateway, not a fallback, answered).
+    pub expect_header: Option<(String, String)>,
+}
+
+impl Proxy {
+    fn target(&self) -> Target {
+        Target {
+            port: self.port,
+            path: self.path.clone(),
+            headers: self.headers.clone(),
+        }
+    }
+}
+
+/// Sends one non-streamed request and checks the answer is what a client expects, so that no
+/// figure is ever measured on errors.
+fn preflight_json(proxy: &Proxy, bodies: &Bodies, model: Model) -> Result<(), String> {
+    let t = Client::new(proxy.target())
+        .send(&bodies.bytes(model, false))
+        .map_err(|e| format!("request failed: {e}"))?;
+    let text = String::from_utf8_lossy(&t.body).into_owned();
+    if t.status != 200 {
+        return Err(format!("status {}: {text}", t.status));
+    }
+    let v: Value =
+        serde_json::from_slice(&t.body).map_err(|e| format!("answer is not JSON ({e}): {text}"))?;
+    if v["choices"][0]["message"]["content"]
+        .as_str()
+        .is_none_or(str::is_empty)
+    {
+        return Err(format!("answer is not an OpenAI chat completion: {text}"));
+    }
+    if let Some((name, value)) = &proxy.expect_header {
+        let got = t.headers.iter().find(|(k, _)| k == name).map(|(_, v)| v);
+        if got != Some(value) {
+            return Err(format!("header {name} is {got:?}, expected {value}"));
+        }
+    }
+    Ok(())
+}
+
+/// The same for a streamed request: an OpenAI chat-completion stream ending in `[DONE]`.
+fn preflight_stream(proxy: &Proxy, bodies: &Bodies, model: Model) -> Result<(), String> {
+    let t = Client::new(proxy.target())
+        .send(&bodies.bytes(model, true))
+        .map_err(|e| format!("streamed request failed: {e}"))?;
+    let text = String::from_utf8_lossy(&t.body).into_owned();
+    if t.status != 200 {
+        return Err(format!("status {}: {text}", t.status));
+    }
+    let last = text
+        .lines()
+        .rev()
+        .find(|l| l.starts_with("data:"))
+        .unwrap_or_default();
+    if load::count_events(&t.body) < 10 || last.trim() != "data: [DONE]" {
+        return Err(format!(
+            "not an OpenAI chat-completion stream ending in [DONE]: {text}"
+        ));
+    }
+    Ok(())
+}
+
+/// One wrk run with the proxy's CPU time around it.
+fn measure(
+    lua: &Path,
+    proxy: &Proxy,
+    body: &Path,
+    connections: u32,
+    duration: Duration,
+    notes: &mut Vec<String>,
+    what: &str,
+) -> Result<Measured, String> {
+    let (user0, sys0) = procstat::cpu_times(proxy.pid);
+    let (all_user0, steal0) = procstat::cpus_user_and_steal(&proxy.cpus);
+    let wrk = load::wrk(lua, &proxy.target(), body, connections, duration)?;
+    let (user1, sys1) = procstat::cpu_times(proxy.pid);
+    let (all_user1, steal1) = procstat::cpus_user_and_steal(&proxy.cpus);
+    let cpu_s = (user1 - user0) + (sys1 - sys0);
+    // User time on the proxy's cores that was not the proxy's, and time the hypervisor stole.
+    let foreign = ((all_user1 - all_user0) - (user1 - user0)).max(0.0) + (steal1 - steal0);
+    let foreign_share = (!proxy.cpus.is_empty() && wrk.duration_s > 0.0)
+        .then(|| foreign / wrk.duration_s / proxy.cpus.len() as f64);
+    if !wrk.clean() {
+        notes.push(format!(
+            "{what}: {} socket errors/timeouts and {} non-2xx answers out of {} requests",
+            wrk.errors, wrk.non_2xx, wrk.requests
+        ));
+    }
+    eprintln!(
+        "    {what:<18} {:>9.0} req/s  p50 {:.3} ms  p99 {:.3} ms  proxy CPU {:.0} µs/req ({:.0}% of a core)",
+        wrk.rps,
+        wrk.p50_ms,
+        wrk.p99_ms,
+        cpu_s * 1e6 / wrk.requests.max(1) as f64,
+        cpu_s / wrk.duration_s.max(1e-9) * 100.0
+    );
+    Ok(Measured {
+        wrk,
+        cpu_s,
+        foreign_share,
+    })
+}
+
+/// Every measurement of one scenario on one running proxy: the JSON request at c=1 and at the
+/// saturating concurrency, then streams timed one by one and at the saturating concurrency.
+pub fn run_scenario(
+    settings: &Settings,
+    lua: &Path,
+    bodies: &Bodies,
+    proxy: &Proxy,
+    model: Model,
+    scenario: &mut Scenario,
+) -> Result<(), String> {
+    scenario.idle_rss_kib = procstat::rss_kib(proxy.pid);
+    preflight_json(proxy, bodies, model)?;
+    let json = bodies.path(model, false);
+    let stream = bodies.path(model, true);
+    let mut notes = Vec::new();
+    // Warm-up (connection pools, JIT tiers), not recorded.
+    load::wrk(
+        lua,
+        &proxy.target(),
+        &json,
+        settings.connections,
+        settings.warmup,
+    )?;
+    scenario.json_c1 = Some(measure(
+        lua,
+        proxy,
+        &json,
+        1,
+        settings.duration,
+        &mut notes,
+        "JSON c=1",
+    )?);
+    scenario.json_sat = Some(measure(
+        lua,
+        proxy,
+        &json,
+        settings.connections,
+        settings.duration,
+        &mut notes,
+        &format!("JSON c={}", settings.connections),
+    )?);
+    scenario.rss_kib = procstat::rss_kib(proxy.pid);
+    if let Err(e) = preflight_stream(proxy, bodies, model) {
+        eprintln!("    streams not measured: {e}");
+        notes.push(format!(
+            "streams not measured: {}",
+            e.lines().next().unwrap_or_default()
+        ));
+        scenario.notes.extend(notes);
+        return Ok(());
+    }
+    let st = stream_run(
+        &proxy.target(),
+        &bodies.bytes(model, true),
+        100,
+        settings.stream_requests,
+        settings.duration,
+    )?;
+    eprintln!(
+        "    {:<18} TTFB p50 {:.3} ms  TTLB p50 {:.3} ms  ({} streams, {} events each)",
+        "stream c=1", st.ttfb.p50_ms, st.ttlb.p50_ms, st.requests, st.events
+    );
+    scenario.stream = Some(st);
+    scenario.stream_sat = Some(measure(
+        lua,
+        proxy,
+        &stream,
+        settings.connections,
+        settings.duration,
+        &mut notes,
+        &format!("stream c={}", settings.connections),
+    )?);
+    scenario.rss_kib = procstat::rss_kib(proxy.pid);
+    scenario.notes.extend(notes);
+    Ok(())
+}

@@ -1,0 +1,465 @@
+//! `make bench`'s driver: starts the fake upstream, then each proxy in turn (plain Envoy, the
+//! gateway for an OpenAI-compatible provider, the gateway translating to Anthropic, and with
+//! BENCH_PEERS=1 the LiteLLM proxy and the Portkey gateway), measures each with wrk and the
+//! stream client, and writes the markdown table and the JSON under bench/results/.
+//! Settings: see `Settings::from_env` (BENCH_DURATION, BENCH_CONNECTIONS, BENCH_PROXY_CPUS,
+//! BENCH_STREAM_REQUESTS, BENCH_PEERS, BENCH_ONLY, BENCH_WASM_OPT; BENCH_KEEP=1 keeps the
+//! rendered configurations and the peers' logs).
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use gateway_tests::bench::load::{self, Target, WrkFigures};
+use gateway_tests::bench::report::{Kind, Report, Scenario};
+use gateway_tests::bench::{
+    envoy_pid, gateway_options, peers, plain_envoy_options, procstat, run_scenario, upstream,
+    Bodies, Model, Proxy, Settings,
+};
+use gateway_tests::envoy::{envoy_bin, repo_root, wasm_path, Envoy};
+use serde_json::json;
+
+const QUOTAS: &str = "not available yet (quotas not implemented)";
+
+fn main() {
+    let settings = Settings::from_env();
+    let root = repo_root();
+    let machine = procstat::machine();
+    let started = SystemTime::now();
+    let stamp = utc(started);
+    let load_at_start = procstat::load_average();
+
+    // The proxy under test gets the first cores; wrk, the fake upstream and this driver the
+    // rest. Without a spare core nothing is pinned (and the figures say so).
+    let cpus = procstat::online_cpus();
+    let (proxy_cpus, load_cpus): (Vec<usize>, Vec<usize>) = if cpus > settings.proxy_cpus {
+        (
+            (0..settings.proxy_cpus).collect(),
+            (settings.proxy_cpus..cpus).collect(),
+        )
+    } else {
+        (Vec::new(), Vec::new())
+    };
+    procstat::pin_current_thread(&load_cpus);
+
+    let results = root.join("bench/results");
+    let scratch = std::env::temp_dir().join(format!("ai-gateway-bench-{}", std::process::id()));
+    if let Err(e) = fs::create_dir_all(&results).and_then(|()| fs::create_dir_all(&scratch)) {
+        fail(&format!("creating {}: {e}", results.display()));
+    }
+    let lua = root.join("tests/bench/wrk.lua");
+    let bodies = Bodies::write(&scratch.join("bodies"))
+        .unwrap_or_else(|e| fail(&format!("writing request bodies: {e}")));
+    let upstream =
+        upstream::Upstream::start().unwrap_or_else(|e| fail(&format!("fake upstream: {e}")));
+
+    eprintln!(
+        "make bench: {} ({} CPUs), proxy on CPU {:?}, load on CPU {:?}; {} s per run, c=1 and c={}",
+        machine.cpu_model,
+        machine.nproc,
+        proxy_cpus,
+        load_cpus,
+        settings.duration.as_secs(),
+        settings.connections
+    );
+
+    let wasm = wasm_path();
+    let wasm_bytes = fs::metadata(&wasm).ok().map(|m| m.len());
+    let (wasm_opt_bytes, wasm_opt_note) = if settings.wasm_opt {
+        wasm_opt(&wasm, &results)
+    } else {
+        (None, "not measured (BENCH_WASM_OPT=0)".into())
+    };
+
+    // The ceiling of this setting: wrk straight to the fake upstream, no proxy in between.
+    let direct = direct_upstream(&settings, &lua, &bodies, upstream.port);
+
+    let mut scenarios = Vec::new();
+    let workers = settings.proxy_cpus;
+    let gateway = gateway_options(upstream.port, workers, &scratch);
+
+    // 1. The floor.
+    if settings.wants("envoy") {
+        let mut s = Scenario::new("envoy", "1. Plain Envoy (floor)", Kind::Floor);
+        eprintln!("{}", s.label);
+        let run = plain_envoy_options(&gateway, &scratch).and_then(|opts| {
+            let envoy = procstat::with_cpus(&proxy_cpus, &load_cpus, || Envoy::start(opts));
+            let proxy = Proxy {
+                pid: envoy_pid(&envoy)?,
+                cpus: proxy_cpus.clone(),
+                port: envoy.port,
+                headers: vec![("authorization".into(), "Bearer client-key".into())],
+                path: "/v1/chat/completions".into(),
+                expect_header: None,
+            };
+            run_scenario(&settings, &lua, &bodies, &proxy, Model::OpenAi, &mut s)
+        });
+        finish(&mut s, run);
+        scenarios.push(s);
+    }
+
+    // 2. and 3. The gateway, each scenario on a fresh Envoy.
+    for (id, label, model, provider) in [
+        (
+            "gateway-openai",
+            "2. Gateway, OpenAI-compatible provider",
+            Model::OpenAi,
+            "openai",
+        ),
+        (
+            "gateway-anthropic",
+            "3. Gateway, OpenAI → Anthropic translation",
+            Model::Anthropic,
+            "anthropic",
+        ),
+    ] {
+        if !settings.wants(id) {
+            continue;
+        }
+        let mut s = Scenario::new(id, label, Kind::Gateway);
+        eprintln!("{label}");
+        let envoy = procstat::with_cpus(&proxy_cpus, &load_cpus, || Envoy::start(gateway.clone()));
+        let run = envoy_pid(&envoy).and_then(|pid| {
+            let proxy = Proxy {
+                pid,
+                cpus: proxy_cpus.clone(),
+                port: envoy.port,
+                headers: vec![("authorization".into(), "Bearer client-key".into())],
+                path: "/v1/chat/completions".into(),
+                expect_header: Some(("x-gateway-provider".into(), provider.into())),
+            };
+            run_scenario(&settings, &lua, &bodies, &proxy, model, &mut s)
+        });
+        finish(&mut s, run);
+        scenarios.push(s);
+    }
+    eprintln!("5. Quotas on (shared-data limits): {QUOTAS}");
+
+    // Peers, when asked.
+    let mut peer_notes = Vec::new();
+    if settings.peers {
+        run_peers(
+            &settings,
+            &root,
+            &scratch,
+            &lua,
+            &bodies,
+            upstream.port,
+            (&proxy_cpus, &load_cpus),
+            &mut scenarios,
+            &mut peer_notes,
+        );
+    }
+
+    let preamble = preamble(
+        &settings,
+        &machine,
+        &proxy_cpus,
+        &load_cpus,
+        &bodies,
+        load_at_start,
+    );
+    let report = Report {
+        started_utc: stamp.clone(),
+        machine: json!({"cpu_model": machine.cpu_model, "nproc": machine.nproc,
+            "memory_gib": (machine.mem_gib * 10.0).round() / 10.0, "kernel": machine.kernel,
+            "proxy_cpus": proxy_cpus, "load_cpus": load_cpus, "load_average_at_start": load_at_start,
+            "envoy": envoy_version(), "wrk": tool_version("wrk", &["-v"])}),
+        settings: settings.to_json(),
+        wasm_bytes,
+        wasm_opt_bytes,
+        wasm_opt_note,
+        scenarios,
+        quotas: QUOTAS.into(),
+        peers_requested: settings.peers,
+        peer_notes,
+        preamble,
+        upstream_direct: direct,
+    };
+    let md = report.markdown();
+    let json = serde_json::to_string_pretty(&report.to_json()).unwrap_or_default();
+    let name = format!(
+        "bench-{}",
+        stamp.replace([':', ' '], "-").replace("-UTC", "")
+    );
+    for (file, text) in [
+        (format!("{name}.md"), &md),
+        (format!("{name}.json"), &json),
+        ("latest.md".to_string(), &md),
+        ("latest.json".to_string(), &json),
+    ] {
+        if let Err(e) = fs::write(results.join(&file), text) {
+            eprintln!("writing bench/results/{file}: {e}");
+        }
+    }
+    if std::env::var("BENCH_KEEP").is_ok_and(|v| v == "1") {
+        eprintln!(
+            "kept rendered configs and peer logs in {}",
+            scratch.display()
+        );
+    } else {
+        let _ = fs::remove_dir_all(&scratch);
+    }
+    eprintln!(
+        "upstream served {} requests; took {} s\n",
+        upstream.requests(),
+        started.elapsed().map_or(0, |d| d.as_secs())
+    );
+    println!("{md}");
+    println!("Written: bench/results/{name}.md and bench/results/{name}.json (also latest.md, latest.json)");
+}
+
+fn fail(msg: &str) -> ! {
+    eprintln!("make bench: {msg}");
+    std::process::exit(1);
+}
+
+/// Records a scenario that could not run, with the reason, instead of any figure.
+fn finish(s: &mut Scenario, run: Result<(), String>) {
+    if let Err(e) = run {
+        eprintln!("    not measured: {e}");
+        s.unavailable = Some(format!(
+            "not measured: {}",
+            e.lines().next().unwrap_or_default()
+        ));
+        s.json_c1 = None;
+        s.json_sat = None;
+        s.stream = None;
+        s.stream_sat = None;
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn run_peers(
+    settings: &Settings,
+    root: &Path,
+    scratch: &Path,
+    lua: &Path,
+    bodies: &Bodies,
+    upstream: u16,
+    (proxy_cpus, load_cpus): (&[usize], &[usize]),
+    scenarios: &mut Vec<Scenario>,
+    notes: &mut Vec<String>,
+) {
+    let litellm_version = version_file(&root.join(".venv-peers/.litellm-version"));
+    let portkey_version = version_file(&root.join(".tools/portkey/.portkey-version"));
+    for (model, fmt, fmt_label) in [
+        (Model::OpenAi, "openai", "OpenAI-compatible"),
+        (Model::Anthropic, "anthropic", "→ Anthropic"),
+    ] {
+        let id = format!("litellm-{fmt}");
+        if settings.wants(&id) {
+            let label = format!("LiteLLM proxy {litellm_version}, {fmt_label}");
+            let mut s = Scenario::new(&id, &label, Kind::Peer);
+            eprintln!("{label}");
+            let started = procstat::with_cpus(proxy_cpus, load_cpus, || {
+                peers::litellm(root, scratch, upstream, settings.proxy_cpus)
+            });
+            let run = started.and_then(|peer| {
+                let proxy = Proxy {
+                    pid: peer.pid,
+                    cpus: proxy_cpus.to_vec(),
+                    port: peer.port,
+                    headers: vec![("authorization".into(), "Bearer client-key".into())],
+                    path: "/v1/chat/completions".into(),
+                    expect_header: None,
+                };
+                run_scenario(settings, lua, bodies, &proxy, model, &mut s)
+            });
+            if let Err(e) = &run {
+                notes.push(format!("LiteLLM ({fmt_label}) not measured: {e}"));
+            }
+            finish(&mut s, run);
+            scenarios.push(s);
+        }
+        let id = format!("portkey-{fmt}");
+        if settings.wants(&id) {
+            let label = format!("Portkey gateway {portkey_version}, {fmt_label}");
+            let mut s = Scenario::new(&id, &label, Kind::Peer);
+            eprintln!("{label}");
+            let started =
+                procstat::with_cpus(proxy_cpus, load_cpus, || peers::portkey(root, scratch));
+            let run = started.and_then(|peer| {
+                let proxy = Proxy {
+                    pid: peer.pid,
+                    cpus: proxy_cpus.to_vec(),
+                    port: peer.port,
+                    headers: vec![
+                        ("x-portkey-provider".into(), fmt.into()),
+                        (
+                            "x-portkey-custom-host".into(),
+                            format!("http://127.0.0.1:{upstream}/v1"),
+                        ),
+                        (
+                            "authorization".into(),
+                            format!("Bearer {}", peers::LITELLM_KEY),
+                        ),
+                    ],
+                    path: "/v1/chat/completions".into(),
+                    expect_header: None,
+                };
+                run_scenario(settings, lua, bodies, &proxy, model, &mut s)
+            });
+            if let Err(e) = &run {
+                notes.push(format!("Portkey ({fmt_label}) not measured: {e}"));
+            }
+            finish(&mut s, run);
+            scenarios.push(s);
+        }
+    }
+}
+
+/// wrk straight to the fake upstream (JSON, c=1 and saturating): what the load side can do.
+fn direct_upstream(
+    settings: &Settings,
+    lua: &Path,
+    bodies: &Bodies,
+    port: u16,
+) -> Option<(WrkFigures, WrkFigures)> {
+    eprintln!("0. Fake upstream alone (no proxy): the ceiling of this setting");
+    let target = Target {
+        port,
+        path: "/v1/chat/completions".into(),
+        headers: Vec::new(),
+    };
+    let body = bodies.path(Model::OpenAi, false);
+    let run = |c: u32| {
+        let r = load::wrk(lua, &target, &body, c, settings.duration);
+        match &r {
+            Ok(w) => eprintln!(
+                "    JSON c={c:<13} {:>9.0} req/s  p50 {:.3} ms  p99 {:.3} ms",
+                w.rps, w.p50_ms, w.p99_ms
+            ),
+            Err(e) => eprintln!("    not measured: {e}"),
+        }
+        r.ok()
+    };
+    Some((run(1)?, run(settings.connections)?))
+}
+
+fn version_file(path: &Path) -> String {
+    fs::read_to_string(path)
+        .map(|s| s.trim().to_string())
+        .unwrap_or_default()
+}
+
+/// `wasm-opt -Oz` of the release .wasm, cached next to the results while the .wasm is unchanged.
+fn wasm_opt(wasm: &Path, results: &Path) -> (Option<u64>, String) {
+    let out: PathBuf = results.join("ai_gateway.wasm-opt-Oz.wasm");
+    let modified = |p: &Path| fs::metadata(p).and_then(|m| m.modified()).ok();
+    let fresh = matches!((modified(&out), modified(wasm)), (Some(o), Some(w)) if o > w);
+    if !fresh {
+        eprintln!("wasm-opt -Oz of the release .wasm (size only; takes a few seconds)");
+        let status = Command::new("wasm-opt")
+            .args(["-Oz", "--all-features"])
+            .arg(wasm)
+            .arg("-o")
+            .arg(&out)
+            .status();
+        match status {
+            Ok(s) if s.success() => {}
+            Ok(s) => return (None, format!("not measured (wasm-opt failed: {s})")),
+            Err(e) => return (None, format!("not measured (wasm-opt: {e})")),
+        }
+    }
+    let version = tool_version("wasm-opt", &["--version"]);
+    (
+        fs::metadata(&out).ok().map(|m| m.len()),
+        format!("{version}, -Oz --all-features"),
+    )
+}
+
+fn tool_version(tool: &str, args: &[&str]) -> String {
+    Command::new(tool)
+        .args(args)
+        .output()
+        .ok()
+        .map(|o| {
+            let text = format!(
+                "{}{}",
+                String::from_utf8_lossy(&o.stdout),
+                String::from_utf8_lossy(&o.stderr)
+            );
+            text.lines()
+                .map(str::trim)
+                .find(|l| !l.is_empty())
+                .unwrap_or_default()
+                .to_string()
+        })
+        .unwrap_or_else(|| "unknown".into())
+}
+
+fn envoy_version() -> String {
+    let v = tool_version(&envoy_bin().display().to_string(), &["--version"]);
+    // "<path>  version: <hash>/1.40.0/Clean/RELEASE/BoringSSL" -> "1.40.0"
+    v.split("version: ")
+        .nth(1)
+        .and_then(|rest| rest.split('/').nth(1))
+        .unwrap_or(&v)
+        .to_string()
+}
+
+fn preamble(
+    settings: &Settings,
+    machine: &procstat::Machine,
+    proxy_cpus: &[usize],
+    load_cpus: &[usize],
+    bodies: &Bodies,
+    load_at_start: f64,
+) -> String {
+    let canned = gateway_tests::bench::workload::Canned::new();
+    let pinning = if proxy_cpus.is_empty() {
+        "nothing pinned (no spare core): proxy, wrk and the fake upstream share the CPUs".into()
+    } else {
+        format!(
+            "the proxy under test is pinned to CPU {proxy_cpus:?} (Envoy `--concurrency {}`, LiteLLM {} worker(s), Portkey one Node.js process); wrk (1 thread), the fake upstream and the driver to CPU {load_cpus:?}",
+            settings.proxy_cpus, settings.proxy_cpus
+        )
+    };
+    format!(
+        "Machine: {} × {} (`nproc` {}), {:.1} GiB memory, Linux {}, load average {load_at_start:.2} at the start; Envoy {}, {}.\n\
+         Setting: {pinning}. Each wrk run lasts {} s after a {} s warm-up; c=1 measures pure added latency, c={} saturates the proxy's core. \
+         Request: a {}-byte chat completion (system prompt and three turns), `authorization` header from the client; \
+         answers from a fake upstream with no delay: a {}-byte OpenAI / {}-byte Anthropic JSON, or {} SSE events each written on its own.\n",
+        machine.nproc,
+        machine.cpu_model,
+        machine.nproc,
+        machine.mem_gib,
+        machine.kernel,
+        envoy_version(),
+        tool_version("wrk", &["-v"]).split(" Copyright").next().unwrap_or_default(),
+        settings.duration.as_secs(),
+        settings.warmup.as_secs(),
+        settings.connections,
+        bodies.bytes(Model::OpenAi, false).len(),
+        canned.openai_json_body,
+        canned.anthropic_json_body,
+        gateway_tests::bench::workload::STREAM_EVENTS,
+    )
+}
+
+/// `2026-11-21 15:04:05 UTC`.
+fn utc(t: SystemTime) -> String {
+    let secs = t
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or(Duration::ZERO)
+        .as_secs();
+    let (days, rem) = (secs / 86_400, secs % 86_400);
+    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+    let z = days as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02} UTC",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
