@@ -60,7 +60,8 @@ struct RawProvider {
     kind: String,
     cluster: Option<String>,
     path_prefix: Option<String>,
-    api_key_env: Option<String>,
+    /// One variable, or several (one key per Envoy endpoint, see `key_index`).
+    api_key_env: Option<Value>,
     stream_usage: Option<bool>,
     api_version: Option<String>,
     default_max_tokens: Option<u64>,
@@ -101,7 +102,9 @@ impl fmt::Debug for Secret {
 pub enum Credentials {
     /// The provider needs no key (a local server).
     None,
-    ApiKey(Secret),
+    /// One key or several: an Envoy endpoint's metadata `ai_gateway.key_index` says which one
+    /// its attempts use, so Envoy balances and ejects per key.
+    ApiKeys(Vec<Secret>),
     /// AWS access keys for SigV4 signing (Bedrock).
     Aws {
         access_key_id: Secret,
@@ -144,9 +147,10 @@ impl Provider {
         }
     }
 
-    pub fn api_key(&self) -> Option<&str> {
+    /// The key at `index` (0 when the endpoint names none); the first when out of range.
+    pub fn api_key(&self, index: usize) -> Option<&str> {
         match &self.credentials {
-            Credentials::ApiKey(key) => Some(key.expose()),
+            Credentials::ApiKeys(keys) => keys.get(index).or(keys.first()).map(Secret::expose),
             _ => None,
         }
     }
@@ -363,12 +367,38 @@ fn compile_provider(
     let credentials = if bedrock {
         aws_credentials(&raw, &at, env)?
     } else {
-        match &raw.api_key_env {
-            None => Credentials::None,
-            Some(name) => match read_env(name, &at("api_key_env"), env)? {
-                Some(key) => Credentials::ApiKey(key),
-                None => Credentials::Missing(vec![name.clone()]),
-            },
+        let names: Vec<String> = match &raw.api_key_env {
+            None => Vec::new(),
+            Some(Value::String(name)) => vec![name.clone()],
+            Some(Value::Array(names))
+                if !names.is_empty() && names.iter().all(Value::is_string) =>
+            {
+                names
+                    .iter()
+                    .filter_map(|n| n.as_str().map(str::to_string))
+                    .collect()
+            }
+            Some(_) => {
+                return Err(err(
+                    at("api_key_env"),
+                    "must be a variable name or a non-empty list of them",
+                ))
+            }
+        };
+        let mut keys = Vec::with_capacity(names.len());
+        let mut missing = Vec::new();
+        for name in &names {
+            match read_env(name, &at("api_key_env"), env)? {
+                Some(key) => keys.push(key),
+                None => missing.push(name.clone()),
+            }
+        }
+        if names.is_empty() {
+            Credentials::None
+        } else if missing.is_empty() {
+            Credentials::ApiKeys(keys)
+        } else {
+            Credentials::Missing(missing)
         }
     };
     let default_max_tokens = raw.default_max_tokens.unwrap_or(4096);
@@ -626,7 +656,10 @@ mod tests {
             (p.id.as_str(), p.cluster.as_str(), p.path_prefix.as_str()),
             ("openai", "openai", "/v1")
         );
-        assert_eq!(p.credentials, Credentials::ApiKey(Secret("sk-test".into())));
+        assert_eq!(
+            p.credentials,
+            Credentials::ApiKeys(vec![Secret("sk-test".into())])
+        );
         assert_eq!(
             c.models["demo-chat"].route.targets[0].upstream_model,
             "demo-chat"
@@ -672,6 +705,26 @@ mod tests {
         let e = compile(r#"{"providers": {"p": {"type": "openai"}}, "models": {"m": {"provider": "p", "price": {"input": 1}}}}"#)
             .unwrap_err();
         assert!(e.message.contains("missing field `output`"), "{e}");
+    }
+
+    #[test]
+    fn several_keys_per_provider_all_or_nothing() {
+        let json = r#"{"providers": {"p": {"type": "openai", "api_key_env": ["KEY_A", "KEY_B"]}},
+                       "models": {"m": {"provider": "p"}}}"#;
+        let both = Config::from_json(json.as_bytes(), &|n| Some(format!("v-{n}"))).unwrap();
+        let p = &both.providers[0];
+        assert_eq!(
+            (p.api_key(0), p.api_key(1), p.api_key(7)),
+            (Some("v-KEY_A"), Some("v-KEY_B"), Some("v-KEY_A"))
+        );
+        let half =
+            Config::from_json(json.as_bytes(), &|n| (n == "KEY_A").then(|| "a".into())).unwrap();
+        assert_eq!(
+            half.providers[0].credentials,
+            Credentials::Missing(vec!["KEY_B".into()])
+        );
+        let e = compile(r#"{"providers": {"p": {"type": "openai", "api_key_env": []}}, "models": {"m": {"provider": "p"}}}"#).unwrap_err();
+        assert_eq!(e.field, "providers.p.api_key_env");
     }
 
     #[test]

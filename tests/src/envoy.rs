@@ -47,8 +47,13 @@ pub fn wasm_path() -> PathBuf {
 pub struct Options {
     /// Replaces the plugin configuration (both filters); `None` keeps the shipped one.
     pub plugin_config: Option<Json>,
-    /// Cluster name -> local port of the fake provider that stands in for it.
+    /// Cluster name -> local port of the fake provider that stands in for it. A cluster named
+    /// twice gets one endpoint per port.
     pub upstreams: Vec<(String, u16)>,
+    /// Plain-HTTP clusters to add (e.g. a classifier the plugin calls out to).
+    pub extra_clusters: Vec<(String, u16)>,
+    /// Replaces every route's `per_try_timeout` (e.g. "1s").
+    pub per_try_timeout: Option<String>,
     /// Environment of the Envoy process (provider keys), besides a cleaned-up base. Each name
     /// is also added to the VMs' `host_env_keys`, as a user would.
     pub env: Vec<(String, String)>,
@@ -304,7 +309,7 @@ pub fn point_clusters_at(config: &mut Json, clusters: &[String], port: u16) {
         for cluster in all {
             let name = cluster["name"].as_str().unwrap_or_default().to_string();
             if clusters.contains(&name) {
-                point_at_local(cluster, &name, port);
+                point_at_local(cluster, &name, &[port]);
             }
         }
     }
@@ -359,15 +364,38 @@ pub fn render_config(options: &Options, dir: &Path) -> Json {
         }
         _ => {}
     });
-    for (cluster, port) in &options.upstreams {
-        point_clusters_at(&mut config, std::slice::from_ref(cluster), *port);
+    if let Some(all) = config["static_resources"]["clusters"].as_array_mut() {
+        for cluster in all.iter_mut() {
+            let name = cluster["name"].as_str().unwrap_or_default().to_string();
+            let ports: Vec<u16> = options
+                .upstreams
+                .iter()
+                .filter(|(c, _)| *c == name)
+                .map(|(_, p)| *p)
+                .collect();
+            if !ports.is_empty() {
+                point_at_local(cluster, &name, &ports);
+            }
+        }
+        for (name, port) in &options.extra_clusters {
+            all.push(serde_json::json!({"name": name, "type": "STATIC", "connect_timeout": "1s",
+                "load_assignment": {"cluster_name": name, "endpoints": [{"lb_endpoints": [{"endpoint": {
+                    "address": {"socket_address": {"address": "127.0.0.1", "port_value": port}}}}]}]}}));
+        }
+    }
+    if let Some(timeout) = &options.per_try_timeout {
+        walk(&mut config, &mut |key, value| {
+            if key == "retry_policy" && value.get("per_try_timeout").is_some() {
+                value["per_try_timeout"] = timeout.clone().into();
+            }
+        });
     }
     config
 }
 
 /// Makes a cluster a plain-HTTP static one on 127.0.0.1:port, keeping its filters and its
 /// endpoint hostname (the Host header providers see, and what SigV4 signs).
-pub fn point_at_local(cluster: &mut Json, name: &str, port: u16) {
+pub fn point_at_local(cluster: &mut Json, name: &str, ports: &[u16]) {
     let hostname = cluster["load_assignment"]["endpoints"][0]["lb_endpoints"][0]["endpoint"]
         ["hostname"]
         .as_str()
@@ -377,11 +405,19 @@ pub fn point_at_local(cluster: &mut Json, name: &str, port: u16) {
     obj.remove("transport_socket");
     obj.remove("dns_lookup_family");
     obj.insert("type".into(), "STATIC".into());
+    // Several endpoints stand for several API keys of one provider: endpoint i uses key i.
+    let endpoints: Vec<Json> = ports
+        .iter()
+        .enumerate()
+        .map(|(i, port)| {
+            serde_json::json!({"endpoint": {"hostname": hostname,
+                "address": {"socket_address": {"address": "127.0.0.1", "port_value": port}}},
+                "metadata": {"filter_metadata": {"ai_gateway": {"key_index": i.to_string()}}}})
+        })
+        .collect();
     obj.insert(
         "load_assignment".into(),
-        serde_json::json!({"cluster_name": name, "endpoints": [{"lb_endpoints": [{"endpoint": {
-            "hostname": hostname,
-            "address": {"socket_address": {"address": "127.0.0.1", "port_value": port}}}}]}]}),
+        serde_json::json!({"cluster_name": name, "endpoints": [{"lb_endpoints": endpoints}]}),
     );
     if let Some(opts) = obj.get_mut("typed_extension_protocol_options") {
         for (_, o) in opts.as_object_mut().into_iter().flatten() {

@@ -67,6 +67,26 @@ impl Reply {
         }
     }
 
+    /// No answer: the connection is closed as soon as the request is read (a reset).
+    pub fn reset() -> Self {
+        Self {
+            status: 0,
+            headers: Vec::new(),
+            pieces: Vec::new(),
+            chunked: false,
+        }
+    }
+
+    /// The default answer (whatever the request asks), after a delay.
+    pub fn default_after(delay: Duration) -> Self {
+        Self {
+            status: 1,
+            headers: Vec::new(),
+            pieces: vec![(delay, Vec::new())],
+            chunked: false,
+        }
+    }
+
     /// The same body, cut into chunks at the given byte offsets.
     pub fn split_at(mut self, cuts: &[usize]) -> Self {
         let body: Vec<u8> = self.pieces.iter().flat_map(|(_, p)| p.clone()).collect();
@@ -153,7 +173,19 @@ impl FakeProvider {
                 shared.received.push(received.clone());
                 shared.script.pop_front()
             };
-            let reply = reply.unwrap_or_else(|| default_reply(&received));
+            let reply = match reply {
+                // A delay marker before the default answer.
+                Some(r) if r.status == 1 => {
+                    thread::sleep(r.pieces.first().map_or(Duration::ZERO, |(d, _)| *d));
+                    default_reply(&received)
+                }
+                Some(r) => r,
+                None => default_reply(&received),
+            };
+            if reply.status == 0 {
+                let _ = writer.shutdown(std::net::Shutdown::Both);
+                return;
+            }
             let written = if reply.chunked {
                 write_chunked(&mut writer, reply.status, &reply.headers, &reply.pieces)
             } else {

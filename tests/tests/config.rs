@@ -104,3 +104,76 @@ fn the_shipped_config_serves_the_demo_and_switches_openai_on_with_its_key() {
         "the provider key appeared in Envoy's log"
     );
 }
+
+/// The one place Envoy and the plugin must agree: every provider's cluster exists and the chain
+/// routes' cluster matcher lists it; the chain routes exist with their retry counts.
+#[test]
+fn the_shipped_envoy_config_agrees_with_its_plugin_configuration() {
+    let config = gateway_tests::envoy::load_config(
+        &gateway_tests::envoy::repo_root().join("envoy/envoy.yaml"),
+    );
+    let clusters: Vec<&str> = config["static_resources"]["clusters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|c| c["name"].as_str())
+        .collect();
+    let hcm = &config["static_resources"]["listeners"][0]["filter_chains"][0]["filters"][0]
+        ["typed_config"];
+    let wasm = hcm["http_filters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["name"] == "envoy.filters.http.wasm")
+        .expect("the gateway filter");
+    let plugin: serde_json::Value = serde_json::from_str(
+        wasm["typed_config"]["config"]["configuration"]["value"]
+            .as_str()
+            .unwrap(),
+    )
+    .unwrap();
+    let routes = hcm["route_config"]["virtual_hosts"][0]["routes"]
+        .as_array()
+        .unwrap();
+    for n in 1..=4u64 {
+        let route = routes
+            .iter()
+            .find(|r| r["name"] == format!("chain{n}"))
+            .unwrap_or_else(|| panic!("no route chain{n}"));
+        assert_eq!(
+            route["route"]["retry_policy"]["num_retries"],
+            (n - 1).max(1),
+            "chain{n}"
+        );
+        assert_eq!(
+            route["route"]["retry_policy"]["refresh_cluster_on_retry"], true,
+            "chain{n}"
+        );
+    }
+    let chain1 = routes.iter().find(|r| r["name"] == "chain1").unwrap();
+    let matcher = &chain1["route"]["inline_cluster_specifier_plugin"]["extension"]["typed_config"]
+        ["cluster_matcher"]["matcher_tree"];
+    assert_eq!(matcher["input"]["typed_config"]["key"], "wasm.gw_target");
+    let map = matcher["exact_match_map"]["map"].as_object().unwrap();
+    for (target, action) in map {
+        let cluster = action["action"]["typed_config"]["cluster"]
+            .as_str()
+            .unwrap();
+        assert_eq!(target, cluster, "the matcher maps a cluster name to itself");
+        assert!(
+            clusters.contains(&cluster),
+            "the matcher names a missing cluster {cluster}"
+        );
+    }
+    for (id, provider) in plugin["providers"].as_object().unwrap() {
+        let cluster = provider["cluster"].as_str().unwrap_or(id);
+        assert!(
+            clusters.contains(&cluster),
+            "provider {id}: no cluster {cluster}"
+        );
+        assert!(
+            map.contains_key(cluster),
+            "provider {id}: cluster {cluster} missing from the chain routes' matcher"
+        );
+    }
+}

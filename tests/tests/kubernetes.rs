@@ -367,6 +367,7 @@ fn the_istio_envoyfilter_routes_and_upstream_filters_work_in_the_real_envoy() {
             ("ANTHROPIC_API_KEY".into(), "test-anthropic".into()),
         ],
         concurrency: 1,
+        ..Default::default()
     });
     let r = envoy.chat(
         &json!({"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "via istio"}]}),

@@ -109,7 +109,7 @@ impl Translator for Anthropic {
         super::openai::refuse_multiple_choices(attempt, body)?;
         let out = messages_body(attempt, body)?;
         let mut headers = Vec::with_capacity(3);
-        if let Some(key) = attempt.provider.api_key() {
+        if let Some(key) = attempt.api_key() {
             headers.push(("x-api-key", key.to_string()));
         }
         headers.push(("anthropic-version", API_VERSION.to_string()));

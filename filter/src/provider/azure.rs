@@ -16,7 +16,7 @@ impl Translator for Azure {
             Operation::Embeddings => "embeddings",
         };
         let mut headers = Vec::with_capacity(1);
-        if let Some(key) = attempt.provider.api_key() {
+        if let Some(key) = attempt.api_key() {
             headers.push(("api-key", key.to_string()));
         }
         Ok(UpstreamRequest {
@@ -56,6 +56,7 @@ mod tests {
             client_asked_usage: false,
             embeddings_base64: false,
             now_unix: 0,
+            key_index: 0,
         };
         let r = Azure
             .request(

@@ -106,7 +106,7 @@ impl Translator for Cohere {
             Operation::Embeddings => ("embed", embed_body(attempt, &req)?.0),
         };
         let mut headers = Vec::with_capacity(2);
-        if let Some(key) = attempt.provider.api_key() {
+        if let Some(key) = attempt.api_key() {
             headers.push(("authorization", format!("Bearer {key}")));
         }
         headers.push(("content-type", "application/json".to_string()));

@@ -132,7 +132,7 @@ impl Translator for Gemini {
             }
         };
         let mut headers = Vec::with_capacity(2);
-        if let Some(key) = attempt.provider.api_key() {
+        if let Some(key) = attempt.api_key() {
             headers.push(("x-goog-api-key", key.to_string()));
         }
         headers.push(("content-type", "application/json".to_string()));

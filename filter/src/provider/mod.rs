@@ -179,6 +179,15 @@ pub struct Attempt<'a> {
     pub embeddings_base64: bool,
     /// Seconds since the Unix epoch (SigV4 dates, `created` fields).
     pub now_unix: u64,
+    /// Which of the provider's API keys this attempt uses (its Envoy endpoint says).
+    pub key_index: usize,
+}
+
+impl Attempt<'_> {
+    /// The provider key of this attempt.
+    pub fn api_key(&self) -> Option<&str> {
+        self.provider.api_key(self.key_index)
+    }
 }
 
 /// What one attempt sends: set after [`PROVIDER_HEADERS`] are removed.

@@ -165,7 +165,7 @@ impl Translator for OpenAiCompatible {
             Operation::Embeddings => "embeddings",
         };
         let mut headers = Vec::with_capacity(1);
-        if let Some(key) = attempt.provider.api_key() {
+        if let Some(key) = attempt.api_key() {
             headers.push(("authorization", format!("Bearer {key}")));
         }
         Ok(UpstreamRequest {
@@ -207,6 +207,7 @@ mod tests {
             client_asked_usage: asked,
             embeddings_base64: false,
             now_unix: 0,
+            key_index: 0,
         }
     }
 

@@ -251,7 +251,10 @@ impl Context for GatewayFilter {
                 .unwrap_or_default();
         let classified = match (status.as_str(), routing::classifier_choice(&answer)) {
             ("200", Some((provider, model))) => Classified::Target { provider, model },
-            ("", _) => Classified::Failed("timed out or unreachable".into()),
+            // Envoy answers a callout that ran out of time with its own 504, and one that could
+            // not connect with a 503.
+            ("504", _) => Classified::Failed("timed out".into()),
+            ("" | "503", _) => Classified::Failed("unreachable".into()),
             (status, _) => Classified::Failed(format!("answered {status} without a choice")),
         };
         let action = self.finish_plan(prepared, &body, Some(classified));

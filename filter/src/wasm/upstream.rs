@@ -96,6 +96,16 @@ impl ProviderFilter {
             stream: host::property(state::STREAM).as_deref() == Some("true"),
             client_asked_usage: host::property(state::USAGE_ASKED).as_deref() == Some("true"),
             embeddings_base64: operation == Operation::Embeddings && embeddings_base64(&body),
+            // Envoy already picked the endpoint; its metadata names the key it stands for.
+            key_index: host::property_path(&[
+                "xds",
+                "upstream_host_metadata",
+                "filter_metadata",
+                "ai_gateway",
+                "key_index",
+            ])
+            .and_then(|v| v.trim().trim_matches('"').parse().ok())
+            .unwrap_or(0),
             now_unix: host::now()
                 .duration_since(UNIX_EPOCH)
                 .map_or(0, |d| d.as_secs()),

@@ -77,6 +77,7 @@ fn attempt<'a>(c: &'a Config, model: &'a str, stream: bool) -> Attempt<'a> {
         client_asked_usage: false,
         embeddings_base64: false,
         now_unix: CREATED,
+        key_index: 0,
     }
 }
 

@@ -54,6 +54,7 @@ fn attempt<'a>(
         stream,
         client_asked_usage: false,
         embeddings_base64: false,
+        key_index: 0,
         now_unix,
     }
 }

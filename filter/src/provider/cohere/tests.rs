@@ -23,6 +23,7 @@ fn attempt<'a>(c: &'a Config, model: &'a str, op: Operation, stream: bool) -> At
         client_asked_usage: false,
         embeddings_base64: false,
         now_unix: NOW,
+        key_index: 0,
     }
 }
 

@@ -27,6 +27,7 @@ fn attempt<'a>(c: &'a Config, model: &'a str, operation: Operation, stream: bool
         client_asked_usage: false,
         embeddings_base64: false,
         now_unix: NOW,
+        key_index: 0,
     }
 }
 
