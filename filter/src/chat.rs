@@ -273,6 +273,7 @@ fn facts_of(req: &Map<String, Value>, max_tokens: Option<u64>) -> Facts {
             .is_some_and(|t| !t.is_empty()),
         code,
         text: lower,
+        raw_text: text,
         user: req.get("user").and_then(Value::as_str).map(str::to_string),
     }
 }

@@ -69,7 +69,21 @@ pub struct Condition {
     pub code: Option<bool>,
     /// Lowercase; any one matches.
     pub keywords: Vec<String>,
+    /// Matched against the message texts as sent (use `(?i)` for any case).
+    pub regex: Option<Pattern>,
 }
+
+/// A compiled regular expression, compared by its source.
+#[derive(Debug, Clone)]
+pub struct Pattern(pub regex_lite::Regex);
+
+impl PartialEq for Pattern {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.as_str() == other.0.as_str()
+    }
+}
+
+impl Eq for Pattern {}
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Rule {
@@ -111,6 +125,8 @@ pub struct Facts {
     pub code: bool,
     /// Every message text, lowercase (for keyword rules).
     pub text: String,
+    /// Every message text as sent (for regex rules).
+    pub raw_text: String,
     pub user: Option<String>,
 }
 
@@ -339,6 +355,7 @@ fn matches(c: &Condition, f: &Facts) -> bool {
         && c.tools.is_none_or(|b| b == f.tools)
         && c.code.is_none_or(|b| b == f.code)
         && (c.keywords.is_empty() || c.keywords.iter().any(|k| f.text.contains(k.as_str())))
+        && c.regex.as_ref().is_none_or(|r| r.0.is_match(&f.raw_text))
 }
 
 fn pick_weighted(route: &Route, candidates: &[usize], inp: &Inputs) -> (usize, String) {
@@ -528,6 +545,7 @@ struct RawCondition {
     code: Option<bool>,
     #[serde(default)]
     keywords: Vec<String>,
+    regex: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -670,6 +688,15 @@ pub fn compile_route(
             ));
         }
         let c = raw.when;
+        let regex = match &c.regex {
+            None => None,
+            Some(source) => Some(Pattern(
+                regex_lite::RegexBuilder::new(source)
+                    .size_limit(1 << 20)
+                    .build()
+                    .map_err(|e| err(format!("{here}.when.regex"), e.to_string()))?,
+            )),
+        };
         rules.push(Rule {
             when: Condition {
                 min_tokens: c.min_tokens,
@@ -678,6 +705,7 @@ pub fn compile_route(
                 tools: c.tools,
                 code: c.code,
                 keywords: c.keywords.iter().map(|k| k.to_lowercase()).collect(),
+                regex,
             },
             tier: raw.tier,
         });

@@ -345,7 +345,8 @@ fn content_rules_route_by_what_the_request_holds() {
         "rules": [
             {"when": {"images": true}, "tier": "big"},
             {"when": {"min_tokens": 500}, "tier": "big"},
-            {"when": {"keywords": ["contract"]}, "tier": "big"}],
+            {"when": {"keywords": ["contract"]}, "tier": "big"},
+            {"when": {"regex": "(?i)\\bINV-[0-9]{6}\\b"}, "tier": "big"}],
         "default_tier": "small"}}),
         |_| {},
     );
@@ -364,6 +365,11 @@ fn content_rules_route_by_what_the_request_holds() {
         served(ask("smart", &"word ".repeat(600), false)),
         "anthropic"
     );
+    assert_eq!(
+        served(ask("smart", "what about inv-123456?", false)),
+        "anthropic"
+    );
+    assert_eq!(served(ask("smart", "what about INV-12?", false)), "openai");
     let image = json!({"model": "smart", "messages": [{"role": "user", "content": [
         {"type": "text", "text": "what is this"},
         {"type": "image_url", "image_url": {"url": "data:image/png;base64,iVBORw0KGgo="}}]}]});

@@ -24,7 +24,8 @@ fn config() -> Config {
               "rules": [
                 {"when": {"images": true}, "tier": "big"},
                 {"when": {"min_tokens": 1000}, "tier": "big"},
-                {"when": {"keywords": ["Refactor"]}, "tier": "big"}],
+                {"when": {"keywords": ["Refactor"]}, "tier": "big"},
+                {"when": {"regex": "(?i)\\b(ssn|passport) number\\b"}, "tier": "big"}],
               "default_tier": "small"}
         }}"#;
     Config::from_json(json.as_bytes(), &|_| None).unwrap()
@@ -276,4 +277,13 @@ fn observations_round_trip_and_average() {
     };
     assert_eq!(Observed::decode(&limited.encode()), limited);
     assert_eq!(Observed::decode(b"garbage"), Observed::default());
+}
+
+#[test]
+fn a_bad_regex_is_refused_at_start() {
+    let json = r#"{"providers": {"p": {"type": "openai"}}, "models": {"m": {
+        "targets": [{"provider": "p", "model": "x", "tier": "a"}],
+        "rules": [{"when": {"regex": "(unclosed"}, "tier": "a"}]}}}"#;
+    let e = Config::from_json(json.as_bytes(), &|_| None).unwrap_err();
+    assert_eq!(e.field, "models.m.rules[0].when.regex");
 }
