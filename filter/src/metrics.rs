@@ -17,6 +17,8 @@ pub const TIME_PER_OUTPUT_TOKEN: &str = "gen_ai.server.time_per_output_token.mic
 pub const TOKENS: &str = "gw.tokens";
 /// Requests by outcome (counter).
 pub const REQUESTS: &str = "gw.requests";
+/// Requests served by a fallback target, after the first attempt failed (counter).
+pub const FALLBACKS: &str = "gw.fallbacks";
 /// Requests answered 429, by the provider or the gateway (counter).
 pub const RATE_LIMITED: &str = "gw.rate_limited";
 /// Cost in micro-dollars (counter).

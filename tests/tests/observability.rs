@@ -404,3 +404,87 @@ fn bodies_are_logged_only_for_models_that_ask_and_streams_are_reassembled() {
         "a key reached a log"
     );
 }
+
+/// Every metric the shipped Grafana dashboard queries is one the gateway emits.
+#[test]
+fn the_grafana_dashboard_uses_only_metrics_the_gateway_emits() {
+    let path = gateway_tests::envoy::repo_root().join("k8s/grafana/ai-gateway.json");
+    let dashboard: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    let mut used = std::collections::BTreeSet::new();
+    for panel in dashboard["panels"].as_array().unwrap() {
+        for target in panel["targets"].as_array().unwrap() {
+            let expr = target["expr"].as_str().unwrap();
+            for token in expr.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_')) {
+                if token.starts_with("gw_") || token.starts_with("gen_ai_") {
+                    let base = ["_bucket", "_sum", "_count"]
+                        .iter()
+                        .fold(token, |t, s| t.strip_suffix(s).unwrap_or(t));
+                    used.insert(base.to_string());
+                }
+            }
+        }
+    }
+    assert!(
+        used.len() >= 8,
+        "the dashboard queries too little: {used:?}"
+    );
+
+    // Traffic that makes every series exist: success, stream, refusal, 429, fallback, no price.
+    let demo = FakeProvider::start(0).unwrap();
+    let second = FakeProvider::start(0).unwrap();
+    let gw = Envoy::start(Options {
+        upstreams: vec![
+            ("provider_demo".into(), demo.port),
+            ("openai".into(), second.port),
+        ],
+        plugin_config: Some(json!({
+            "providers": {"demo": {"type": "openai", "cluster": "provider_demo"}, "backup": {"type": "openai", "cluster": "openai"}},
+            "models": {
+                "priced": {"provider": "demo", "price": {"input": 1, "output": 2}},
+                "unpriced": {"provider": "demo"},
+                "chain": {"targets": [{"provider": "demo", "model": "a", "weight": 1}, {"provider": "backup", "model": "b", "weight": 0}]}}})),
+        ..Default::default()
+    });
+    assert_eq!(gw.chat(&request("priced", "one two", false)).status, 200);
+    assert_eq!(
+        gw.chat(&request("priced", "three four five", true)).status,
+        200
+    );
+    assert_eq!(gw.chat(&request("unpriced", "six", false)).status, 200);
+    assert_eq!(
+        gw.request("POST", "/v1/chat/completions", &[], b"{").status,
+        400
+    );
+    let limited = Reply::json(
+        429,
+        &json!({"error": {"message": "slow", "type": "requests"}}),
+    );
+    demo.push_reply(limited.clone());
+    demo.push_reply(limited);
+    assert_eq!(gw.chat(&request("priced", "seven", false)).status, 429);
+    demo.push_reply(Reply::json(
+        500,
+        &json!({"error": {"message": "down", "type": "server_error"}}),
+    ));
+    assert_eq!(gw.chat(&request("chain", "eight", false)).status, 200);
+
+    let text = wait_for_sample(
+        &gw,
+        "gen_ai_server_time_to_first_token_milliseconds_count",
+        &[("model", "priced"), ("provider", "demo")],
+        1.0,
+    );
+    let emitted: std::collections::BTreeSet<&str> = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("# TYPE "))
+        .filter_map(|l| l.split_whitespace().next())
+        .collect();
+    let missing: Vec<&String> = used
+        .iter()
+        .filter(|m| !emitted.contains(m.as_str()))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "the dashboard queries metrics the gateway does not emit: {missing:?}"
+    );
+}

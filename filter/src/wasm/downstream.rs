@@ -467,6 +467,12 @@ impl HttpContext for GatewayFilter {
             host::set_property(state::ERROR_CODE, error_type);
         }
         host::count(&metrics::requests(&labels, self.status, error_type), 1);
+        let attempts = host::property(state::ATTEMPT)
+            .and_then(|a| a.parse::<u64>().ok())
+            .unwrap_or(0);
+        if attempts > 1 && (200..300).contains(&self.status) {
+            host::count(&metrics::by_model(metrics::FALLBACKS, &labels), 1);
+        }
         if self.status == 429 {
             host::count(&metrics::by_model(metrics::RATE_LIMITED, &labels), 1);
         }
