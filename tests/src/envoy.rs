@@ -70,6 +70,46 @@ pub struct Envoy {
     pub admin_port: u16,
 }
 
+impl Options {
+    /// The shipped configuration with every provider cluster pointed at one fake provider (it
+    /// answers each wire format by path) and test credentials for every provider in Envoy's
+    /// environment: OpenAI, Anthropic, Gemini, Cohere and Azure keys, and the AWS keys the fake
+    /// Bedrock checks signatures with.
+    pub fn every_provider_family(fake_port: u16) -> Self {
+        use crate::fake::bedrock::{TEST_ACCESS_KEY_ID, TEST_SECRET_ACCESS_KEY};
+        let clusters = [
+            "provider_demo",
+            "openai",
+            "anthropic",
+            "gemini",
+            "bedrock",
+            "cohere",
+            "azure",
+        ];
+        let env = [
+            ("OPENAI_API_KEY", "test-openai-key"),
+            ("ANTHROPIC_API_KEY", "test-anthropic-key"),
+            ("GEMINI_API_KEY", "test-gemini-key"),
+            ("COHERE_API_KEY", "test-cohere-key"),
+            ("AZURE_OPENAI_API_KEY", "test-azure-key"),
+            ("AWS_ACCESS_KEY_ID", TEST_ACCESS_KEY_ID),
+            ("AWS_SECRET_ACCESS_KEY", TEST_SECRET_ACCESS_KEY),
+        ];
+        Self {
+            upstreams: clusters
+                .iter()
+                .map(|c| (c.to_string(), fake_port))
+                .collect(),
+            env: env
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            concurrency: 1,
+            ..Default::default()
+        }
+    }
+}
+
 /// Provider keys of the developer's shell must never reach a test Envoy.
 const SCRUBBED_ENV: &[&str] = &["OPENAI_API_KEY"];
 

@@ -5,7 +5,6 @@
 use std::time::{Duration, Instant};
 
 use gateway_tests::envoy::{Envoy, Options};
-use gateway_tests::fake::bedrock::{TEST_ACCESS_KEY_ID, TEST_SECRET_ACCESS_KEY};
 use gateway_tests::fake_provider::{demo_answer, FakeProvider, Reply};
 use serde_json::{json, Value};
 
@@ -246,34 +245,7 @@ fn access_log_has_one_json_line_per_request_with_the_gateway_fields() {
 #[test]
 fn cost_is_exact_for_every_provider_format_with_cached_tokens() {
     let fake = FakeProvider::start(0).unwrap();
-    let clusters = [
-        "openai",
-        "anthropic",
-        "gemini",
-        "bedrock",
-        "cohere",
-        "azure",
-    ];
-    let env = [
-        ("OPENAI_API_KEY", "k"),
-        ("ANTHROPIC_API_KEY", "k"),
-        ("GEMINI_API_KEY", "k"),
-        ("COHERE_API_KEY", "k"),
-        ("AZURE_OPENAI_API_KEY", "k"),
-        ("AWS_ACCESS_KEY_ID", TEST_ACCESS_KEY_ID),
-        ("AWS_SECRET_ACCESS_KEY", TEST_SECRET_ACCESS_KEY),
-    ];
-    let gw = Envoy::start(Options {
-        upstreams: clusters
-            .iter()
-            .map(|c| (c.to_string(), fake.port))
-            .collect(),
-        env: env
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect(),
-        ..Default::default()
-    });
+    let gw = Envoy::start(Options::every_provider_family(fake.port));
     let openai_usage = json!({"prompt_tokens": 10000, "completion_tokens": 100, "total_tokens": 10100,
         "prompt_tokens_details": {"cached_tokens": 8000}});
     let openai_answer = json!({"id": "c", "object": "chat.completion", "created": 1, "model": "m",

@@ -5,7 +5,6 @@
 use std::process::Command;
 
 use gateway_tests::envoy::{repo_root, Envoy, Options};
-use gateway_tests::fake::bedrock::{TEST_ACCESS_KEY_ID, TEST_SECRET_ACCESS_KEY};
 use gateway_tests::fake_provider::{demo_answer, fake_vector, FakeProvider};
 use serde_json::{json, Value};
 
@@ -97,34 +96,9 @@ fn the_official_openai_python_sdk_works_unchanged_with_the_demo_provider() {
 #[test]
 fn the_official_openai_python_sdk_works_unchanged_with_every_provider_family() {
     let fake = FakeProvider::start(0).unwrap();
-    let clusters = [
-        "openai",
-        "anthropic",
-        "gemini",
-        "bedrock",
-        "cohere",
-        "azure",
-    ];
-    let env = [
-        ("OPENAI_API_KEY", "k1"),
-        ("ANTHROPIC_API_KEY", "k2"),
-        ("GEMINI_API_KEY", "k3"),
-        ("COHERE_API_KEY", "k4"),
-        ("AZURE_OPENAI_API_KEY", "k5"),
-        ("AWS_ACCESS_KEY_ID", TEST_ACCESS_KEY_ID),
-        ("AWS_SECRET_ACCESS_KEY", TEST_SECRET_ACCESS_KEY),
-    ];
     let gw = Envoy::start(Options {
-        upstreams: clusters
-            .iter()
-            .map(|c| (c.to_string(), fake.port))
-            .collect(),
-        env: env
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect(),
         concurrency: 2,
-        ..Default::default()
+        ..Options::every_provider_family(fake.port)
     });
     let chat_models = [
         "gpt-4o-mini",

@@ -3,7 +3,6 @@
 //! speaking each native wire format), and the client must get the same OpenAI answers.
 
 use gateway_tests::envoy::{Envoy, Options};
-use gateway_tests::fake::bedrock::{TEST_ACCESS_KEY_ID, TEST_SECRET_ACCESS_KEY};
 use gateway_tests::fake_provider::{demo_answer, FakeProvider, Received};
 use serde_json::{json, Value};
 
@@ -68,36 +67,7 @@ struct Setup {
 /// would outlive the test binary.
 fn setup() -> Setup {
     let fake = FakeProvider::start(0).expect("fake provider");
-    let clusters = [
-        "provider_demo",
-        "openai",
-        "anthropic",
-        "gemini",
-        "bedrock",
-        "cohere",
-        "azure",
-    ];
-    let env = [
-        ("OPENAI_API_KEY", "test-openai-key"),
-        ("ANTHROPIC_API_KEY", "test-anthropic-key"),
-        ("GEMINI_API_KEY", "test-gemini-key"),
-        ("COHERE_API_KEY", "test-cohere-key"),
-        ("AZURE_OPENAI_API_KEY", "test-azure-key"),
-        ("AWS_ACCESS_KEY_ID", TEST_ACCESS_KEY_ID),
-        ("AWS_SECRET_ACCESS_KEY", TEST_SECRET_ACCESS_KEY),
-    ];
-    let envoy = Envoy::start(Options {
-        upstreams: clusters
-            .iter()
-            .map(|c| (c.to_string(), fake.port))
-            .collect(),
-        env: env
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect(),
-        concurrency: 1,
-        ..Default::default()
-    });
+    let envoy = Envoy::start(Options::every_provider_family(fake.port));
     Setup { fake, envoy }
 }
 
