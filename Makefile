@@ -17,7 +17,7 @@ WASM_FLAGS   = --target wasm32-wasip1 $(if $(filter build-std,$(shell cat $(WASM
 export ENVOY_BIN := $(ENVOY)
 export GATEWAY_WASM := $(WASM)
 
-.PHONY: help setup wasm run test lint fmt unit integration validate clean
+.PHONY: help setup wasm run test lint fmt unit integration validate redis clean
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -53,7 +53,7 @@ fmt: ## Format the code
 unit: ## Unit tests of the pure logic (native)
 	cargo test -p ai-gateway-filter
 
-integration: wasm $(ENVOY) validate ## Integration tests through a real Envoy
+integration: wasm $(ENVOY) validate redis ## Integration tests through a real Envoy
 	cargo test -p gateway-tests -- --test-threads 2
 
 validate: $(ENVOY) wasm ## envoy --mode validate on every config in envoy/
@@ -69,6 +69,10 @@ kubernetes: $(ENVOY) wasm ## Check k8s/: kustomize builds, schemas, the bootstra
 
 kubernetes-render: ## Regenerate the k8s/ files derived from envoy/envoy.yaml
 	cargo run -q -p gateway-tests --bin k8s-render
+
+# The rate limit service of the quota tests keeps its counters in Debian's redis-server.
+redis:
+	@bash tests/scripts/redis.sh
 
 clean: ## Remove build output (keeps .venv and .tools)
 	cargo clean

@@ -8,8 +8,10 @@ use std::fmt;
 use serde::Deserialize;
 use serde_json::Value;
 
+use crate::keys::{self, Keys};
 use crate::pricing::{self, Price};
 use crate::provider::ProviderKind;
+use crate::ratelimit_proto::{self, Service};
 use crate::routing::{self, Route, Strategy, Target};
 
 /// Default cap on a request body. Envoy's own buffer limits must be larger (see envoy/envoy.yaml).
@@ -51,6 +53,10 @@ struct RawConfig {
     max_request_bytes: Option<usize>,
     #[serde(default)]
     body_log_max_bytes: Option<usize>,
+    keys: Option<Value>,
+    teams: Option<Value>,
+    model_limits: Option<Value>,
+    rate_limit_service: Option<Value>,
 }
 
 #[derive(Deserialize)]
@@ -180,6 +186,10 @@ pub struct Config {
     pub max_request_bytes: usize,
     /// Cap on each body written to the body log.
     pub body_log_max_bytes: usize,
+    /// Gateway keys, teams and their limits and budgets (open gateway when none).
+    pub keys: Keys,
+    /// The global rate limit service (Envoy's RateLimitService API), if any.
+    pub rate_limit_service: Option<Service>,
 }
 
 impl Config {
@@ -232,11 +242,27 @@ impl Config {
                 format!("must be at most {MAX_BODY_LOG_MAX_BYTES}"),
             ));
         }
+        let keys = keys::compile(
+            keys::Sections {
+                keys: raw.keys.as_ref(),
+                teams: raw.teams.as_ref(),
+                model_limits: raw.model_limits.as_ref(),
+            },
+            &|name| models.contains_key(name),
+            env,
+        )?;
+        let rate_limit_service = raw
+            .rate_limit_service
+            .as_ref()
+            .map(|v| ratelimit_proto::compile_service(v, "rate_limit_service"))
+            .transpose()?;
         Ok(Self {
             providers,
             models,
             max_request_bytes,
             body_log_max_bytes,
+            keys,
+            rate_limit_service,
         })
     }
 

@@ -32,6 +32,19 @@ pub enum GatewayError {
     /// 502 so the client does not take it for its own key. The provider's message is not
     /// repeated (it may quote part of the key).
     ProviderAuth { provider: String, status: u32 },
+    /// The caller's gateway key is missing, unknown or revoked (401), or may not use the
+    /// model (403). `code`: `missing_api_key`, `invalid_api_key`, `revoked_api_key`,
+    /// `model_not_allowed`.
+    Auth {
+        status: u32,
+        code: &'static str,
+        message: String,
+    },
+    /// A limit or budget of the caller's key, team or model is reached (429). `kind`:
+    /// `requests`, `tokens` or `cost`.
+    Quota { kind: &'static str, message: String },
+    /// The global rate limit service did not answer and its failure mode is `deny` (503).
+    RateLimitServiceDown,
     /// The gateway's own configuration does not fit the request (e.g. Envoy routed to a
     /// cluster the plugin does not know). An operator problem, never the caller's.
     Misconfigured(String),
@@ -46,6 +59,9 @@ impl GatewayError {
             Self::MethodNotAllowed { .. } => 405,
             Self::Upstream { status, .. } => *status,
             Self::ProviderAuth { .. } => 502,
+            Self::Auth { status, .. } => *status,
+            Self::Quota { .. } => 429,
+            Self::RateLimitServiceDown => 503,
             Self::Misconfigured(_) => 500,
         }
     }
@@ -63,6 +79,12 @@ impl GatewayError {
             | Self::MethodNotAllowed { .. } => "invalid_request_error",
             Self::Upstream { status, .. } => upstream_error_type(*status),
             Self::ProviderAuth { .. } => "upstream_error",
+            Self::Auth { .. } => "invalid_request_error",
+            // OpenAI's own types for rate limits and exhausted credit.
+            Self::Quota { kind: "cost", .. } => "insufficient_quota",
+            Self::Quota { kind: "tokens", .. } => "tokens",
+            Self::Quota { .. } => "requests",
+            Self::RateLimitServiceDown => "server_error",
             Self::Misconfigured(_) => "server_error",
         }
     }
@@ -79,6 +101,10 @@ impl GatewayError {
             Self::MethodNotAllowed { .. } => "method_not_allowed",
             Self::Upstream { status, .. } => upstream_code(*status),
             Self::ProviderAuth { .. } => "provider_auth_failed",
+            Self::Auth { code, .. } => code,
+            Self::Quota { kind: "cost", .. } => "insufficient_quota",
+            Self::Quota { .. } => "rate_limit_exceeded",
+            Self::RateLimitServiceDown => "rate_limit_service_unavailable",
             Self::Misconfigured(_) => "gateway_misconfigured",
         }
     }
@@ -172,6 +198,10 @@ impl fmt::Display for GatewayError {
                 write!(f, "Method {method} is not allowed on {path}.")
             }
             Self::Upstream { message, .. } => f.write_str(message),
+            Self::Auth { message, .. } | Self::Quota { message, .. } => f.write_str(message),
+            Self::RateLimitServiceDown => f.write_str(
+                "The gateway's rate limit service is unavailable and it is set to refuse requests meanwhile. Retry shortly.",
+            ),
             Self::ProviderAuth { provider, status } => write!(
                 f,
                 "Provider '{provider}' refused the gateway's credentials (HTTP {status}). This is not your key: the gateway operator must check the provider key."

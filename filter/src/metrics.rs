@@ -23,6 +23,11 @@ pub const FALLBACKS: &str = "gw.fallbacks";
 pub const RATE_LIMITED: &str = "gw.rate_limited";
 /// Cost in micro-dollars (counter).
 pub const COST: &str = "gw.cost.microdollars";
+/// Calls to the global rate limit service that failed (counter, by `outcome`: allowed or
+/// denied per the failure mode).
+pub const RATE_LIMIT_SERVICE_FAILURES: &str = "gw.ratelimit_service.failures";
+/// A budget or limit crossed 80, 90 or 100 % (counter, by `key_id`, `team`, `threshold`).
+pub const THRESHOLD_CROSSINGS: &str = "gw.quota.threshold_crossings";
 /// Requests with usage but no price for their model (counter): their cost is not counted.
 pub const COST_UNKNOWN: &str = "gw.cost_unknown";
 
@@ -129,6 +134,24 @@ pub fn cost(l: &Labels) -> String {
             ("provider", l.provider),
             ("key_id", l.key_id),
             ("team", l.team),
+        ],
+    )
+}
+
+pub fn ratelimit_service_failure(allowed: bool) -> String {
+    name(
+        RATE_LIMIT_SERVICE_FAILURES,
+        &[("outcome", if allowed { "allowed" } else { "denied" })],
+    )
+}
+
+pub fn threshold_crossing(l: &Labels, threshold: u8) -> String {
+    name(
+        THRESHOLD_CROSSINGS,
+        &[
+            ("key_id", l.key_id),
+            ("team", l.team),
+            ("threshold", &threshold.to_string()),
         ],
     )
 }

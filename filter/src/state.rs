@@ -45,5 +45,8 @@ pub const COST_USD: &str = "gw_cost_usd";
 /// reassembled), each capped at `body_log_max_bytes`. Their presence selects the body-log sink.
 pub const LOG_REQUEST: &str = "gw_log_request";
 pub const LOG_RESPONSE: &str = "gw_log_response";
+/// The caller's gateway key id and team (never the key).
+pub const KEY_ID: &str = "gw_key_id";
+pub const TEAM: &str = "gw_team";
 /// The OpenAI error code when the request failed.
 pub const ERROR_CODE: &str = "gw_error";

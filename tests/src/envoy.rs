@@ -52,6 +52,8 @@ pub struct Options {
     pub upstreams: Vec<(String, u16)>,
     /// Plain-HTTP clusters to add (e.g. a classifier the plugin calls out to).
     pub extra_clusters: Vec<(String, u16)>,
+    /// HTTP/2 clusters to add (a gRPC rate limit service).
+    pub grpc_clusters: Vec<(String, u16)>,
     /// Replaces every route's `per_try_timeout` (e.g. "1s").
     pub per_try_timeout: Option<String>,
     /// Environment of the Envoy process (provider keys), besides a cleaned-up base. Each name
@@ -417,10 +419,18 @@ pub fn render_config(options: &Options, dir: &Path) -> Json {
                 point_at_local(cluster, &name, &ports);
             }
         }
-        for (name, port) in &options.extra_clusters {
-            all.push(serde_json::json!({"name": name, "type": "STATIC", "connect_timeout": "1s",
+        let plain = options.extra_clusters.iter().map(|c| (c, false));
+        for ((name, port), grpc) in plain.chain(options.grpc_clusters.iter().map(|c| (c, true))) {
+            let mut cluster = serde_json::json!({"name": name, "type": "STATIC", "connect_timeout": "1s",
                 "load_assignment": {"cluster_name": name, "endpoints": [{"lb_endpoints": [{"endpoint": {
-                    "address": {"socket_address": {"address": "127.0.0.1", "port_value": port}}}}]}]}}));
+                    "address": {"socket_address": {"address": "127.0.0.1", "port_value": port}}}}]}]}});
+            if grpc {
+                cluster["typed_extension_protocol_options"] = serde_json::json!({
+                    "envoy.extensions.upstreams.http.v3.HttpProtocolOptions": {
+                        "@type": "type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions",
+                        "explicit_http_config": {"http2_protocol_options": {}}}});
+            }
+            all.push(cluster);
         }
     }
     if let Some(timeout) = &options.per_try_timeout {

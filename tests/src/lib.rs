@@ -8,3 +8,4 @@ pub mod fake;
 pub mod fake_provider;
 pub mod http;
 pub mod k8s;
+pub mod ratelimit;

@@ -13,9 +13,12 @@ use crate::error::GatewayError;
 use crate::gateway::{
     endpoint_for, model_retrieve, models_list, plan, prepare, Endpoint, Plan, Prepared,
 };
+use crate::keys::Estimate;
 use crate::metrics::{self, Labels};
 use crate::pricing::{cost_micros, format_dollars};
 use crate::provider::Operation;
+use crate::quota::{self, Actual, QuotaError, Reservation};
+use crate::ratelimit_proto::{Subject, Verdict, GRPC_METHOD, GRPC_SERVICE};
 use crate::response::{copy_json_chunk, log_excerpt, normalize_error_body, ResponseMode};
 use crate::routing::{self, Classified, Inputs, Observed};
 use crate::state;
@@ -42,6 +45,15 @@ pub struct GatewayFilter {
     pinned: Option<String>,
     /// A request waiting for the classifier's answer, with its body.
     classifying: Option<(Prepared, Vec<u8>)>,
+    /// The caller's key id and team, once authenticated.
+    key: Option<(String, Option<String>)>,
+    /// What the request holds of the local limits and budgets, settled in `on_log`.
+    reservation: Option<Reservation>,
+    estimate: Estimate,
+    /// Calls to the global rate limit service still out: (token, unit).
+    rls_pending: Vec<(u32, quota::Kind)>,
+    /// `x-ratelimit-*` headers for the response.
+    limit_headers: Vec<(&'static str, String)>,
 }
 
 /// Header a caller may pin a provider with (it does not go further).
@@ -63,13 +75,29 @@ impl GatewayFilter {
             body_log: None,
             pinned: None,
             classifying: None,
+            key: None,
+            reservation: None,
+            estimate: Estimate::default(),
+            rls_pending: Vec::new(),
+            limit_headers: Vec::new(),
         }
     }
 
     fn reply_error(&mut self, error: &GatewayError) -> Action {
         self.status = error.status();
         self.error_code = Some(error.code());
-        host::send_error(error);
+        let mut headers = vec![("content-type", "application/json")];
+        headers.extend(self.limit_headers.iter().map(|(k, v)| (*k, v.as_str())));
+        if matches!(error, GatewayError::Auth { status: 401, .. }) {
+            headers.push(("www-authenticate", "Bearer"));
+        }
+        if let Err(s) = proxy_wasm::hostcalls::send_http_response(
+            error.status(),
+            headers,
+            Some(&error.to_json()),
+        ) {
+            log::error!("sending a local reply failed: {s:?}");
+        }
         Action::Pause
     }
 
@@ -153,17 +181,140 @@ impl GatewayFilter {
             pinned: self.pinned.as_deref(),
             classified,
         };
+        let max_tokens = facts.max_tokens;
         match plan(&config, prepared, &inputs) {
             Ok(plan) => {
+                if let Err(e) = self.admit(&plan, facts.prompt_tokens, max_tokens) {
+                    return self.reply_error(&e);
+                }
                 self.record_plan(&plan, body);
                 if config.models.get(&plan.model).is_some_and(|m| m.log_bodies) {
                     self.body_log = Some((log_excerpt(body, config.body_log_max_bytes), None));
                 }
+                let ask_service = self.ask_rate_limit_service(&plan.model);
                 self.plan = Some(plan);
+                if ask_service {
+                    return Action::Pause; // resumed when every call has answered
+                }
                 Action::Continue
             }
             Err(e) => self.reply_error(&e),
         }
+    }
+
+    /// The key may use the model, and the request fits the key's, team's and model's limits and
+    /// budgets: reserves the estimate (prompt + `max_tokens`, and its cost at the primary
+    /// target's price), settled with the real usage in `on_log`.
+    fn admit(
+        &mut self,
+        plan: &Plan,
+        prompt_tokens: u64,
+        max_tokens: Option<u64>,
+    ) -> Result<(), GatewayError> {
+        let config = Rc::clone(&self.config);
+        let key = self.key.as_ref().and_then(|(id, _)| config.keys.key(id));
+        if let Some(key) = key {
+            config.keys.authorize(key, &plan.model)?;
+        }
+        let completion = max_tokens.unwrap_or(QUOTA_COMPLETION_ALLOWANCE);
+        let price = config
+            .models
+            .get(&plan.model)
+            .and_then(|m| plan.chain.first().and_then(|&i| m.route.targets.get(i)))
+            .and_then(|t| t.price);
+        let usage = Usage {
+            prompt: prompt_tokens,
+            completion,
+            total: prompt_tokens + completion,
+            ..Default::default()
+        };
+        self.estimate = Estimate {
+            tokens: usage.total,
+            cost_micros: price.map(|p| cost_micros(&usage, &p)),
+        };
+        let charges = config.keys.charges(key, &plan.model, &self.estimate);
+        if charges.is_empty() {
+            return Ok(());
+        }
+        let now = unix_now();
+        match quota::reserve(&host::HostStore, now, &charges) {
+            Ok(reservation) => {
+                self.report_crossings(&reservation.crossings);
+                self.limit_headers = reservation.headers(now);
+                self.reservation = Some(reservation);
+                Ok(())
+            }
+            Err(QuotaError::Refused(refusal)) => {
+                self.report_crossings(&refusal.crossings);
+                self.limit_headers = refusal.headers();
+                Err((&refusal).into())
+            }
+            Err(QuotaError::Contention { key } | QuotaError::Store { key }) => {
+                log::error!("quota counter {key} could not be updated; refusing the request");
+                Err(GatewayError::RateLimitServiceDown)
+            }
+        }
+    }
+
+    fn report_crossings(&self, crossings: &[quota::Crossing]) {
+        for c in crossings {
+            log::warn!("{} crossed {}% ({} used)", c.counter, c.percent, c.used);
+            let labels = self.labels("none", "none");
+            host::count(&metrics::threshold_crossing(&labels, c.percent), 1);
+        }
+    }
+
+    fn labels<'a>(&'a self, provider: &'a str, model: &'a str) -> Labels<'a> {
+        Labels {
+            model,
+            provider,
+            operation: self.operation.map_or("none", |o| o.name()),
+            key_id: self.key.as_ref().map_or("none", |(id, _)| id.as_str()),
+            team: self
+                .key
+                .as_ref()
+                .and_then(|(_, t)| t.as_deref())
+                .unwrap_or("none"),
+        }
+    }
+
+    /// Asks the global rate limit service about every configured unit; true when calls are out.
+    fn ask_rate_limit_service(&mut self, model: &str) -> bool {
+        let Some(service) = self.config.rate_limit_service.clone() else {
+            return false;
+        };
+        let subject = Subject {
+            key_id: self.key.as_ref().map(|(id, _)| id.as_str()),
+            team: self.key.as_ref().and_then(|(_, t)| t.as_deref()),
+            model,
+        };
+        for &kind in &service.units {
+            let amount = match kind {
+                quota::Kind::Requests => 1,
+                quota::Kind::Tokens => self.estimate.tokens,
+                quota::Kind::Cost => self.estimate.cost_micros.unwrap_or(0),
+            };
+            let message = service.request(kind, subject, amount).encode();
+            let timeout = std::time::Duration::from_millis(service.timeout_ms);
+            match proxy_wasm::hostcalls::dispatch_grpc_call(
+                &service.cluster,
+                GRPC_SERVICE,
+                GRPC_METHOD,
+                vec![],
+                Some(&message),
+                timeout,
+            ) {
+                Ok(token) => self.rls_pending.push((token, kind)),
+                Err(s) => {
+                    let verdict = service.verdict(kind, 14, None);
+                    log::warn!("rate limit service unreachable ({s:?})");
+                    if let Verdict::Failed { allowed, .. } = verdict {
+                        host::count(&metrics::ratelimit_service_failure(allowed), 1);
+                    }
+                }
+            }
+        }
+        !self.rls_pending.is_empty()
     }
 
     /// Sends the request to the route's classifier (a Not Diamond-style model-select API).
@@ -217,6 +368,15 @@ impl GatewayFilter {
     }
 }
 
+/// Completion tokens reserved when the client sets no `max_tokens` (settled to the real usage).
+const QUOTA_COMPLETION_ALLOWANCE: u64 = 1024;
+
+fn unix_now() -> u64 {
+    host::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
 /// A number that differs between the requests of one VM, mixed into the random seed.
 fn next_nonce() -> u32 {
     thread_local!(static COUNTER: std::cell::Cell<u32> = const { std::cell::Cell::new(0) });
@@ -235,6 +395,70 @@ fn bool_str(b: bool) -> &'static str {
 }
 
 impl Context for GatewayFilter {
+    fn on_grpc_call_response(&mut self, token: u32, status_code: u32, response_size: usize) {
+        let Some(pos) = self.rls_pending.iter().position(|(t, _)| *t == token) else {
+            return;
+        };
+        let (_, kind) = self.rls_pending.remove(pos);
+        let Some(service) = self.config.rate_limit_service.clone() else {
+            return;
+        };
+        let body =
+            proxy_wasm::hostcalls::get_buffer(BufferType::GrpcReceiveBuffer, 0, response_size)
+                .ok()
+                .flatten();
+        let refusal = match service.verdict(kind, status_code, body.as_deref()) {
+            Verdict::Allowed { .. } => None,
+            Verdict::OverLimit { headers, .. } => {
+                self.limit_headers = headers;
+                Some(GatewayError::Quota {
+                    kind: kind.name(),
+                    message: format!("The gateway-wide {} limit is reached for this key, team or model. Retry later.", kind.name()),
+                })
+            }
+            Verdict::Failed { allowed, reason } => {
+                log::warn!(
+                    "rate limit service call failed ({reason}); {}",
+                    if allowed { "allowing" } else { "denying" }
+                );
+                host::count(&metrics::ratelimit_service_failure(allowed), 1);
+                (!allowed).then_some(GatewayError::RateLimitServiceDown)
+            }
+        };
+        if let Some(e) = refusal {
+            self.rls_pending.clear();
+            // The local reservation is given back: the request never ran.
+            if let Some(reservation) = self.reservation.take() {
+                quota::settle(
+                    &host::HostStore,
+                    unix_now(),
+                    &reservation,
+                    Actual::default(),
+                );
+            }
+            let headers: Vec<(&str, &str)> = self
+                .limit_headers
+                .iter()
+                .map(|(k, v)| (*k, v.as_str()))
+                .collect();
+            self.status = e.status();
+            self.error_code = Some(e.code());
+            let mut all = vec![("content-type", "application/json")];
+            all.extend(headers);
+            if let Err(s) =
+                proxy_wasm::hostcalls::send_http_response(e.status(), all, Some(&e.to_json()))
+            {
+                log::error!("sending the rate-limit answer failed: {s:?}");
+            }
+            return;
+        }
+        if self.rls_pending.is_empty() {
+            if let Err(s) = proxy_wasm::hostcalls::resume_http_request() {
+                log::error!("resuming after the rate limit service failed: {s:?}");
+            }
+        }
+    }
+
     fn on_http_call_response(&mut self, _: u32, _: usize, body_size: usize, _: usize) {
         let Some((prepared, body)) = self.classifying.take() else {
             return;
@@ -269,6 +493,29 @@ impl Context for GatewayFilter {
 impl HttpContext for GatewayFilter {
     fn on_http_request_headers(&mut self, _: usize, end_of_stream: bool) -> Action {
         self.start = host::now();
+        if self.config.keys.required() {
+            let authorization = host::header(MapType::HttpRequestHeaders, "authorization");
+            let x_api_key = host::header(MapType::HttpRequestHeaders, "x-api-key");
+            match self
+                .config
+                .keys
+                .authenticate(authorization.as_deref(), x_api_key.as_deref())
+            {
+                Ok(key) => self.key = Some((key.id.clone(), key.team.clone())),
+                Err(e) => {
+                    if let Some(id) = e.key_id() {
+                        host::set_property(state::KEY_ID, id);
+                    }
+                    return self.reply_error(&e.into());
+                }
+            }
+            if let Some((id, team)) = &self.key {
+                host::set_property(state::KEY_ID, id);
+                if let Some(team) = team {
+                    host::set_property(state::TEAM, team);
+                }
+            }
+        }
         let method = host::header(MapType::HttpRequestHeaders, ":method").unwrap_or_default();
         let path = host::header(MapType::HttpRequestHeaders, ":path").unwrap_or_default();
         let operation = match endpoint_for(&method, &path) {
@@ -392,6 +639,9 @@ impl HttpContext for GatewayFilter {
                 Some(&model),
             );
         }
+        for (name, value) in &self.limit_headers {
+            host::set_header(MapType::HttpResponseHeaders, name, Some(value));
+        }
         if let Some(attempts) = host::property(state::ATTEMPT) {
             host::set_header(
                 MapType::HttpResponseHeaders,
@@ -450,13 +700,10 @@ impl HttpContext for GatewayFilter {
         }
         let duration = host::millis_since(self.start);
         let provider = host::property(state::PROVIDER).unwrap_or_else(|| "none".into());
-        let labels = Labels {
-            model: self.plan.as_ref().map_or("none", |p| p.model.as_str()),
-            provider: &provider,
-            operation: self.operation.map_or("none", |o| o.name()),
-            key_id: "none",
-            team: "none",
-        };
+        let model = self
+            .plan
+            .as_ref()
+            .map_or_else(|| "none".to_string(), |p| p.model.clone());
         host::set_property(state::DURATION_MS, &duration.to_string());
         let error_type = match (self.error_code, self.status) {
             (Some(code), _) => code,
@@ -466,6 +713,11 @@ impl HttpContext for GatewayFilter {
         if error_type != "none" {
             host::set_property(state::ERROR_CODE, error_type);
         }
+        let cost = self
+            .usage
+            .and_then(|u| self.served_price().map(|p| cost_micros(&u, &p)));
+        self.settle(cost);
+        let labels = self.labels(&provider, &model);
         host::count(&metrics::requests(&labels, self.status, error_type), 1);
         let attempts = host::property(state::ATTEMPT)
             .and_then(|a| a.parse::<u64>().ok())
@@ -480,13 +732,13 @@ impl HttpContext for GatewayFilter {
         // Latency and tokens only for requests that went to a provider.
         host::record(&metrics::operation_duration(&labels, self.status), duration);
         if (200..300).contains(&self.status) {
-            if let Some(model) = host::property(state::UPSTREAM_MODEL) {
+            if let Some(upstream) = host::property(state::UPSTREAM_MODEL) {
                 let ttft = if plan.stream {
                     self.first_byte_ms
                 } else {
                     None
                 };
-                host::update_shared(&Observed::key(&provider, &model), |old| {
+                host::update_shared(&Observed::key(&provider, &upstream), |old| {
                     old.map(Observed::decode)
                         .unwrap_or_default()
                         .with_sample(duration, ttft)
@@ -503,9 +755,9 @@ impl HttpContext for GatewayFilter {
                 );
             }
         }
-        if let Some((request, response)) = self.body_log.take() {
-            host::set_property(state::LOG_REQUEST, &request);
-            host::set_property(state::LOG_RESPONSE, &response.unwrap_or_default());
+        if let Some((request, response)) = &self.body_log {
+            host::set_property(state::LOG_REQUEST, request);
+            host::set_property(state::LOG_RESPONSE, response.as_deref().unwrap_or_default());
         }
         let Some(u) = self.usage else { return };
         for (key, value) in [
@@ -548,29 +800,60 @@ impl HttpContext for GatewayFilter {
                 per_token_us,
             );
         }
-        let served = host::property(state::UPSTREAM_MODEL).unwrap_or_default();
-        let price = self.config.models.get(&plan.model).and_then(|m| {
-            m.route
-                .targets
-                .iter()
-                .find(|t| {
-                    t.upstream_model == served
-                        && self
-                            .config
-                            .providers
-                            .get(t.provider)
-                            .is_some_and(|p| p.id == provider)
-                })
-                .and_then(|t| t.price)
-        });
-        match price {
-            Some(price) => {
-                let cost = cost_micros(&u, &price);
+        match cost {
+            Some(cost) => {
                 host::set_property(state::COST_MICROS, &cost.to_string());
                 host::set_property(state::COST_USD, &format_dollars(cost));
                 host::count(&metrics::cost(&labels), cost);
             }
             None => host::count(&metrics::by_model(metrics::COST_UNKNOWN, &labels), 1),
         }
+    }
+}
+
+impl GatewayFilter {
+    /// The price of the target that served (provider and model from the attempt).
+    fn served_price(&self) -> Option<crate::pricing::Price> {
+        let plan = self.plan.as_ref()?;
+        let provider = host::property(state::PROVIDER)?;
+        let served = host::property(state::UPSTREAM_MODEL)?;
+        let model = self.config.models.get(&plan.model)?;
+        model
+            .route
+            .targets
+            .iter()
+            .find(|t| {
+                t.upstream_model == served
+                    && self
+                        .config
+                        .providers
+                        .get(t.provider)
+                        .is_some_and(|p| p.id == provider)
+            })
+            .and_then(|t| t.price)
+    }
+
+    /// Settles the local reservation with what the request really used: its usage (the
+    /// estimate when a successful answer reported none), nothing when it failed.
+    fn settle(&mut self, cost: Option<u64>) {
+        let Some(reservation) = self.reservation.take() else {
+            return;
+        };
+        let actual = match (self.usage, (200..300).contains(&self.status)) {
+            (Some(u), _) => Actual {
+                tokens: u.total,
+                cost_micros: cost.unwrap_or(0),
+            },
+            (None, true) => Actual {
+                tokens: self.estimate.tokens,
+                cost_micros: self.estimate.cost_micros.unwrap_or(0),
+            },
+            (None, false) => Actual::default(),
+        };
+        let settlement = quota::settle(&host::HostStore, unix_now(), &reservation, actual);
+        if settlement.failed > 0 {
+            log::warn!("{} quota counters could not be settled", settlement.failed);
+        }
+        self.report_crossings(&settlement.crossings);
     }
 }

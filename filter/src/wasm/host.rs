@@ -154,3 +154,32 @@ pub fn update_shared(key: &str, update: impl Fn(Option<&[u8]>) -> Vec<u8>) -> bo
     }
     false
 }
+
+/// Proxy-wasm shared data as the quota module's store: shared by every worker of this Envoy,
+/// updated with compare-and-swap.
+pub struct HostStore;
+
+impl crate::quota::SharedStore for HostStore {
+    fn get(&self, key: &str) -> Result<Option<(Vec<u8>, u32)>, crate::quota::StoreError> {
+        match hostcalls::get_shared_data(key) {
+            Ok((value, Some(cas))) => Ok(Some((value.unwrap_or_default(), cas))),
+            Ok((_, None)) => Ok(None),
+            Err(_) => Err(crate::quota::StoreError::Other),
+        }
+    }
+
+    fn set(
+        &self,
+        key: &str,
+        value: &[u8],
+        cas: Option<u32>,
+    ) -> Result<(), crate::quota::StoreError> {
+        match hostcalls::set_shared_data(key, Some(value), cas) {
+            Ok(()) => Ok(()),
+            Err(proxy_wasm::types::Status::CasMismatch) => {
+                Err(crate::quota::StoreError::CasMismatch)
+            }
+            Err(_) => Err(crate::quota::StoreError::Other),
+        }
+    }
+}

@@ -37,6 +37,9 @@ pub struct Settings {
     /// Only these scenario ids (comma-separated), for development.
     pub only: Option<Vec<String>>,
     pub wasm_opt: bool,
+    /// Nice value of the whole benchmark (proxies, wrk, upstream), so that other work on the
+    /// machine disturbs the figures less; applied when permitted (root).
+    pub nice: i32,
 }
 
 fn env_num<T: std::str::FromStr>(name: &str, default: T) -> T {
@@ -63,6 +66,7 @@ impl Settings {
                 .filter(|v| !v.trim().is_empty())
                 .map(|v| v.split(',').map(|s| s.trim().to_string()).collect()),
             wasm_opt: std::env::var("BENCH_WASM_OPT").map_or(true, |v| v.trim() != "0"),
+            nice: env_num("BENCH_NICE", -20i32).clamp(-20, 19),
         }
     }
 
@@ -75,7 +79,8 @@ impl Settings {
     pub fn to_json(&self) -> Value {
         json!({"duration_s": self.duration.as_secs(), "warmup_s": self.warmup.as_secs(),
             "connections": self.connections, "proxy_cpus": self.proxy_cpus,
-            "stream_requests_max": self.stream_requests, "peers": self.peers, "wrk_threads": 1})
+            "stream_requests_max": self.stream_requests, "peers": self.peers, "wrk_threads": 1,
+            "nice": self.nice})
     }
 }
 
@@ -168,13 +173,15 @@ pub fn gateway_options(upstream: u16, workers: usize, scratch: &Path) -> Options
             ("ANTHROPIC_API_KEY".into(), "sk-bench-anthropic".into()),
         ],
         concurrency: workers as u32,
-        config_file: None,
+        ..Options::default()
     }
 }
 
 /// Plain Envoy, the floor: the gateway's rendered configuration with the wasm filters (and the
-/// buffer filters that only the gateway needs) removed downstream and in every cluster, and one
-/// route to the `openai` cluster. Listener, access log, stats and clusters stay as shipped.
+/// buffer filters that only the gateway needs) removed downstream and in every cluster, the
+/// access logs conditioned on the gateway's filter state removed, and one plain route (no
+/// retries) to the `openai` cluster. Listener, request access log, stats and clusters stay as
+/// shipped.
 pub fn plain_envoy_options(gateway: &Options, scratch: &Path) -> Result<Options, String> {
     let mut config = render_config(gateway, scratch);
     let is_gateway_filter = |f: &Value| {
@@ -200,6 +207,11 @@ pub fn plain_envoy_options(gateway: &Options, scratch: &Path) -> Result<Options,
                     let before = filters.len();
                     filters.retain(|f| !is_gateway_filter(f));
                     removed += before - filters.len();
+                }
+                // Access logs that only log on the gateway's filter state (the body log) go;
+                // the request log stays.
+                if let Some(logs) = hcm["access_log"].as_array_mut() {
+                    logs.retain(|l| l.get("filter").is_none());
                 }
                 for vh in hcm["route_config"]["virtual_hosts"]
                     .as_array_mut()
@@ -238,10 +250,9 @@ pub fn plain_envoy_options(gateway: &Options, scratch: &Path) -> Result<Options,
     fs::write(&path, text).map_err(|e| format!("{}: {e}", path.display()))?;
     Ok(Options {
         plugin_config: None,
-        upstreams: gateway.upstreams.clone(),
         env: Vec::new(),
-        concurrency: gateway.concurrency,
         config_file: Some(path),
+        ..gateway.clone()
     })
 }
 
@@ -332,8 +343,16 @@ fn measure(
     connections: u32,
     duration: Duration,
     notes: &mut Vec<String>,
-    what: &str,
+    label: &str,
 ) -> Result<Measured, String> {
+    let what = format!(
+        "{} at c={connections}",
+        if body.display().to_string().contains("stream") {
+            "streams"
+        } else {
+            "JSON"
+        }
+    );
     let (user0, sys0) = procstat::cpu_times(proxy.pid);
     let (all_user0, steal0) = procstat::cpus_user_and_steal(&proxy.cpus);
     let wrk = load::wrk(lua, &proxy.target(), body, connections, duration)?;
@@ -351,7 +370,7 @@ fn measure(
         ));
     }
     eprintln!(
-        "    {what:<18} {:>9.0} req/s  p50 {:.3} ms  p99 {:.3} ms  proxy CPU {:.0} µs/req ({:.0}% of a core)",
+        "    {label:<48} {:>9.0} req/s  p50 {:.3} ms  p99 {:.3} ms  proxy CPU {:.0} µs/req ({:.0}% of a core)",
         wrk.rps,
         wrk.p50_ms,
         wrk.p99_ms,
@@ -365,79 +384,184 @@ fn measure(
     })
 }
 
-/// Every measurement of one scenario on one running proxy: the JSON request at c=1 and at the
-/// saturating concurrency, then streams timed one by one and at the saturating concurrency.
-pub fn run_scenario(
+/// A scenario whose proxy is running.
+pub struct Running {
+    pub scenario: Scenario,
+    pub proxy: Proxy,
+    pub model: Model,
+    /// What keeps the proxy alive (an `Envoy`, a `Peer`); dropping it stops the proxy.
+    pub keep: Box<dyn std::any::Any>,
+    streams_ok: bool,
+}
+
+impl Running {
+    pub fn new(
+        scenario: Scenario,
+        proxy: Proxy,
+        model: Model,
+        keep: Box<dyn std::any::Any>,
+    ) -> Self {
+        Self {
+            scenario,
+            proxy,
+            model,
+            keep,
+            streams_ok: true,
+        }
+    }
+}
+
+/// The measurements, in the order they run. Each one runs on every scenario before the next
+/// starts, so that a change in the machine's load during the benchmark touches all alike.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    /// Checks the answers, then a warm-up (connection pools, JIT tiers), not recorded.
+    Prepare,
+    JsonC1,
+    JsonSaturating,
+    StreamC1,
+    StreamSaturating,
+}
+
+impl Phase {
+    fn title(self, connections: u32) -> String {
+        match self {
+            Phase::Prepare => "Check and warm up".into(),
+            Phase::JsonC1 => "JSON, concurrency 1".into(),
+            Phase::JsonSaturating => format!("JSON, concurrency {connections}"),
+            Phase::StreamC1 => "Streams one after the other (TTFB, TTLB)".into(),
+            Phase::StreamSaturating => format!("Streams, concurrency {connections}"),
+        }
+    }
+}
+
+fn run_phase(
     settings: &Settings,
     lua: &Path,
     bodies: &Bodies,
-    proxy: &Proxy,
-    model: Model,
-    scenario: &mut Scenario,
+    r: &mut Running,
+    phase: Phase,
 ) -> Result<(), String> {
-    scenario.idle_rss_kib = procstat::rss_kib(proxy.pid);
-    preflight_json(proxy, bodies, model)?;
+    let (proxy, model) = (&r.proxy, r.model);
     let json = bodies.path(model, false);
     let stream = bodies.path(model, true);
-    let mut notes = Vec::new();
-    // Warm-up (connection pools, JIT tiers), not recorded.
-    load::wrk(
-        lua,
-        &proxy.target(),
-        &json,
-        settings.connections,
-        settings.warmup,
-    )?;
-    scenario.json_c1 = Some(measure(
-        lua,
-        proxy,
-        &json,
-        1,
-        settings.duration,
-        &mut notes,
-        "JSON c=1",
-    )?);
-    scenario.json_sat = Some(measure(
-        lua,
-        proxy,
-        &json,
-        settings.connections,
-        settings.duration,
-        &mut notes,
-        &format!("JSON c={}", settings.connections),
-    )?);
-    scenario.rss_kib = procstat::rss_kib(proxy.pid);
-    if let Err(e) = preflight_stream(proxy, bodies, model) {
-        eprintln!("    streams not measured: {e}");
-        notes.push(format!(
-            "streams not measured: {}",
-            e.lines().next().unwrap_or_default()
-        ));
-        scenario.notes.extend(notes);
-        return Ok(());
+    let label = r.scenario.label.clone();
+    let notes = &mut r.scenario.notes;
+    let c = settings.connections;
+    match phase {
+        Phase::Prepare => {
+            r.scenario.idle_rss_kib = procstat::rss_kib(proxy.pid);
+            preflight_json(proxy, bodies, model)?;
+            if let Err(e) = preflight_stream(proxy, bodies, model) {
+                eprintln!("    {label}: streams not measured: {e}");
+                notes.push(format!(
+                    "streams not measured: {}",
+                    e.lines().next().unwrap_or_default()
+                ));
+                r.streams_ok = false;
+            }
+            load::wrk(lua, &proxy.target(), &json, c, settings.warmup)?;
+        }
+        Phase::JsonC1 => {
+            r.scenario.json_c1 = Some(measure(
+                lua,
+                proxy,
+                &json,
+                1,
+                settings.duration,
+                notes,
+                &label,
+            )?)
+        }
+        Phase::JsonSaturating => {
+            r.scenario.json_sat = Some(measure(
+                lua,
+                proxy,
+                &json,
+                c,
+                settings.duration,
+                notes,
+                &label,
+            )?)
+        }
+        Phase::StreamC1 if r.streams_ok => {
+            let st = stream_run(
+                &proxy.target(),
+                &bodies.bytes(model, true),
+                100,
+                settings.stream_requests,
+                settings.duration,
+            )?;
+            eprintln!(
+                "    {label:<48} TTFB p50 {:.3} ms  TTLB p50 {:.3} ms  ({} streams, {} events each)",
+                st.ttfb.p50_ms, st.ttlb.p50_ms, st.requests, st.events
+            );
+            r.scenario.stream = Some(st);
+        }
+        Phase::StreamSaturating if r.streams_ok => {
+            r.scenario.stream_sat = Some(measure(
+                lua,
+                proxy,
+                &stream,
+                c,
+                settings.duration,
+                notes,
+                &label,
+            )?)
+        }
+        Phase::StreamC1 | Phase::StreamSaturating => {}
     }
-    let st = stream_run(
-        &proxy.target(),
-        &bodies.bytes(model, true),
-        100,
-        settings.stream_requests,
-        settings.duration,
-    )?;
-    eprintln!(
-        "    {:<18} TTFB p50 {:.3} ms  TTLB p50 {:.3} ms  ({} streams, {} events each)",
-        "stream c=1", st.ttfb.p50_ms, st.ttlb.p50_ms, st.requests, st.events
-    );
-    scenario.stream = Some(st);
-    scenario.stream_sat = Some(measure(
-        lua,
-        proxy,
-        &stream,
-        settings.connections,
-        settings.duration,
-        &mut notes,
-        &format!("stream c={}", settings.connections),
-    )?);
-    scenario.rss_kib = procstat::rss_kib(proxy.pid);
-    scenario.notes.extend(notes);
     Ok(())
+}
+
+/// Runs every measurement on every running scenario, interleaved (see [`Phase`]), then stops
+/// the proxies. A scenario that fails is recorded with the reason and no figures.
+pub fn run_interleaved(
+    settings: &Settings,
+    lua: &Path,
+    bodies: &Bodies,
+    mut running: Vec<Running>,
+) -> Vec<Scenario> {
+    let mut done = Vec::new();
+    for phase in [
+        Phase::Prepare,
+        Phase::JsonC1,
+        Phase::JsonSaturating,
+        Phase::StreamC1,
+        Phase::StreamSaturating,
+    ] {
+        if running.is_empty() {
+            break;
+        }
+        eprintln!("  {}", phase.title(settings.connections));
+        let mut still = Vec::new();
+        for mut r in running {
+            match run_phase(settings, lua, bodies, &mut r, phase) {
+                Ok(()) => still.push(r),
+                Err(e) => {
+                    eprintln!("    {}: not measured: {e}", r.scenario.label);
+                    mark_unavailable(&mut r.scenario, &e);
+                    done.push(r.scenario);
+                }
+            }
+        }
+        running = still;
+    }
+    for mut r in running {
+        r.scenario.rss_kib = procstat::rss_kib(r.proxy.pid);
+        done.push(r.scenario);
+    }
+    done
+}
+
+/// Records a scenario that could not run, with the reason, instead of any figure.
+pub fn mark_unavailable(s: &mut Scenario, why: &str) {
+    s.unavailable = Some(format!(
+        "not measured: {}",
+        why.lines().next().unwrap_or_default()
+    ));
+    s.json_c1 = None;
+    s.json_sat = None;
+    s.stream = None;
+    s.stream_sat = None;
 }

@@ -166,6 +166,13 @@ pub fn pin_current_thread(cpus: &[usize]) -> bool {
     }
 }
 
+/// Sets the calling thread's nice value (inherited by the threads and processes it creates
+/// afterwards); false when not permitted.
+pub fn set_nice(nice: i32) -> bool {
+    // SAFETY: setpriority has no memory-safety preconditions; `0` names the calling thread.
+    unsafe { libc::setpriority(libc::PRIO_PROCESS, 0, nice) == 0 }
+}
+
 /// Runs `f` with the calling thread pinned to `cpus`, then pins it back to `after`: whatever `f`
 /// starts (a proxy) is born on `cpus`.
 pub fn with_cpus<T>(cpus: &[usize], after: &[usize], f: impl FnOnce() -> T) -> T {

@@ -425,7 +425,7 @@ impl Report {
                 "\nOther processes and the hypervisor took {:.1}% of the proxy's core on average during the runs (at most {:.1}%){}\n",
                 mean * 100.0,
                 max * 100.0,
-                if max > 0.05 {
+                if mean > 0.03 || max > 0.15 {
                     ": **the machine was not quiet; the affected figures are pessimistic**."
                 } else {
                     "."

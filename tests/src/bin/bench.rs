@@ -3,8 +3,9 @@
 //! BENCH_PEERS=1 the LiteLLM proxy and the Portkey gateway), measures each with wrk and the
 //! stream client, and writes the markdown table and the JSON under bench/results/.
 //! Settings: see `Settings::from_env` (BENCH_DURATION, BENCH_CONNECTIONS, BENCH_PROXY_CPUS,
-//! BENCH_STREAM_REQUESTS, BENCH_PEERS, BENCH_ONLY, BENCH_WASM_OPT; BENCH_KEEP=1 keeps the
-//! rendered configurations and the peers' logs).
+//! BENCH_STREAM_REQUESTS, BENCH_PEERS, BENCH_ONLY, BENCH_WASM_OPT, BENCH_NICE; BENCH_KEEP=1 keeps
+//! the rendered configurations and the peers' logs). `bench --upstream` runs only the fake
+//! upstream, for experiments by hand.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -14,15 +15,24 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use gateway_tests::bench::load::{self, Target, WrkFigures};
 use gateway_tests::bench::report::{Kind, Report, Scenario};
 use gateway_tests::bench::{
-    envoy_pid, gateway_options, peers, plain_envoy_options, procstat, run_scenario, upstream,
-    Bodies, Model, Proxy, Settings,
+    envoy_pid, gateway_options, mark_unavailable, peers, plain_envoy_options, procstat,
+    run_interleaved, upstream, Bodies, Model, Proxy, Running, Settings,
 };
-use gateway_tests::envoy::{envoy_bin, repo_root, wasm_path, Envoy};
+use gateway_tests::envoy::{envoy_bin, render_config, repo_root, wasm_path, Envoy};
 use serde_json::json;
 
 const QUOTAS: &str = "not available yet (quotas not implemented)";
 
 fn main() {
+    // `bench --upstream`: only the fake upstream, for experiments by hand.
+    if std::env::args().nth(1).as_deref() == Some("--upstream") {
+        let up =
+            upstream::Upstream::start().unwrap_or_else(|e| fail(&format!("fake upstream: {e}")));
+        println!("fake upstream on 127.0.0.1:{}", up.port);
+        loop {
+            std::thread::park();
+        }
+    }
     let settings = Settings::from_env();
     let root = repo_root();
     let machine = procstat::machine();
@@ -42,6 +52,7 @@ fn main() {
         (Vec::new(), Vec::new())
     };
     procstat::pin_current_thread(&load_cpus);
+    let niced = procstat::set_nice(settings.nice);
 
     let results = root.join("bench/results");
     let scratch = std::env::temp_dir().join(format!("ai-gateway-bench-{}", std::process::id()));
@@ -75,31 +86,42 @@ fn main() {
     // The ceiling of this setting: wrk straight to the fake upstream, no proxy in between.
     let direct = direct_upstream(&settings, &lua, &bodies, upstream.port);
 
-    let mut scenarios = Vec::new();
     let workers = settings.proxy_cpus;
     let gateway = gateway_options(upstream.port, workers, &scratch);
+    let client_auth = vec![("authorization".to_string(), "Bearer client-key".to_string())];
+    // For experiments by hand (BENCH_KEEP=1): the gateway's configuration as Envoy gets it.
+    let _ = fs::write(
+        scratch.join("gateway-envoy.json"),
+        serde_json::to_string_pretty(&render_config(&gateway, &scratch)).unwrap_or_default(),
+    );
 
-    // 1. The floor.
+    // 1. to 3.: plain Envoy and the gateway, each on its own fresh Envoy, measured interleaved.
+    let mut running = Vec::new();
+    let mut failed = Vec::new();
     if settings.wants("envoy") {
-        let mut s = Scenario::new("envoy", "1. Plain Envoy (floor)", Kind::Floor);
-        eprintln!("{}", s.label);
-        let run = plain_envoy_options(&gateway, &scratch).and_then(|opts| {
+        let s = Scenario::new("envoy", "1. Plain Envoy (floor)", Kind::Floor);
+        eprintln!("starting: {}", s.label);
+        match plain_envoy_options(&gateway, &scratch).and_then(|opts| {
             let envoy = procstat::with_cpus(&proxy_cpus, &load_cpus, || Envoy::start(opts));
             let proxy = Proxy {
                 pid: envoy_pid(&envoy)?,
                 cpus: proxy_cpus.clone(),
                 port: envoy.port,
-                headers: vec![("authorization".into(), "Bearer client-key".into())],
+                headers: client_auth.clone(),
                 path: "/v1/chat/completions".into(),
                 expect_header: None,
             };
-            run_scenario(&settings, &lua, &bodies, &proxy, Model::OpenAi, &mut s)
-        });
-        finish(&mut s, run);
-        scenarios.push(s);
+            Ok(Running::new(
+                s.clone(),
+                proxy,
+                Model::OpenAi,
+                Box::new(envoy),
+            ))
+        }) {
+            Ok(r) => running.push(r),
+            Err(e) => failed.push(unavailable(s, &e)),
+        }
     }
-
-    // 2. and 3. The gateway, each scenario on a fresh Envoy.
     for (id, label, model, provider) in [
         (
             "gateway-openai",
@@ -117,26 +139,35 @@ fn main() {
         if !settings.wants(id) {
             continue;
         }
-        let mut s = Scenario::new(id, label, Kind::Gateway);
-        eprintln!("{label}");
+        let s = Scenario::new(id, label, Kind::Gateway);
+        eprintln!("starting: {label}");
         let envoy = procstat::with_cpus(&proxy_cpus, &load_cpus, || Envoy::start(gateway.clone()));
-        let run = envoy_pid(&envoy).and_then(|pid| {
-            let proxy = Proxy {
-                pid,
-                cpus: proxy_cpus.clone(),
-                port: envoy.port,
-                headers: vec![("authorization".into(), "Bearer client-key".into())],
-                path: "/v1/chat/completions".into(),
-                expect_header: Some(("x-gateway-provider".into(), provider.into())),
-            };
-            run_scenario(&settings, &lua, &bodies, &proxy, model, &mut s)
-        });
-        finish(&mut s, run);
-        scenarios.push(s);
+        match envoy_pid(&envoy) {
+            Ok(pid) => {
+                let proxy = Proxy {
+                    pid,
+                    cpus: proxy_cpus.clone(),
+                    port: envoy.port,
+                    headers: client_auth.clone(),
+                    path: "/v1/chat/completions".into(),
+                    expect_header: Some(("x-gateway-provider".into(), provider.into())),
+                };
+                running.push(Running::new(s, proxy, model, Box::new(envoy)));
+            }
+            Err(e) => failed.push(unavailable(s, &e)),
+        }
     }
+    let mut scenarios = run_interleaved(&settings, &lua, &bodies, running);
+    scenarios.append(&mut failed);
+    let order = |id: &str| {
+        ["envoy", "gateway-openai", "gateway-anthropic"]
+            .iter()
+            .position(|x| *x == id)
+    };
+    scenarios.sort_by_key(|s| order(&s.id));
     eprintln!("5. Quotas on (shared-data limits): {QUOTAS}");
 
-    // Peers, when asked.
+    // Peers, when asked: one at a time (each started fresh), against the same upstream.
     let mut peer_notes = Vec::new();
     if settings.peers {
         run_peers(
@@ -154,6 +185,7 @@ fn main() {
 
     let preamble = preamble(
         &settings,
+        niced,
         &machine,
         &proxy_cpus,
         &load_cpus,
@@ -215,19 +247,11 @@ fn fail(msg: &str) -> ! {
     std::process::exit(1);
 }
 
-/// Records a scenario that could not run, with the reason, instead of any figure.
-fn finish(s: &mut Scenario, run: Result<(), String>) {
-    if let Err(e) = run {
-        eprintln!("    not measured: {e}");
-        s.unavailable = Some(format!(
-            "not measured: {}",
-            e.lines().next().unwrap_or_default()
-        ));
-        s.json_c1 = None;
-        s.json_sat = None;
-        s.stream = None;
-        s.stream_sat = None;
-    }
+/// A scenario that could not start, with the reason instead of any figure.
+fn unavailable(mut s: Scenario, why: &str) -> Scenario {
+    eprintln!("    not measured: {why}");
+    mark_unavailable(&mut s, why);
+    s
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -248,66 +272,65 @@ fn run_peers(
         (Model::OpenAi, "openai", "OpenAI-compatible"),
         (Model::Anthropic, "anthropic", "→ Anthropic"),
     ] {
-        let id = format!("litellm-{fmt}");
-        if settings.wants(&id) {
-            let label = format!("LiteLLM proxy {litellm_version}, {fmt_label}");
-            let mut s = Scenario::new(&id, &label, Kind::Peer);
-            eprintln!("{label}");
-            let started = procstat::with_cpus(proxy_cpus, load_cpus, || {
-                peers::litellm(root, scratch, upstream, settings.proxy_cpus)
-            });
-            let run = started.and_then(|peer| {
-                let proxy = Proxy {
-                    pid: peer.pid,
-                    cpus: proxy_cpus.to_vec(),
-                    port: peer.port,
-                    headers: vec![("authorization".into(), "Bearer client-key".into())],
-                    path: "/v1/chat/completions".into(),
-                    expect_header: None,
-                };
-                run_scenario(settings, lua, bodies, &proxy, model, &mut s)
-            });
-            if let Err(e) = &run {
-                notes.push(format!("LiteLLM ({fmt_label}) not measured: {e}"));
+        for peer in ["litellm", "portkey"] {
+            let id = format!("{peer}-{fmt}");
+            if !settings.wants(&id) {
+                continue;
             }
-            finish(&mut s, run);
-            scenarios.push(s);
-        }
-        let id = format!("portkey-{fmt}");
-        if settings.wants(&id) {
-            let label = format!("Portkey gateway {portkey_version}, {fmt_label}");
-            let mut s = Scenario::new(&id, &label, Kind::Peer);
-            eprintln!("{label}");
-            let started =
-                procstat::with_cpus(proxy_cpus, load_cpus, || peers::portkey(root, scratch));
-            let run = started.and_then(|peer| {
-                let proxy = Proxy {
-                    pid: peer.pid,
-                    cpus: proxy_cpus.to_vec(),
-                    port: peer.port,
-                    headers: vec![
-                        ("x-portkey-provider".into(), fmt.into()),
-                        (
-                            "x-portkey-custom-host".into(),
-                            format!("http://127.0.0.1:{upstream}/v1"),
-                        ),
-                        (
-                            "authorization".into(),
-                            format!("Bearer {}", peers::LITELLM_KEY),
-                        ),
-                    ],
-                    path: "/v1/chat/completions".into(),
-                    expect_header: None,
-                };
-                run_scenario(settings, lua, bodies, &proxy, model, &mut s)
-            });
-            if let Err(e) = &run {
-                notes.push(format!("Portkey ({fmt_label}) not measured: {e}"));
-            }
-            finish(&mut s, run);
-            scenarios.push(s);
+            let (label, started) = if peer == "litellm" {
+                (
+                    format!("LiteLLM proxy {litellm_version}, {fmt_label}"),
+                    procstat::with_cpus(proxy_cpus, load_cpus, || {
+                        peers::litellm(root, scratch, upstream, settings.proxy_cpus)
+                    }),
+                )
+            } else {
+                (
+                    format!("Portkey gateway {portkey_version}, {fmt_label}"),
+                    procstat::with_cpus(proxy_cpus, load_cpus, || peers::portkey(root, scratch)),
+                )
+            };
+            let s = Scenario::new(&id, &label, Kind::Peer);
+            eprintln!("starting: {label}");
+            let peer = match started {
+                Ok(p) => p,
+                Err(e) => {
+                    notes.push(format!("{label}: not measured: {e}"));
+                    scenarios.push(unavailable(s, &e));
+                    continue;
+                }
+            };
+            let headers = if peer_is_portkey(&id) {
+                vec![
+                    ("x-portkey-provider".into(), fmt.into()),
+                    (
+                        "x-portkey-custom-host".into(),
+                        format!("http://127.0.0.1:{upstream}/v1"),
+                    ),
+                    (
+                        "authorization".into(),
+                        format!("Bearer {}", peers::LITELLM_KEY),
+                    ),
+                ]
+            } else {
+                vec![("authorization".into(), "Bearer client-key".into())]
+            };
+            let proxy = Proxy {
+                pid: peer.pid,
+                cpus: proxy_cpus.to_vec(),
+                port: peer.port,
+                headers,
+                path: "/v1/chat/completions".into(),
+                expect_header: None,
+            };
+            let r = Running::new(s, proxy, model, Box::new(peer));
+            scenarios.extend(run_interleaved(settings, lua, bodies, vec![r]));
         }
     }
+}
+
+fn peer_is_portkey(id: &str) -> bool {
+    id.starts_with("portkey")
 }
 
 /// wrk straight to the fake upstream (JSON, c=1 and saturating): what the load side can do.
@@ -402,6 +425,7 @@ fn envoy_version() -> String {
 
 fn preamble(
     settings: &Settings,
+    niced: bool,
     machine: &procstat::Machine,
     proxy_cpus: &[usize],
     load_cpus: &[usize],
@@ -416,6 +440,14 @@ fn preamble(
             "the proxy under test is pinned to CPU {proxy_cpus:?} (Envoy `--concurrency {}`, LiteLLM {} worker(s), Portkey one Node.js process); wrk (1 thread), the fake upstream and the driver to CPU {load_cpus:?}",
             settings.proxy_cpus, settings.proxy_cpus
         )
+    };
+    let pinning = if niced {
+        format!(
+            "{pinning}; everything runs at nice {} so that other work on the machine disturbs less",
+            settings.nice
+        )
+    } else {
+        pinning
     };
     format!(
         "Machine: {} × {} (`nproc` {}), {:.1} GiB memory, Linux {}, load average {load_at_start:.2} at the start; Envoy {}, {}.\n\
