@@ -215,21 +215,24 @@ fn a_cost_budget_holds_exactly_under_concurrency() {
     );
 }
 
-fn limits(requests: u64) -> LimitsFile {
+/// The service's limits: a daily budget per key, in cost units.
+fn budget(units: u64) -> LimitsFile {
     LimitsFile::parse(&format!(
-        "domain: ai-gateway\nlimits:\n  - {{name: key-requests, when: {{unit: requests}}, per: key, max: {requests}, seconds: 60}}\n"
+        "domain: ai-gateway\nlimits:\n  - {{name: key-budget, when: {{unit: cost}}, per: key, max: {units}, seconds: 86400}}\n"
     ))
     .unwrap()
 }
 
+/// One budget for two Envoys: each request's estimated cost (100 output tokens at $1 per
+/// million = 100 micro-dollars) is one $0.0001 cost unit; the service allows 12 units a day.
 #[test]
-fn two_envoys_share_one_global_limit_through_the_rate_limit_service() {
+fn two_envoys_share_one_budget_through_the_rate_limit_service() {
     let redis = RedisServer::start();
-    let first = RateLimitServer::start(limits(12), &redis.url(), 0).unwrap();
-    let second = RateLimitServer::start(limits(12), &redis.url(), 0).unwrap();
+    let first = RateLimitServer::start(budget(12), &redis.url(), 0).unwrap();
+    let second = RateLimitServer::start(budget(12), &redis.url(), 0).unwrap();
     let fake = FakeProvider::start(0).unwrap();
     let service = json!({"rate_limit_service": {"cluster": "ratelimit", "domain": "ai-gateway", "timeout_ms": 1000,
-        "failure_mode": "deny", "units": ["requests"]}});
+        "failure_mode": "deny", "units": ["cost"], "cost_unit_usd": 0.0001}});
     let keys = json!({"alice": {"sha256": sha256_hex(ALICE)}});
     let envoy = |port: u16| {
         Arc::new(Envoy::start(Options {
@@ -243,11 +246,11 @@ fn two_envoys_share_one_global_limit_through_the_rate_limit_service() {
     let (a, b) = (envoy(first.port), envoy(second.port));
     let ta = {
         let a = Arc::clone(&a);
-        thread::spawn(move || parallel(&a, 15, ALICE, 10))
+        thread::spawn(move || parallel(&a, 15, ALICE, 100))
     };
     let tb = {
         let b = Arc::clone(&b);
-        thread::spawn(move || parallel(&b, 15, ALICE, 10))
+        thread::spawn(move || parallel(&b, 15, ALICE, 100))
     };
     let results: Vec<_> = ta
         .join()
@@ -267,7 +270,7 @@ fn two_envoys_share_one_global_limit_through_the_rate_limit_service() {
         "both Envoys asked the service"
     );
     let refused = results.iter().find(|r| r.status == 429).unwrap();
-    assert_eq!(refused.json()["error"]["code"], "rate_limit_exceeded");
+    assert_eq!(refused.json()["error"]["type"], "insufficient_quota");
     assert!(refused.header("retry-after").is_some());
 }
 
