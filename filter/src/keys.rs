@@ -76,6 +76,9 @@ struct RawKey {
     revoked: bool,
     limits: Option<RawLimits>,
     budgets: Option<RawBudgets>,
+    /// This key's request and response bodies go to the body log.
+    #[serde(default)]
+    log_bodies: bool,
 }
 
 #[derive(Deserialize)]
@@ -124,6 +127,8 @@ pub struct Key {
     pub revoked: bool,
     pub limits: Limits,
     pub budgets: Budgets,
+    /// Request and response bodies of this key go to the body log (with the model's own switch).
+    pub log_bodies: bool,
     hash: [u8; 32],
 }
 
@@ -611,6 +616,7 @@ fn compile_key(
         revoked: raw.revoked,
         limits: compile_limits(raw.limits.as_ref(), &format!("{at}.limits"))?,
         budgets: compile_budgets(raw.budgets.as_ref(), &format!("{at}.budgets"))?,
+        log_bodies: raw.log_bodies,
         hash,
     })
 }

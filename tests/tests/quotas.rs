@@ -311,3 +311,30 @@ fn when_the_service_is_down_the_failure_mode_decides() {
         );
     }
 }
+
+#[test]
+fn a_key_can_turn_the_body_log_on_for_its_own_requests() {
+    let fake = FakeProvider::start(0).unwrap();
+    let gw = start(
+        &fake,
+        plugin(
+            json!({
+        "alice": {"sha256": sha256_hex(ALICE)},
+        "bob": {"sha256": sha256_hex(BOB), "log_bodies": true}}),
+            json!({}),
+        ),
+        1,
+    );
+    assert_eq!(chat(&gw, Some(ALICE), "other", 10).status, 200);
+    assert_eq!(chat(&gw, Some(BOB), "other", 10).status, 200);
+    let lines = gw.body_log(1);
+    assert_eq!(lines.len(), 1, "only bob's request: {lines:?}");
+    assert!(lines[0]["request_body"]
+        .as_str()
+        .unwrap()
+        .contains("\"hi\""));
+    assert!(
+        !format!("{lines:?}").contains(BOB),
+        "the key itself is not logged"
+    );
+}

@@ -188,7 +188,12 @@ impl GatewayFilter {
                     return self.reply_error(&e);
                 }
                 self.record_plan(&plan, body);
-                if config.models.get(&plan.model).is_some_and(|m| m.log_bodies) {
+                let key_logs = self
+                    .key
+                    .as_ref()
+                    .and_then(|(id, _)| config.keys.key(id))
+                    .is_some_and(|k| k.log_bodies);
+                if key_logs || config.models.get(&plan.model).is_some_and(|m| m.log_bodies) {
                     self.body_log = Some((log_excerpt(body, config.body_log_max_bytes), None));
                 }
                 let ask_service = self.ask_rate_limit_service(&plan.model);
