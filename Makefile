@@ -45,6 +45,7 @@ test: lint unit integration kubernetes ## Everything CI runs: format, clippy, un
 lint: $(WASM_MODE) ## cargo fmt --check, clippy natively and on the wasm target
 	cargo fmt --all -- --check
 	cargo clippy --all-targets -- -D warnings
+	cargo clippy -p gateway-tests --features bench --all-targets -- -D warnings
 	$(WASM_CARGO) clippy --release $(WASM_FLAGS) -p ai-gateway-filter -- -D warnings
 
 fmt: ## Format the code

@@ -190,6 +190,8 @@ pub struct Config {
     pub keys: Keys,
     /// The global rate limit service (Envoy's RateLimitService API), if any.
     pub rate_limit_service: Option<Service>,
+    /// Some route picks by observed latency: only then are latencies recorded.
+    pub observes_latency: bool,
 }
 
 impl Config {
@@ -256,6 +258,9 @@ impl Config {
             .as_ref()
             .map(|v| ratelimit_proto::compile_service(v, "rate_limit_service"))
             .transpose()?;
+        let observes_latency = models
+            .values()
+            .any(|m| matches!(m.route.strategy, Strategy::Latency { .. }));
         Ok(Self {
             providers,
             models,
@@ -263,11 +268,19 @@ impl Config {
             body_log_max_bytes,
             keys,
             rate_limit_service,
+            observes_latency,
         })
     }
 
     pub fn provider_by_cluster(&self, cluster: &str) -> Option<&Provider> {
         self.providers.iter().find(|p| p.cluster == cluster)
+    }
+
+    /// Whether any route picks by observed latency (only then are latencies recorded).
+    pub fn observes_latency(&self) -> bool {
+        self.models
+            .values()
+            .any(|m| matches!(m.route.strategy, Strategy::Latency { .. }))
     }
 
     /// The provider of the model's first target.

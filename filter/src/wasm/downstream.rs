@@ -736,7 +736,9 @@ impl HttpContext for GatewayFilter {
         let Some(plan) = &self.plan else { return };
         // Latency and tokens only for requests that went to a provider.
         host::record(&metrics::operation_duration(&labels, self.status), duration);
-        if (200..300).contains(&self.status) {
+        // Latency routing feeds on these; without it they would be a shared-data write per
+        // request for nothing.
+        if (200..300).contains(&self.status) && self.config.observes_latency {
             if let Some(upstream) = host::property(state::UPSTREAM_MODEL) {
                 let ttft = if plan.stream {
                     self.first_byte_ms

@@ -159,12 +159,15 @@ pub struct StreamFigures {
     /// SSE `data:` events in the last answer.
     pub events: usize,
     pub body_bytes: usize,
+    /// Share of the proxy's cores other processes took meanwhile (see `report::Measured`).
+    pub foreign_share: Option<f64>,
 }
 
 impl StreamFigures {
     pub fn to_json(&self) -> Value {
         json!({"requests": self.requests, "ttfb": self.ttfb.to_json(), "ttlb": self.ttlb.to_json(),
-            "events_received": self.events, "body_bytes": self.body_bytes})
+            "events_received": self.events, "body_bytes": self.body_bytes,
+            "foreign_share_of_proxy_cpus": self.foreign_share.map(|x| round(x, 3))})
     }
 }
 
@@ -303,5 +306,6 @@ pub fn stream_run(
         ttlb: Percentiles::of(&mut ttlb),
         events: count_events(&last.body),
         body_bytes: last.body.len(),
+        foreign_share: None,
     })
 }

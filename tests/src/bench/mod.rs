@@ -153,6 +153,37 @@ pub fn plugin_config() -> Value {
     })
 }
 
+/// The environment variable holding the client's gateway key in the quota scenario.
+pub const GATEWAY_KEY_ENV: &str = "BENCH_GATEWAY_KEY";
+/// The client's gateway key in the quota scenario.
+pub const GATEWAY_KEY: &str = "gk-bench-client-0123456789";
+
+/// The bench configuration with quotas on (README "Keys, limits and budgets"): a gateway key in a
+/// team, request and token limits on the key, the team and the model, and daily and monthly
+/// budgets on the key and the team, all kept in shared data on this Envoy. The limits are far
+/// above what the run sends, so every request is counted, reserved and settled, none refused.
+pub fn quota_plugin_config() -> Value {
+    let limits =
+        json!({"requests_per_minute": 1_000_000_000u64, "tokens_per_minute": 1_000_000_000_000u64});
+    let budgets = json!({"usd_per_day": 1_000_000, "usd_per_month": 10_000_000});
+    let mut config = plugin_config();
+    config["teams"] = json!({"bench": {"limits": limits, "budgets": budgets}});
+    config["keys"] = json!({"bench-client": {"key_env": GATEWAY_KEY_ENV, "team": "bench",
+        "limits": limits, "budgets": budgets}});
+    config["model_limits"] = json!({"gpt-4o-mini": limits});
+    config
+}
+
+/// The gateway's options with quotas on.
+pub fn quota_options(gateway: &Options) -> Options {
+    let mut options = gateway.clone();
+    options.plugin_config = Some(quota_plugin_config());
+    options
+        .env
+        .push((GATEWAY_KEY_ENV.into(), GATEWAY_KEY.into()));
+    options
+}
+
 /// Envoy options for the gateway: the shipped envoy/envoy.yaml, every provider cluster on the
 /// fake upstream (no DNS, nothing leaves the machine), the bench plugin configuration and keys.
 pub fn gateway_options(upstream: u16, workers: usize, scratch: &Path) -> Options {
@@ -274,6 +305,8 @@ pub struct Proxy {
     pub path: String,
     /// Checks an answer's headers (e.g. that the gateway, not a fallback, answered).
     pub expect_header: Option<(String, String)>,
+    /// A header the answer must carry (e.g. the quota counters').
+    pub expect_present: Option<String>,
 }
 
 impl Proxy {
@@ -310,6 +343,11 @@ fn preflight_json(proxy: &Proxy, bodies: &Bodies, model: Model) -> Result<(), St
             return Err(format!("header {name} is {got:?}, expected {value}"));
         }
     }
+    if let Some(name) = &proxy.expect_present {
+        if !t.headers.iter().any(|(k, _)| k == name) {
+            return Err(format!("the answer has no {name} header"));
+        }
+    }
     Ok(())
 }
 
@@ -335,6 +373,41 @@ fn preflight_stream(proxy: &Proxy, bodies: &Bodies, model: Model) -> Result<(), 
     Ok(())
 }
 
+/// The proxy's CPU time during a run, and what other processes took from its cores.
+struct Meter {
+    user: f64,
+    system: f64,
+    all_user: f64,
+    steal: f64,
+}
+
+impl Meter {
+    fn start(proxy: &Proxy) -> Self {
+        let (user, system) = procstat::cpu_times(proxy.pid);
+        let (all_user, steal) = procstat::cpus_user_and_steal(&proxy.cpus);
+        Self {
+            user,
+            system,
+            all_user,
+            steal,
+        }
+    }
+
+    /// The proxy's CPU seconds, and the share of its cores taken by others (`None` when the
+    /// proxy is not pinned): user time on those cores that was not the proxy's, plus the time
+    /// the hypervisor stole.
+    fn finish(&self, proxy: &Proxy, seconds: f64) -> (f64, Option<f64>) {
+        let (user, system) = procstat::cpu_times(proxy.pid);
+        let (all_user, steal) = procstat::cpus_user_and_steal(&proxy.cpus);
+        let cpu_s = (user - self.user) + (system - self.system);
+        let foreign =
+            ((all_user - self.all_user) - (user - self.user)).max(0.0) + (steal - self.steal);
+        let share = (!proxy.cpus.is_empty() && seconds > 0.0)
+            .then(|| foreign / seconds / proxy.cpus.len() as f64);
+        (cpu_s, share)
+    }
+}
+
 /// One wrk run with the proxy's CPU time around it.
 fn measure(
     lua: &Path,
@@ -353,16 +426,9 @@ fn measure(
             "JSON"
         }
     );
-    let (user0, sys0) = procstat::cpu_times(proxy.pid);
-    let (all_user0, steal0) = procstat::cpus_user_and_steal(&proxy.cpus);
+    let meter = Meter::start(proxy);
     let wrk = load::wrk(lua, &proxy.target(), body, connections, duration)?;
-    let (user1, sys1) = procstat::cpu_times(proxy.pid);
-    let (all_user1, steal1) = procstat::cpus_user_and_steal(&proxy.cpus);
-    let cpu_s = (user1 - user0) + (sys1 - sys0);
-    // User time on the proxy's cores that was not the proxy's, and time the hypervisor stole.
-    let foreign = ((all_user1 - all_user0) - (user1 - user0)).max(0.0) + (steal1 - steal0);
-    let foreign_share = (!proxy.cpus.is_empty() && wrk.duration_s > 0.0)
-        .then(|| foreign / wrk.duration_s / proxy.cpus.len() as f64);
+    let (cpu_s, foreign_share) = meter.finish(proxy, wrk.duration_s);
     if !wrk.clean() {
         notes.push(format!(
             "{what}: {} socket errors/timeouts and {} non-2xx answers out of {} requests",
@@ -485,13 +551,16 @@ fn run_phase(
             )?)
         }
         Phase::StreamC1 if r.streams_ok => {
-            let st = stream_run(
+            let meter = Meter::start(proxy);
+            let started = std::time::Instant::now();
+            let mut st = stream_run(
                 &proxy.target(),
                 &bodies.bytes(model, true),
                 100,
                 settings.stream_requests,
                 settings.duration,
             )?;
+            st.foreign_share = meter.finish(proxy, started.elapsed().as_secs_f64()).1;
             eprintln!(
                 "    {label:<48} TTFB p50 {:.3} ms  TTLB p50 {:.3} ms  ({} streams, {} events each)",
                 st.ttfb.p50_ms, st.ttlb.p50_ms, st.requests, st.events

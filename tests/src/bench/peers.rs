@@ -96,7 +96,8 @@ pub fn tail(log: &Path) -> String {
     )
 }
 
-pub const LITELLM_KEY: &str = "sk-bench-upstream";
+/// The provider key the peers send to the fake upstream (which ignores it).
+pub const UPSTREAM_KEY: &str = "sk-bench-upstream";
 
 /// The LiteLLM proxy with both bench models pointed at the fake upstream; `workers` uvicorn
 /// workers (one per proxy core).
@@ -115,9 +116,9 @@ pub fn litellm(root: &Path, dir: &Path, upstream: u16, workers: usize) -> Result
             "# Rendered by `make bench`: both bench models on the fake upstream, default settings.\n\
              model_list:\n\
              \x20 - model_name: gpt-4o-mini\n\
-             \x20   litellm_params: {{model: openai/gpt-4o-mini, api_base: \"http://127.0.0.1:{upstream}/v1\", api_key: {LITELLM_KEY}}}\n\
+             \x20   litellm_params: {{model: openai/gpt-4o-mini, api_base: \"http://127.0.0.1:{upstream}/v1\", api_key: {UPSTREAM_KEY}}}\n\
              \x20 - model_name: claude-haiku-4-5\n\
-             \x20   litellm_params: {{model: anthropic/claude-haiku-4-5, api_base: \"http://127.0.0.1:{upstream}\", api_key: {LITELLM_KEY}}}\n"
+             \x20   litellm_params: {{model: anthropic/claude-haiku-4-5, api_base: \"http://127.0.0.1:{upstream}\", api_key: {UPSTREAM_KEY}}}\n"
         ),
     )
     .map_err(|e| format!("{}: {e}", config.display()))?;

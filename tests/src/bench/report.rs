@@ -108,7 +108,6 @@ pub struct Report {
     pub wasm_opt_bytes: Option<u64>,
     pub wasm_opt_note: String,
     pub scenarios: Vec<Scenario>,
-    pub quotas: String,
     pub peers_requested: bool,
     pub peer_notes: Vec<String>,
     /// The markdown description of the setting (machine, pinning, sizes of the messages).
@@ -319,12 +318,6 @@ impl Report {
                 sat.cpu_us_per_request(),
                 mib(s.rss_kib),
             ));
-            if s.id == "gateway-anthropic" {
-                md.push_str(&format!(
-                    "| 5. Quotas on (shared-data limits) | {} |||||||||||\n",
-                    self.quotas
-                ));
-            }
         }
 
         md.push_str(&format!(
@@ -416,8 +409,40 @@ impl Report {
         let foreign: Vec<f64> = self
             .scenarios
             .iter()
-            .flat_map(|s| [&s.json_c1, &s.json_sat, &s.stream_sat])
-            .filter_map(|m| m.as_ref()?.foreign_share)
+            .flat_map(|s| {
+                [&s.json_c1, &s.json_sat, &s.stream_sat]
+                    .map(|m| m.as_ref().and_then(|m| m.foreign_share))
+                    .into_iter()
+                    .chain([s.stream.as_ref().and_then(|st| st.foreign_share)])
+            })
+            .flatten()
+            .collect();
+        let disturbed: Vec<String> = self
+            .scenarios
+            .iter()
+            .flat_map(|s| {
+                [
+                    ("JSON c=1", s.json_c1.as_ref().and_then(|m| m.foreign_share)),
+                    (
+                        "JSON saturating",
+                        s.json_sat.as_ref().and_then(|m| m.foreign_share),
+                    ),
+                    (
+                        "streams c=1",
+                        s.stream.as_ref().and_then(|m| m.foreign_share),
+                    ),
+                    (
+                        "streams saturating",
+                        s.stream_sat.as_ref().and_then(|m| m.foreign_share),
+                    ),
+                ]
+                .into_iter()
+                .filter_map(move |(run, share)| {
+                    share
+                        .filter(|x| *x > 0.15)
+                        .map(|x| format!("{} {run} ({:.0}%)", s.label, x * 100.0))
+                })
+            })
             .collect();
         if let Some(max) = foreign.iter().copied().reduce(f64::max) {
             let mean = foreign.iter().sum::<f64>() / foreign.len() as f64;
@@ -425,10 +450,15 @@ impl Report {
                 "\nOther processes and the hypervisor took {:.1}% of the proxy's core on average during the runs (at most {:.1}%){}\n",
                 mean * 100.0,
                 max * 100.0,
-                if mean > 0.03 || max > 0.15 {
-                    ": **the machine was not quiet; the affected figures are pessimistic**."
+                if disturbed.is_empty() && mean > 0.03 {
+                    ": **the machine was not quiet; the figures are pessimistic**.".into()
+                } else if !disturbed.is_empty() {
+                    format!(
+                        ": **the machine was not quiet; the affected figures are pessimistic** (most disturbed: {}).",
+                        disturbed.join(", ")
+                    )
                 } else {
-                    "."
+                    ".".into()
                 }
             ));
         }
@@ -500,7 +530,6 @@ impl Report {
             "wasm": {"release_bytes": self.wasm_bytes, "wasm_opt_oz_bytes": self.wasm_opt_bytes,
                 "wasm_opt_note": self.wasm_opt_note},
             "scenarios": self.scenarios.iter().map(Scenario::to_json).collect::<Vec<_>>(),
-            "quotas": {"id": "gateway-quotas", "status": self.quotas},
             "vs_plain_envoy": comparisons,
             "vs_peers": ratios,
             "peer_notes": self.peer_notes,

@@ -1,5 +1,5 @@
-//! `make bench`'s driver: starts the fake upstream, then each proxy in turn (plain Envoy, the
-//! gateway for an OpenAI-compatible provider, the gateway translating to Anthropic, and with
+//! `make bench`'s driver: starts the fake upstream, then the proxies (plain Envoy; the gateway
+//! for an OpenAI-compatible provider, translating to Anthropic, and with quotas on; with
 //! BENCH_PEERS=1 the LiteLLM proxy and the Portkey gateway), measures each with wrk and the
 //! stream client, and writes the markdown table and the JSON under bench/results/.
 //! Settings: see `Settings::from_env` (BENCH_DURATION, BENCH_CONNECTIONS, BENCH_PROXY_CPUS,
@@ -16,12 +16,10 @@ use gateway_tests::bench::load::{self, Target, WrkFigures};
 use gateway_tests::bench::report::{Kind, Report, Scenario};
 use gateway_tests::bench::{
     envoy_pid, gateway_options, mark_unavailable, peers, plain_envoy_options, procstat,
-    run_interleaved, upstream, Bodies, Model, Proxy, Running, Settings,
+    quota_options, run_interleaved, upstream, Bodies, Model, Proxy, Running, Settings, GATEWAY_KEY,
 };
 use gateway_tests::envoy::{envoy_bin, render_config, repo_root, wasm_path, Envoy};
 use serde_json::json;
-
-const QUOTAS: &str = "not available yet (quotas not implemented)";
 
 fn main() {
     // `bench --upstream`: only the fake upstream, for experiments by hand.
@@ -110,6 +108,7 @@ fn main() {
                 headers: client_auth.clone(),
                 path: "/v1/chat/completions".into(),
                 expect_header: None,
+                expect_present: None,
             };
             Ok(Running::new(
                 s.clone(),
@@ -122,18 +121,31 @@ fn main() {
             Err(e) => failed.push(unavailable(s, &e)),
         }
     }
-    for (id, label, model, provider) in [
+    let quota_auth = vec![("authorization".to_string(), format!("Bearer {GATEWAY_KEY}"))];
+    for (id, label, model, provider, options, headers) in [
         (
             "gateway-openai",
             "2. Gateway, OpenAI-compatible provider",
             Model::OpenAi,
             "openai",
+            gateway.clone(),
+            client_auth.clone(),
         ),
         (
             "gateway-anthropic",
             "3. Gateway, OpenAI → Anthropic translation",
             Model::Anthropic,
             "anthropic",
+            gateway.clone(),
+            client_auth.clone(),
+        ),
+        (
+            "gateway-quotas",
+            "5. Gateway, OpenAI-compatible, quotas on (shared-data limits and budgets)",
+            Model::OpenAi,
+            "openai",
+            quota_options(&gateway),
+            quota_auth,
         ),
     ] {
         if !settings.wants(id) {
@@ -141,16 +153,30 @@ fn main() {
         }
         let s = Scenario::new(id, label, Kind::Gateway);
         eprintln!("starting: {label}");
-        let envoy = procstat::with_cpus(&proxy_cpus, &load_cpus, || Envoy::start(gateway.clone()));
+        // The harness panics when Envoy refuses the configuration; that is a result here.
+        let started = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            procstat::with_cpus(&proxy_cpus, &load_cpus, || Envoy::start(options))
+        }));
+        procstat::pin_current_thread(&load_cpus);
+        let Ok(envoy) = started else {
+            failed.push(unavailable(
+                s,
+                "Envoy did not start with this configuration (see the log above)",
+            ));
+            continue;
+        };
         match envoy_pid(&envoy) {
             Ok(pid) => {
                 let proxy = Proxy {
                     pid,
                     cpus: proxy_cpus.clone(),
                     port: envoy.port,
-                    headers: client_auth.clone(),
+                    headers,
                     path: "/v1/chat/completions".into(),
                     expect_header: Some(("x-gateway-provider".into(), provider.into())),
+                    // Quotas on: admitted answers carry their tightest counter's headers.
+                    expect_present: (id == "gateway-quotas")
+                        .then(|| "x-ratelimit-limit-requests".to_string()),
                 };
                 running.push(Running::new(s, proxy, model, Box::new(envoy)));
             }
@@ -160,12 +186,16 @@ fn main() {
     let mut scenarios = run_interleaved(&settings, &lua, &bodies, running);
     scenarios.append(&mut failed);
     let order = |id: &str| {
-        ["envoy", "gateway-openai", "gateway-anthropic"]
-            .iter()
-            .position(|x| *x == id)
+        [
+            "envoy",
+            "gateway-openai",
+            "gateway-anthropic",
+            "gateway-quotas",
+        ]
+        .iter()
+        .position(|x| *x == id)
     };
     scenarios.sort_by_key(|s| order(&s.id));
-    eprintln!("5. Quotas on (shared-data limits): {QUOTAS}");
 
     // Peers, when asked: one at a time (each started fresh), against the same upstream.
     let mut peer_notes = Vec::new();
@@ -197,13 +227,13 @@ fn main() {
         machine: json!({"cpu_model": machine.cpu_model, "nproc": machine.nproc,
             "memory_gib": (machine.mem_gib * 10.0).round() / 10.0, "kernel": machine.kernel,
             "proxy_cpus": proxy_cpus, "load_cpus": load_cpus, "load_average_at_start": load_at_start,
-            "envoy": envoy_version(), "wrk": tool_version("wrk", &["-v"])}),
+            "envoy": envoy_version(), "wrk": tool_version("wrk", &["-v"]),
+            "revision": revision(&root)}),
         settings: settings.to_json(),
         wasm_bytes,
         wasm_opt_bytes,
         wasm_opt_note,
         scenarios,
-        quotas: QUOTAS.into(),
         peers_requested: settings.peers,
         peer_notes,
         preamble,
@@ -309,7 +339,7 @@ fn run_peers(
                     ),
                     (
                         "authorization".into(),
-                        format!("Bearer {}", peers::LITELLM_KEY),
+                        format!("Bearer {}", peers::UPSTREAM_KEY),
                     ),
                 ]
             } else {
@@ -322,6 +352,7 @@ fn run_peers(
                 headers,
                 path: "/v1/chat/completions".into(),
                 expect_header: None,
+                expect_present: None,
             };
             let r = Running::new(s, proxy, model, Box::new(peer));
             scenarios.extend(run_interleaved(settings, lua, bodies, vec![r]));
@@ -359,6 +390,31 @@ fn direct_upstream(
         r.ok()
     };
     Some((run(1)?, run(settings.connections)?))
+}
+
+/// The commit measured, `+changes` when the work tree differs from it (read-only git calls).
+fn revision(root: &Path) -> String {
+    let git = |args: &[&str]| {
+        Command::new("git")
+            .args(args)
+            .current_dir(root)
+            .output()
+            .ok()
+            .filter(|o| o.status.success())
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+    };
+    match git(&["rev-parse", "--short=12", "HEAD"]) {
+        Some(rev) => {
+            let dirty = git(&["status", "--porcelain", "--untracked-files=no"])
+                .is_some_and(|s| !s.is_empty());
+            if dirty {
+                format!("{rev}+changes")
+            } else {
+                rev
+            }
+        }
+        None => "unknown".into(),
+    }
 }
 
 fn version_file(path: &Path) -> String {
@@ -450,7 +506,7 @@ fn preamble(
         pinning
     };
     format!(
-        "Machine: {} × {} (`nproc` {}), {:.1} GiB memory, Linux {}, load average {load_at_start:.2} at the start; Envoy {}, {}.\n\
+        "Machine: {} × {} (`nproc` {}), {:.1} GiB memory, Linux {}, load average {load_at_start:.2} at the start; gateway at {}; Envoy {}, {}.\n\
          Setting: {pinning}. Each wrk run lasts {} s after a {} s warm-up; c=1 measures pure added latency, c={} saturates the proxy's core. \
          Request: a {}-byte chat completion (system prompt and three turns), `authorization` header from the client; \
          answers from a fake upstream with no delay: a {}-byte OpenAI / {}-byte Anthropic JSON, or {} SSE events each written on its own.\n",
@@ -459,6 +515,7 @@ fn preamble(
         machine.nproc,
         machine.mem_gib,
         machine.kernel,
+        revision(&repo_root()),
         envoy_version(),
         tool_version("wrk", &["-v"]).split(" Copyright").next().unwrap_or_default(),
         settings.duration.as_secs(),
