@@ -40,10 +40,15 @@ impl Usage {
         })
     }
 
-    /// Usage from a whole (non-streamed) OpenAI chat completion body.
+    /// Usage from a whole (non-streamed) OpenAI chat completion body. Only `usage` is
+    /// materialised; the rest of the answer is skipped without being built.
     pub fn from_openai_body(body: &[u8]) -> Option<Self> {
-        let v: Value = serde_json::from_slice(body).ok()?;
-        v.get("usage").and_then(Self::from_openai)
+        #[derive(serde::Deserialize)]
+        struct OnlyUsage {
+            usage: Option<Value>,
+        }
+        let v: OnlyUsage = serde_json::from_slice(body).ok()?;
+        v.usage.as_ref().and_then(Self::from_openai)
     }
 }
 
