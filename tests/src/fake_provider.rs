@@ -446,6 +446,24 @@ fn completion_body(model: &str, message: Value, finish: &str, usage: &Value) -> 
     })
 }
 
+/// The answer split after each space, one piece per word ("Hello ", "world"): how every fake
+/// format streams its deltas.
+pub fn words(text: &str) -> Vec<String> {
+    let parts: Vec<&str> = text.split(' ').collect();
+    let last = parts.len().saturating_sub(1);
+    parts
+        .iter()
+        .enumerate()
+        .map(|(i, w)| {
+            if i < last {
+                format!("{w} ")
+            } else {
+                w.to_string()
+            }
+        })
+        .collect()
+}
+
 /// An OpenAI chat-completion stream: a role chunk, one chunk per word, a finish chunk, the usage
 /// chunk when asked for, and `[DONE]`.
 pub fn stream_events(model: &str, answer: &str, usage: Option<&Value>) -> Vec<String> {
@@ -461,14 +479,8 @@ pub fn stream_events(model: &str, answer: &str, usage: Option<&Value>) -> Vec<St
         json!({"role": "assistant", "content": ""}),
         Value::Null,
     )];
-    let words: Vec<&str> = answer.split(' ').collect();
-    for (i, word) in words.iter().enumerate() {
-        let text = if i + 1 < words.len() {
-            format!("{word} ")
-        } else {
-            word.to_string()
-        };
-        events.push(chunk(json!({"content": text}), Value::Null));
+    for word in words(answer) {
+        events.push(chunk(json!({"content": word}), Value::Null));
     }
     events.push(chunk(json!({}), json!("stop")));
     if let Some(usage) = usage {

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 
-use crate::fake_provider::{demo_reply, last_user_text, DemoAnswer, Received, Reply};
+use crate::fake_provider::{demo_reply, last_user_text, words, DemoAnswer, Received, Reply};
 
 const MESSAGE_ID: &str = "msg_demo_01";
 const TOOL_USE_ID: &str = "toolu_demo_01";
@@ -118,22 +118,6 @@ fn stream_end(stop_reason: &str, output: u64) -> Vec<String> {
         ),
         event("message_stop", &json!({"type": "message_stop"})),
     ]
-}
-
-/// The answer split after each space, one `text_delta` per word.
-fn words(text: &str) -> Vec<String> {
-    let parts: Vec<&str> = text.split(' ').collect();
-    parts
-        .iter()
-        .enumerate()
-        .map(|(i, w)| {
-            if i + 1 < parts.len() {
-                format!("{w} ")
-            } else {
-                w.to_string()
-            }
-        })
-        .collect()
 }
 
 fn text_start() -> String {

@@ -34,7 +34,7 @@ use hmac::{Hmac, Mac};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
-use crate::fake_provider::{count_tokens, fake_vector, Received, Reply};
+use crate::fake_provider::{count_tokens, fake_vector, words, Received, Reply};
 
 /// The credentials the fake accepts; tests give them to Envoy as `AWS_ACCESS_KEY_ID` and
 /// `AWS_SECRET_ACCESS_KEY`.
@@ -581,22 +581,6 @@ fn event_stream(frames: Vec<Vec<u8>>) -> Reply {
             .collect(),
         chunked: true,
     }
-}
-
-/// The answer split after each space: one delta per word.
-fn words(text: &str) -> Vec<String> {
-    let parts: Vec<&str> = text.split(' ').collect();
-    parts
-        .iter()
-        .enumerate()
-        .map(|(i, w)| {
-            if i + 1 < parts.len() {
-                format!("{w} ")
-            } else {
-                w.to_string()
-            }
-        })
-        .collect()
 }
 
 fn text_delta(word: &str) -> Vec<u8> {

@@ -27,7 +27,7 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 
-use crate::fake_provider::{count_tokens, fake_vector, Received, Reply};
+use crate::fake_provider::{count_tokens, fake_vector, words, Received, Reply};
 
 const ID: &str = "c0here00-0000-4000-8000-00000000demo";
 
@@ -189,22 +189,6 @@ fn content_start() -> String {
 fn content_delta(text: &str) -> String {
     sse(&json!({"type": "content-delta", "index": 0,
         "delta": {"message": {"content": {"text": text}}}}))
-}
-
-/// The answer split after each space: one delta per word.
-fn words(text: &str) -> Vec<String> {
-    let parts: Vec<&str> = text.split(' ').collect();
-    parts
-        .iter()
-        .enumerate()
-        .map(|(i, w)| {
-            if i + 1 < parts.len() {
-                format!("{w} ")
-            } else {
-                w.to_string()
-            }
-        })
-        .collect()
 }
 
 fn text_stream(text: &str, usage: Value) -> Reply {
