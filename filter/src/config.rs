@@ -272,17 +272,6 @@ impl Config {
         })
     }
 
-    pub fn provider_by_cluster(&self, cluster: &str) -> Option<&Provider> {
-        self.providers.iter().find(|p| p.cluster == cluster)
-    }
-
-    /// Whether any route picks by observed latency (only then are latencies recorded).
-    pub fn observes_latency(&self) -> bool {
-        self.models
-            .values()
-            .any(|m| matches!(m.route.strategy, Strategy::Latency { .. }))
-    }
-
     /// The provider of the model's first target.
     pub fn provider_of(&self, model: &Model) -> Option<&Provider> {
         self.providers.get(model.first_target()?.provider)
@@ -704,10 +693,14 @@ mod tests {
             "demo-chat"
         );
         assert_eq!(
-            c.provider_by_cluster("provider_demo").unwrap().credentials,
+            c.providers
+                .iter()
+                .find(|p| p.cluster == "provider_demo")
+                .unwrap()
+                .credentials,
             Credentials::None
         );
-        let groq = c.provider_by_cluster("groq").unwrap();
+        let groq = c.providers.iter().find(|p| p.cluster == "groq").unwrap();
         assert!(
             !groq.enabled(),
             "a provider whose key variable is unset is switched off"

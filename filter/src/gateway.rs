@@ -8,7 +8,7 @@ use crate::chat::{parse_chat_request, parse_embeddings_request};
 use crate::config::{Config, Model};
 use crate::error::GatewayError;
 use crate::provider::Operation;
-use crate::routing::{self, Facts, Inputs, Observed};
+use crate::routing::{self, Facts, Inputs};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Endpoint {
@@ -159,27 +159,6 @@ pub fn plan(config: &Config, prepared: Prepared, inputs: &Inputs) -> Result<Plan
     })
 }
 
-/// Validation and a plain pick, for callers without observations (tests, models without
-/// latency or cost routing).
-pub fn plan_request(
-    config: &Config,
-    operation: Operation,
-    body: &[u8],
-) -> Result<Plan, GatewayError> {
-    let prepared = prepare(config, operation, body)?;
-    let facts = prepared.facts.clone();
-    let inputs = Inputs {
-        providers: &config.providers,
-        facts: &facts,
-        observed: &|_| Observed::default(),
-        random: routing::hash(body),
-        now_unix: 0,
-        pinned: None,
-        classified: None,
-    };
-    plan(config, prepared, &inputs)
-}
-
 /// A configured model with at least one target whose provider is switched on.
 fn find_model<'c>(config: &'c Config, name: &str) -> Result<&'c Model, GatewayError> {
     let model = config
@@ -249,6 +228,28 @@ fn percent_decode(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::routing::{self, Inputs, Observed};
+
+    /// Validation and a plain pick without observations.
+    fn plan_request(
+        config: &Config,
+        operation: Operation,
+        body: &[u8],
+    ) -> Result<Plan, GatewayError> {
+        let prepared = prepare(config, operation, body)?;
+        let facts = prepared.facts.clone();
+        let inputs = Inputs {
+            providers: &config.providers,
+            facts: &facts,
+            observed: &|_| Observed::default(),
+            random: routing::hash(body),
+            now_unix: 0,
+            pinned: None,
+            classified: None,
+        };
+        plan(config, prepared, &inputs)
+    }
+
     use serde_json::Value;
 
     fn config() -> Config {

@@ -448,44 +448,40 @@ fn pick_fastest(
     metric: LatencyMetric,
     exploration_permille: u32,
 ) -> (usize, String) {
-    let live: Vec<usize> = candidates
+    // One shared-data read per candidate: (index, latency, limited until).
+    let observed: Vec<(usize, Option<u64>, u64)> = candidates
         .iter()
-        .copied()
-        .filter(|&i| {
-            route
-                .targets
-                .get(i)
-                .is_some_and(|t| (inp.observed)(t).limited_until <= inp.now_unix)
-        })
-        .collect();
-    let pool = if live.is_empty() { candidates } else { &live };
-    if pool.len() > 1 && inp.random % 1000 < u64::from(exploration_permille) {
-        let i = pool
-            .get(((inp.random / 1000) % pool.len() as u64) as usize)
-            .copied()
-            .unwrap_or(0);
-        return (i, "exploring".into());
-    }
-    let latency = |i: usize| {
-        route.targets.get(i).and_then(|t| {
-            let o = (inp.observed)(t);
-            match metric {
+        .filter_map(|&i| {
+            let o = (inp.observed)(route.targets.get(i)?);
+            let latency = match metric {
                 LatencyMetric::Total => o.latency_ms,
                 LatencyMetric::FirstToken => o.first_token_ms,
-            }
+            };
+            Some((i, latency, o.limited_until))
         })
-    };
-    // A target never measured goes first: that is how it gets measured.
-    let best = pool
+        .collect();
+    let live: Vec<_> = observed
         .iter()
+        .filter(|(_, _, until)| *until <= inp.now_unix)
         .copied()
-        .min_by_key(|&i| latency(i).unwrap_or(0))
-        .unwrap_or(0);
-    let reason = match latency(best) {
-        Some(ms) => format!("fastest {ms} ms"),
-        None => "not measured yet".into(),
-    };
-    (best, reason)
+        .collect();
+    let pool = if live.is_empty() { &observed } else { &live };
+    if pool.len() > 1 && inp.random % 1000 < u64::from(exploration_permille) {
+        let pick = pool.get(((inp.random / 1000) % pool.len() as u64) as usize);
+        return (pick.map_or(0, |(i, _, _)| *i), "exploring".into());
+    }
+    // A target never measured goes first: that is how it gets measured.
+    match pool
+        .iter()
+        .min_by_key(|(_, latency, _)| latency.unwrap_or(0))
+    {
+        Some((i, Some(ms), _)) => (*i, format!("fastest {ms} ms")),
+        Some((i, None, _)) => (*i, "not measured yet".into()),
+        None => (
+            candidates.first().copied().unwrap_or(0),
+            "no target measured".into(),
+        ),
+    }
 }
 
 /// The classifier's choice from its answer: `{"providers": [{"provider", "model"}, ...]}`, the
