@@ -45,6 +45,10 @@ pub enum GatewayError {
     Quota { kind: &'static str, message: String },
     /// The global rate limit service did not answer and its failure mode is `deny` (503).
     RateLimitServiceDown,
+    /// The provider's answer broke a rule the gateway enforces after it started: larger than a
+    /// cap (`response_too_large`, `stream_event_too_large`) or cut short
+    /// (`upstream_stream_reset`). 502, the provider's fault.
+    ProviderFailure { code: &'static str, message: String },
     /// The gateway's own configuration does not fit the request (e.g. Envoy routed to a
     /// cluster the plugin does not know). An operator problem, never the caller's.
     Misconfigured(String),
@@ -58,7 +62,7 @@ impl GatewayError {
             Self::ModelNotFound(_) | Self::ModelUnavailable { .. } | Self::UnknownUrl { .. } => 404,
             Self::MethodNotAllowed { .. } => 405,
             Self::Upstream { status, .. } => *status,
-            Self::ProviderAuth { .. } => 502,
+            Self::ProviderAuth { .. } | Self::ProviderFailure { .. } => 502,
             Self::Auth { status, .. } => *status,
             Self::Quota { .. } => 429,
             Self::RateLimitServiceDown => 503,
@@ -78,7 +82,7 @@ impl GatewayError {
             | Self::UnknownUrl { .. }
             | Self::MethodNotAllowed { .. } => "invalid_request_error",
             Self::Upstream { status, .. } => upstream_error_type(*status),
-            Self::ProviderAuth { .. } => "upstream_error",
+            Self::ProviderAuth { .. } | Self::ProviderFailure { .. } => "upstream_error",
             Self::Auth { .. } => "invalid_request_error",
             // OpenAI's own types for rate limits and exhausted credit.
             Self::Quota { kind: "cost", .. } => "insufficient_quota",
@@ -101,11 +105,33 @@ impl GatewayError {
             Self::MethodNotAllowed { .. } => "method_not_allowed",
             Self::Upstream { status, .. } => upstream_code(*status),
             Self::ProviderAuth { .. } => "provider_auth_failed",
+            Self::ProviderFailure { code, .. } => code,
             Self::Auth { code, .. } => code,
             Self::Quota { kind: "cost", .. } => "insufficient_quota",
             Self::Quota { .. } => "rate_limit_exceeded",
             Self::RateLimitServiceDown => "rate_limit_service_unavailable",
             Self::Misconfigured(_) => "gateway_misconfigured",
+        }
+    }
+
+    /// Whose fault the error is, for logs and stats: `client` (the request or its key),
+    /// `gateway` (its configuration or its own services) or `provider`.
+    pub fn fault(&self) -> &'static str {
+        match self {
+            Self::InvalidJson(_)
+            | Self::MissingParameter(_)
+            | Self::InvalidParameter { .. }
+            | Self::BodyTooLarge { .. }
+            | Self::ModelNotFound(_)
+            | Self::UnknownUrl { .. }
+            | Self::MethodNotAllowed { .. }
+            | Self::Auth { .. }
+            | Self::Quota { .. } => "client",
+            Self::ModelUnavailable { .. }
+            | Self::ProviderAuth { .. }
+            | Self::RateLimitServiceDown
+            | Self::Misconfigured(_) => "gateway",
+            Self::Upstream { .. } | Self::ProviderFailure { .. } => "provider",
         }
     }
 
@@ -198,7 +224,9 @@ impl fmt::Display for GatewayError {
                 write!(f, "Method {method} is not allowed on {path}.")
             }
             Self::Upstream { message, .. } => f.write_str(message),
-            Self::Auth { message, .. } | Self::Quota { message, .. } => f.write_str(message),
+            Self::Auth { message, .. }
+            | Self::Quota { message, .. }
+            | Self::ProviderFailure { message, .. } => f.write_str(message),
             Self::RateLimitServiceDown => f.write_str(
                 "The gateway's rate limit service is unavailable and it is set to refuse requests meanwhile. Retry shortly.",
             ),
@@ -236,6 +264,10 @@ mod tests {
                 message: "no healthy upstream".into(),
             },
             GatewayError::Misconfigured("x".into()),
+            GatewayError::ProviderFailure {
+                code: "response_too_large",
+                message: "x".into(),
+            },
         ];
         for e in cases {
             let v = parsed(&e);
@@ -263,6 +295,26 @@ mod tests {
             (rate.status(), rate.error_type()),
             (429, "rate_limit_error")
         );
+    }
+
+    #[test]
+    fn faults_are_told_apart() {
+        assert_eq!(GatewayError::MissingParameter("model").fault(), "client");
+        assert_eq!(GatewayError::Misconfigured("x".into()).fault(), "gateway");
+        let provider_auth = GatewayError::ProviderAuth {
+            provider: "p".into(),
+            status: 401,
+        };
+        assert_eq!(
+            provider_auth.fault(),
+            "gateway",
+            "the operator's key, not the caller's"
+        );
+        let cut = GatewayError::ProviderFailure {
+            code: "upstream_stream_reset",
+            message: "x".into(),
+        };
+        assert_eq!(cut.fault(), "provider");
     }
 
     #[test]

@@ -96,7 +96,11 @@ pub fn prepare(
             parse_embeddings_request(body)?.model,
             false,
             false,
-            Facts::default(),
+            Facts {
+                prompt_tokens: embeddings_input_tokens(body),
+                max_tokens: Some(0),
+                ..Facts::default()
+            },
         ),
     };
     let model = find_model(config, &model_name)?;
@@ -125,6 +129,26 @@ pub fn prepare(
         client_asked_usage,
         facts,
     })
+}
+
+/// Estimated tokens of an (already validated) embeddings input: about four characters a token
+/// for text, one a number for token arrays. Charged when the provider reports no usage.
+fn embeddings_input_tokens(body: &[u8]) -> u64 {
+    #[derive(serde::Deserialize)]
+    struct Input {
+        input: serde_json::Value,
+    }
+    fn tokens(v: &serde_json::Value) -> u64 {
+        match v {
+            serde_json::Value::String(s) => (s.chars().count() as u64).div_ceil(4),
+            serde_json::Value::Number(_) => 1,
+            serde_json::Value::Array(items) => items
+                .iter()
+                .fold(0u64, |sum, item| sum.saturating_add(tokens(item))),
+            _ => 0,
+        }
+    }
+    serde_json::from_slice::<Input>(body).map_or(0, |i| tokens(&i.input))
 }
 
 /// Picks the targets for a prepared request.
@@ -342,6 +366,20 @@ mod tests {
                 .status(),
             400
         );
+    }
+
+    #[test]
+    fn embeddings_inputs_are_estimated() {
+        // 8 characters = 2 tokens; 3 token ids = 3 tokens.
+        assert_eq!(
+            embeddings_input_tokens(br#"{"input":"abcdefgh","model":"e"}"#),
+            2
+        );
+        assert_eq!(
+            embeddings_input_tokens(br#"{"input":["abcd","abcde"],"model":"e"}"#),
+            1 + 2
+        );
+        assert_eq!(embeddings_input_tokens(br#"{"input":[[1,2,3]]}"#), 3);
     }
 
     #[test]

@@ -30,6 +30,11 @@ pub const RATE_LIMIT_SERVICE_FAILURES: &str = "gw.ratelimit_service.failures";
 pub const THRESHOLD_CROSSINGS: &str = "gw.quota.threshold_crossings";
 /// Requests with usage but no price for their model (counter): their cost is not counted.
 pub const COST_UNKNOWN: &str = "gw.cost_unknown";
+/// Linear memory of the gateway's VMs in bytes (gauge, summed over the workers' VMs; wasm memory
+/// only grows, so this is their high-water mark).
+pub const VM_MEMORY: &str = "gw.vm_memory_bytes";
+/// Answered requests whose usage could not be read (counter): charged at the admission estimate.
+pub const USAGE_MISSING: &str = "gw.usage_missing";
 
 /// Every label the stat names carry, with the Prometheus label it becomes (the `stats_tags` of
 /// envoy/envoy.yaml must list each).
@@ -43,6 +48,24 @@ pub const LABELS: &[&str] = &[
     "key_id",
     "team",
 ];
+
+/// The provider filter's refusals come back as text (filter state); as a stat label they must be
+/// one of the gateway's own codes, so a label never holds arbitrary text.
+pub fn known_error_code(code: &str) -> &'static str {
+    const CODES: &[&str] = &[
+        "invalid_json",
+        "missing_required_parameter",
+        "invalid_parameter",
+        "request_too_large",
+        "model_not_found",
+        "gateway_misconfigured",
+    ];
+    CODES
+        .iter()
+        .find(|c| **c == code)
+        .copied()
+        .unwrap_or("gateway_refused")
+}
 
 /// What a request's stats are labelled with.
 #[derive(Debug, Clone, Copy)]

@@ -7,19 +7,26 @@ use std::collections::BTreeMap;
 use serde_json::{json, Value};
 
 use crate::error::GatewayError;
+use crate::provider::openai_format;
 use crate::sse::{SseEvent, SseParser};
 use crate::usage::Usage;
 
-/// Largest non-streamed body kept aside to read usage from; beyond it usage is not read.
-const MAX_JSON_COPY: usize = 16 * 1024 * 1024;
+/// How much of the end of a JSON answer is kept to find `usage` in (OpenAI puts it after the
+/// choices; its object is a few hundred bytes).
+const JSON_TAIL: usize = 64 * 1024;
+/// How much of the start of a JSON answer is kept: the whole of a small answer (parsed fully,
+/// wherever its `usage` stands) or the body log's excerpt.
+const JSON_HEAD: usize = 64 * 1024;
 /// Largest error body read into the message of a rewritten error.
 const MAX_ERROR_MESSAGE: usize = 1024;
+/// Largest error body the gateway buffers to give it the OpenAI shape; the rest is dropped.
+pub const MAX_ERROR_BODY: usize = 64 * 1024;
 
 /// How a response body is handled, chosen from its status and content type.
 #[derive(Debug)]
 pub enum ResponseMode {
-    /// A JSON body: a copy is kept to read usage at the end; bytes flow on unchanged.
-    Json { copy: Vec<u8>, overflow: bool },
+    /// A JSON body: bytes flow on unchanged; its start and end are kept to read usage from.
+    Json(JsonWindow),
     /// An SSE stream, observed event by event.
     Stream(Box<StreamObserver>),
     /// An error response: buffered whole, then given the OpenAI shape if it lacks it.
@@ -34,6 +41,7 @@ impl ResponseMode {
         content_type: Option<&str>,
         strip_usage_chunk: bool,
         transcript: bool,
+        body_log_cap: usize,
     ) -> Self {
         let ct = content_type.unwrap_or_default().to_ascii_lowercase();
         if status >= 400 {
@@ -45,10 +53,11 @@ impl ResponseMode {
             }
             Self::Stream(Box::new(observer))
         } else {
-            Self::Json {
-                copy: Vec::new(),
-                overflow: false,
-            }
+            Self::Json(JsonWindow::new(if transcript {
+                JSON_HEAD.max(body_log_cap)
+            } else {
+                JSON_HEAD
+            }))
         }
     }
 }
@@ -64,6 +73,8 @@ pub struct StreamObserver {
     pub saw_done: bool,
     /// An `error` object seen in the stream.
     pub error: bool,
+    /// Why the gateway ended the stream itself (an OpenAI error code), if it did.
+    pub failure: Option<&'static str>,
     /// The answer reassembled from the deltas, kept only when bodies are logged.
     pub transcript: Option<Transcript>,
 }
@@ -134,13 +145,21 @@ impl StreamObserver {
             usage: None,
             saw_done: false,
             error: false,
+            failure: None,
             transcript: None,
         }
     }
 
     /// Takes one network chunk. Returns the bytes to send instead, or `None` when the chunk
-    /// goes on unchanged (always the case when nothing is stripped).
+    /// goes on unchanged (the case when nothing is stripped and nothing went wrong).
+    ///
+    /// The client always learns how the stream ended: an event past the parser's cap, or a
+    /// stream that ends without `[DONE]` (the provider hung up), is ended here with an OpenAI
+    /// error event and `[DONE]`; an error event of the provider's own gets the `[DONE]` it lacks.
     pub fn on_chunk(&mut self, chunk: &[u8], end_of_stream: bool) -> Option<Vec<u8>> {
+        if self.failure.is_some() {
+            return Some(Vec::new()); // the client's stream is already over
+        }
         self.parser.feed(chunk, &mut self.events);
         if end_of_stream {
             self.parser.finish(&mut self.events);
@@ -153,6 +172,30 @@ impl StreamObserver {
                     out.extend_from_slice(&event.raw);
                 }
             }
+        }
+        let failure = if self.parser.overflowed() {
+            Some(openai_format::event_too_large())
+        } else if end_of_stream && !self.saw_done && !self.error {
+            Some(stream_cut())
+        } else {
+            None
+        };
+        if let Some(failure) = failure {
+            self.failure = Some(failure.code());
+            // A blank line first ends whatever partial event the client holds.
+            let mut ending = out.unwrap_or_else(|| chunk.to_vec());
+            if self.parser.overflowed() {
+                ending.clear();
+            }
+            ending.extend_from_slice(b"\n\n");
+            ending.extend(openai_format::stream_failure(&failure));
+            return Some(ending);
+        }
+        if end_of_stream && !self.saw_done {
+            // The provider's own error event ended the stream; `[DONE]` lets clients stop.
+            let mut ending = out.unwrap_or_else(|| chunk.to_vec());
+            ending.extend_from_slice(openai_format::DONE);
+            return Some(ending);
         }
         out
     }
@@ -193,6 +236,14 @@ impl StreamObserver {
     }
 }
 
+/// The provider ended a stream without its end marker: it hung up or was cut.
+pub fn stream_cut() -> GatewayError {
+    GatewayError::ProviderFailure {
+        code: "upstream_stream_reset",
+        message: "The provider's stream ended before the answer was complete.".into(),
+    }
+}
+
 /// A body for the body log: at most `cap` bytes (cut on a character boundary), with a note of
 /// what was cut.
 pub fn log_excerpt(body: &[u8], cap: usize) -> String {
@@ -211,14 +262,89 @@ pub fn log_excerpt(body: &[u8], cap: usize) -> String {
     )
 }
 
-/// Keeps a copy of a JSON body (bounded) for reading usage at the end.
-pub fn copy_json_chunk(copy: &mut Vec<u8>, overflow: &mut bool, chunk: &[u8]) {
-    if *overflow || copy.len() + chunk.len() > MAX_JSON_COPY {
-        *overflow = true;
-        copy.clear();
-    } else {
-        copy.extend_from_slice(chunk);
+/// The start and the end of a JSON answer that passes through unchanged: enough to read its
+/// usage and log an excerpt, in bounded memory whatever the answer's size.
+#[derive(Debug)]
+pub struct JsonWindow {
+    head: Vec<u8>,
+    head_cap: usize,
+    tail: Vec<u8>,
+    total: usize,
+}
+
+impl JsonWindow {
+    pub fn new(head_cap: usize) -> Self {
+        Self {
+            head: Vec::new(),
+            head_cap,
+            tail: Vec::new(),
+            total: 0,
+        }
     }
+
+    pub fn push(&mut self, chunk: &[u8]) {
+        self.total = self.total.saturating_add(chunk.len());
+        let room = self.head_cap.saturating_sub(self.head.len());
+        let (to_head, rest) = chunk.split_at(room.min(chunk.len()));
+        self.head.extend_from_slice(to_head);
+        if rest.is_empty() {
+            return;
+        }
+        // The tail holds the last JSON_TAIL bytes after the head.
+        let keep_new = rest.len().min(JSON_TAIL);
+        let drop_old = (self.tail.len() + keep_new).saturating_sub(JSON_TAIL);
+        self.tail.drain(..drop_old.min(self.tail.len()));
+        self.tail
+            .extend_from_slice(rest.get(rest.len() - keep_new..).unwrap_or_default());
+    }
+
+    /// The answer's usage: the whole answer parsed when it fitted in the head, else the last
+    /// `usage` member found in the tail.
+    pub fn usage(&self) -> Option<Usage> {
+        if self.tail.is_empty() {
+            return Usage::from_openai_body(&self.head);
+        }
+        usage_member(&self.tail)
+    }
+
+    /// The body log's excerpt of the answer, saying how much was left out.
+    pub fn excerpt(&self, cap: usize) -> String {
+        let shown = log_excerpt(&self.head, cap);
+        let unseen = self.total - self.head.len();
+        if unseen == 0 {
+            shown
+        } else {
+            format!("{shown}...[{unseen} more bytes]")
+        }
+    }
+}
+
+/// The value of the last `"usage":` member in a piece of JSON text (an answer's tail). A
+/// `"usage"` inside a string is escaped (`\"usage\"`) and so is not taken for the member.
+fn usage_member(text: &[u8]) -> Option<Usage> {
+    const KEY: &[u8] = b"\"usage\"";
+    let mut end = text.len();
+    while let Some(at) = text
+        .get(..end)
+        .and_then(|t| t.windows(KEY.len()).rposition(|w| w == KEY))
+    {
+        end = at;
+        if at > 0 && text.get(at - 1) == Some(&b'\\') {
+            continue;
+        }
+        let rest = text.get(at + KEY.len()..).unwrap_or_default();
+        let rest = rest.trim_ascii_start();
+        let Some(value) = rest.strip_prefix(b":") else {
+            continue;
+        };
+        let mut values = serde_json::Deserializer::from_slice(value).into_iter::<Value>();
+        if let Some(Ok(v)) = values.next() {
+            if let Some(usage) = Usage::from_openai(&v) {
+                return Some(usage);
+            }
+        }
+    }
+    None
 }
 
 /// Returns the body to send in place of an error response that is not in the OpenAI error
@@ -317,6 +443,114 @@ data: [DONE]\n\n";
         }
     }
 
+    /// The events of an ending the gateway added, as JSON values (`[DONE]` as a string).
+    fn events_of(sent: &[u8]) -> Vec<Value> {
+        let mut parser = SseParser::new();
+        let mut events = Vec::new();
+        parser.feed(sent, &mut events);
+        parser.finish(&mut events);
+        events
+            .iter()
+            .filter_map(|e| e.data.as_deref())
+            .map(|d| serde_json::from_str(d).unwrap_or_else(|_| Value::String(d.into())))
+            .collect()
+    }
+
+    #[test]
+    fn a_stream_cut_before_done_ends_with_an_error_event_and_done() {
+        // The provider hangs up after the first event, whatever the chunking.
+        let first_event_end = STREAM.windows(2).position(|w| w == b"\n\n").unwrap() + 2;
+        let cut_stream = &STREAM[..first_event_end];
+        for strip in [false, true] {
+            let mut obs = StreamObserver::new(strip);
+            let mut sent = Vec::new();
+            let (a, b) = cut_stream.split_at(10);
+            for (chunk, end) in [(a, false), (b, false), (&b""[..], true)] {
+                match obs.on_chunk(chunk, end) {
+                    Some(r) => sent.extend(r),
+                    None => sent.extend_from_slice(chunk),
+                }
+            }
+            let events = events_of(&sent);
+            assert_eq!(events.len(), 3, "{}", String::from_utf8_lossy(&sent));
+            assert_eq!(events[1]["error"]["code"], "upstream_stream_reset");
+            assert_eq!(events[1]["error"]["type"], "upstream_error");
+            assert_eq!(events[2], "[DONE]");
+            assert_eq!(obs.failure, Some("upstream_stream_reset"));
+        }
+    }
+
+    #[test]
+    fn a_provider_error_event_without_done_gets_done() {
+        let stream =
+            b"data: {\"error\":{\"message\":\"overloaded\",\"type\":\"server_error\"}}\n\n";
+        let mut obs = StreamObserver::new(false);
+        let sent = obs.on_chunk(stream, true).unwrap();
+        let events = events_of(&sent);
+        assert_eq!(events[0]["error"]["message"], "overloaded");
+        assert_eq!(events[1], "[DONE]");
+        assert_eq!(events.len(), 2);
+        assert!(obs.error && obs.failure.is_none());
+    }
+
+    #[test]
+    fn an_endless_event_ends_the_stream_and_nothing_after_it_passes() {
+        let mut obs = StreamObserver::new(false);
+        assert_eq!(
+            obs.on_chunk(b"data: {\"choices\":[]}\n\ndata: \"", false),
+            None
+        );
+        let big = vec![b'x'; crate::sse::MAX_EVENT_BYTES];
+        let ending = obs.on_chunk(&big, false).unwrap();
+        assert!(
+            ending.len() < 1000,
+            "the chunk that overflowed is not passed on"
+        );
+        let events = events_of(&ending);
+        assert_eq!(events[0]["error"]["code"], "stream_event_too_large");
+        assert_eq!(events[1], "[DONE]");
+        assert_eq!(
+            obs.on_chunk(b"more\n\ndata: [DONE]\n\n", true),
+            Some(Vec::new())
+        );
+        assert_eq!(obs.failure, Some("stream_event_too_large"));
+    }
+
+    #[test]
+    fn usage_is_read_from_the_end_of_a_large_answer_in_bounded_memory() {
+        // An answer of about 1 MB whose content quotes a usage object: the real one is last.
+        let content = format!(
+            "{} \\\"usage\\\": {{\\\"prompt_tokens\\\": 1}}",
+            "word ".repeat(200_000)
+        );
+        let body = format!(
+            r#"{{"id":"c","object":"chat.completion","choices":[{{"index":0,"message":{{"role":"assistant","content":"{content}"}},"finish_reason":"stop"}}],"usage": {{"prompt_tokens":11,"completion_tokens":7,"total_tokens":18}},"system_fingerprint":"fp"}}"#
+        );
+        assert!(serde_json::from_str::<Value>(&body).is_ok(), "valid JSON");
+        for chunk_size in [1000, 65_536, 300_000, body.len()] {
+            let mut w = JsonWindow::new(JSON_HEAD);
+            for chunk in body.as_bytes().chunks(chunk_size) {
+                w.push(chunk);
+                assert!(w.head.len() <= JSON_HEAD && w.tail.len() <= JSON_TAIL);
+            }
+            let u = w.usage().unwrap();
+            assert_eq!(
+                (u.prompt, u.completion, u.total),
+                (11, 7, 18),
+                "{chunk_size}"
+            );
+        }
+        // A small answer is parsed whole, whatever the member order.
+        let mut w = JsonWindow::new(JSON_HEAD);
+        w.push(br#"{"usage":{"prompt_tokens":2,"completion_tokens":3},"choices":[]}"#);
+        assert_eq!(w.usage().map(|u| u.total), Some(5));
+        // A large answer with no usage has none.
+        let mut w = JsonWindow::new(16);
+        w.push(format!(r#"{{"choices":[{{"x":"{}"}}]}}"#, "y".repeat(100)).as_bytes());
+        assert_eq!(w.usage(), None);
+        assert!(w.excerpt(8).ends_with("more bytes]"));
+    }
+
     #[test]
     fn error_bodies_get_the_openai_shape_once() {
         let wrapped = normalize_error_body(503, b"no healthy upstream").unwrap();
@@ -343,15 +577,21 @@ data: [DONE]\n\n";
     #[test]
     fn mode_follows_status_and_content_type() {
         assert!(matches!(
-            ResponseMode::choose(200, Some("text/event-stream; charset=utf-8"), false, false),
+            ResponseMode::choose(
+                200,
+                Some("text/event-stream; charset=utf-8"),
+                false,
+                false,
+                0
+            ),
             ResponseMode::Stream(_)
         ));
         assert!(matches!(
-            ResponseMode::choose(200, Some("application/json"), false, false),
+            ResponseMode::choose(200, Some("application/json"), false, false, 0),
             ResponseMode::Json { .. }
         ));
         assert!(matches!(
-            ResponseMode::choose(429, Some("application/json"), false, false),
+            ResponseMode::choose(429, Some("application/json"), false, false, 0),
             ResponseMode::Error { status: 429 }
         ));
     }

@@ -5,6 +5,16 @@
 //! (a block ended by a blank line) with its parsed fields and its exact raw bytes, so a caller
 //! can re-emit it untouched. Follows the WHATWG SSE grammar: LF, CRLF and CR line ends,
 //! `:` comments, multi-line `data:`, one optional space after the colon.
+//!
+//! The provider controls how long an event is: past [`MAX_EVENT_BYTES`] the parser drops what
+//! it holds, reports [`SseParser::overflowed`] and ignores the rest of the stream, so a
+//! never-ending line cannot grow the VM's memory. The caller ends the client's stream with an
+//! error event.
+
+/// Largest event (its raw bytes) the parser holds. OpenAI, Anthropic, Gemini and Cohere chat
+/// events are a few hundred bytes; a streamed tool call's argument delta or a refusal stays far
+/// below this.
+pub const MAX_EVENT_BYTES: usize = 1024 * 1024;
 
 /// One block of the stream, ended by a blank line.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -17,8 +27,11 @@ pub struct SseEvent {
     pub raw: Vec<u8>,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct SseParser {
+    limit: usize,
+    /// An event grew past `limit`: everything after it is ignored.
+    overflowed: bool,
     line: Vec<u8>,
     raw: Vec<u8>,
     event: Option<String>,
@@ -27,14 +40,38 @@ pub struct SseParser {
     pending_cr: bool,
 }
 
+impl Default for SseParser {
+    fn default() -> Self {
+        Self::with_limit(MAX_EVENT_BYTES)
+    }
+}
+
 impl SseParser {
     pub fn new() -> Self {
         Self::default()
     }
 
+    /// A parser that gives up on events larger than `limit` bytes.
+    pub fn with_limit(limit: usize) -> Self {
+        Self {
+            limit,
+            overflowed: false,
+            line: Vec::new(),
+            raw: Vec::new(),
+            event: None,
+            data: None,
+            pending_cr: false,
+        }
+    }
+
+    /// An event was larger than the limit; the parser has dropped it and ignores what follows.
+    pub fn overflowed(&self) -> bool {
+        self.overflowed
+    }
+
     /// Feeds one chunk; appends each event completed by it to `out`.
     pub fn feed(&mut self, mut chunk: &[u8], out: &mut Vec<SseEvent>) {
-        if chunk.is_empty() {
+        if chunk.is_empty() || self.overflowed {
             return;
         }
         if self.pending_cr {
@@ -47,7 +84,13 @@ impl SseParser {
             self.end_line(out);
         }
         while !chunk.is_empty() {
-            let Some(end) = chunk.iter().position(|&b| b == b'\n' || b == b'\r') else {
+            let end = chunk.iter().position(|&b| b == b'\n' || b == b'\r');
+            let text_len = end.unwrap_or(chunk.len());
+            if self.raw.len().saturating_add(text_len) > self.limit {
+                self.overflow();
+                return;
+            }
+            let Some(end) = end else {
                 self.line.extend_from_slice(chunk);
                 self.raw.extend_from_slice(chunk);
                 return;
@@ -76,6 +119,9 @@ impl SseParser {
     /// Ends the stream: an unterminated last line or event is still delivered, so no byte the
     /// provider sent is lost.
     pub fn finish(&mut self, out: &mut Vec<SseEvent>) {
+        if self.overflowed {
+            return;
+        }
         if self.pending_cr {
             self.pending_cr = false;
             self.end_line(out);
@@ -91,6 +137,15 @@ impl SseParser {
     /// Bytes received that do not yet form a complete event.
     pub fn pending(&self) -> usize {
         self.raw.len()
+    }
+
+    fn overflow(&mut self) {
+        self.overflowed = true;
+        // Give the memory back, not only the length.
+        self.line = Vec::new();
+        self.raw = Vec::new();
+        self.data = None;
+        self.event = None;
     }
 
     fn end_line(&mut self, out: &mut Vec<SseEvent>) {
@@ -217,6 +272,42 @@ mod tests {
     fn unterminated_tail_is_delivered_at_finish() {
         let ev = assert_split_invariant(b"data: a\n\ndata: b");
         assert_eq!(data(&ev), [Some("a"), Some("b")]);
+    }
+
+    #[test]
+    fn an_event_past_the_limit_is_dropped_with_all_that_follows() {
+        // Whole and split at every offset: the events before the big one come out, the big one
+        // and everything after it do not, and nothing is kept.
+        let stream = b"data: a\n\ndata: 0123456789\n\ndata: b\n\n";
+        for cut in 0..=stream.len() {
+            let mut p = SseParser::with_limit(12);
+            let mut out = Vec::new();
+            p.feed(&stream[..cut], &mut out);
+            p.feed(&stream[cut..], &mut out);
+            p.finish(&mut out);
+            assert_eq!(data(&out), [Some("a")], "cut {cut}");
+            assert!(p.overflowed(), "cut {cut}");
+            assert_eq!(p.pending(), 0);
+        }
+        // An event at the limit passes: the line `data: 12345` and its LF are 12 bytes, the
+        // blank line adds no text.
+        let mut p = SseParser::with_limit(12);
+        let mut out = Vec::new();
+        p.feed(b"data: 12345\n\n", &mut out);
+        assert_eq!(data(&out), [Some("12345")]);
+        assert!(!p.overflowed());
+    }
+
+    #[test]
+    fn one_endless_line_keeps_no_more_than_the_limit() {
+        let mut p = SseParser::with_limit(1000);
+        let mut out = Vec::new();
+        p.feed(b"data: ", &mut out);
+        for _ in 0..100 {
+            p.feed(&[b'x'; 100], &mut out);
+            assert!(p.pending() <= 1000);
+        }
+        assert!(p.overflowed() && out.is_empty());
     }
 
     #[test]

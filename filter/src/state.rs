@@ -50,3 +50,11 @@ pub const KEY_ID: &str = "gw_key_id";
 pub const TEAM: &str = "gw_team";
 /// The OpenAI error code when the request failed.
 pub const ERROR_CODE: &str = "gw_error";
+/// Whose fault the failure was: `client`, `gateway` or `provider`.
+pub const FAULT: &str = "gw_fault";
+/// Set by the provider filter when it answered an attempt itself (a request that provider
+/// cannot take): the error code, so the request is logged as refused, not as a provider error.
+pub const REFUSED: &str = "gw_refused";
+/// Where the logged usage came from: `reported`, `estimated` or `missing` (see
+/// `usage::UsageSource`).
+pub const USAGE_SOURCE: &str = "gw_usage";

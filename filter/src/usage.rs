@@ -27,7 +27,7 @@ impl Usage {
         let total = u
             .get("total_tokens")
             .and_then(Value::as_u64)
-            .unwrap_or(prompt + completion);
+            .unwrap_or(prompt.saturating_add(completion));
         Some(Self {
             prompt,
             completion,
@@ -49,6 +49,49 @@ impl Usage {
         }
         let v: OnlyUsage = serde_json::from_slice(body).ok()?;
         v.usage.as_ref().and_then(Self::from_openai)
+    }
+}
+
+/// Where the usage a request is charged and logged with comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UsageSource {
+    /// The provider's answer said.
+    Reported,
+    /// The provider does not report it for this operation (embeddings of some providers): the
+    /// gateway's estimate of the input.
+    Estimated,
+    /// The answer should have said but could not be read (compressed, cut, malformed): the
+    /// reserved estimate stays charged, so an answered request is never free.
+    Missing,
+}
+
+impl UsageSource {
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Reported => "reported",
+            Self::Estimated => "estimated",
+            Self::Missing => "missing",
+        }
+    }
+}
+
+/// The usage a finished request is charged with: what the provider reported; for an answered
+/// request that reported none (or, for embeddings, reported zero tokens), the estimate made at
+/// admission. A request that failed is charged nothing.
+pub fn charged_usage(
+    reported: Option<Usage>,
+    answered: bool,
+    embeddings: bool,
+    estimate: Usage,
+) -> Option<(Usage, UsageSource)> {
+    match reported {
+        Some(u) if embeddings && answered && u.total == 0 => {
+            Some((estimate, UsageSource::Estimated))
+        }
+        Some(u) => Some((u, UsageSource::Reported)),
+        None if !answered => None,
+        None if embeddings => Some((estimate, UsageSource::Estimated)),
+        None => Some((estimate, UsageSource::Missing)),
     }
 }
 
@@ -76,6 +119,45 @@ mod tests {
                 reasoning: 256
             }
         );
+    }
+
+    #[test]
+    fn answered_requests_are_never_free() {
+        let estimate = Usage {
+            prompt: 10,
+            completion: 1024,
+            total: 1034,
+            ..Usage::default()
+        };
+        let reported = Usage {
+            prompt: 3,
+            completion: 4,
+            total: 7,
+            ..Usage::default()
+        };
+        use UsageSource::*;
+        let cases = [
+            // (reported, answered, embeddings) -> charged total and source
+            (Some(reported), true, false, Some((7, Reported))),
+            (Some(reported), false, false, Some((7, Reported))),
+            (None, true, false, Some((1034, Missing))),
+            (None, false, false, None),
+            (None, true, true, Some((1034, Estimated))),
+            (Some(Usage::default()), true, true, Some((1034, Estimated))),
+            (Some(reported), true, true, Some((7, Reported))),
+        ];
+        for (reported, answered, embeddings, expected) in cases {
+            let got = charged_usage(reported, answered, embeddings, estimate)
+                .map(|(u, source)| (u.total, source));
+            assert_eq!(got, expected, "{reported:?} {answered} {embeddings}");
+        }
+    }
+
+    #[test]
+    fn provider_numbers_saturate() {
+        let u = Usage::from_openai(&json!({"prompt_tokens": u64::MAX, "completion_tokens": 5}))
+            .unwrap();
+        assert_eq!(u.total, u64::MAX);
     }
 
     #[test]

@@ -142,7 +142,8 @@ impl Response {
     }
 }
 
-/// Sends one request on a new connection and reads the whole response.
+/// Sends one request on a new connection and reads the whole response (30 s at most between
+/// two reads).
 pub fn request(
     port: u16,
     method: &str,
@@ -150,8 +151,20 @@ pub fn request(
     headers: &[(&str, &str)],
     body: &[u8],
 ) -> io::Result<Response> {
+    request_waiting(port, method, path, headers, body, Duration::from_secs(30))
+}
+
+/// [`request`] with another limit on the wait between two reads (load tests queue requests).
+pub fn request_waiting(
+    port: u16,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+    wait: Duration,
+) -> io::Result<Response> {
     let mut stream = TcpStream::connect(("127.0.0.1", port))?;
-    stream.set_read_timeout(Some(Duration::from_secs(30)))?;
+    stream.set_read_timeout(Some(wait))?;
     stream.set_nodelay(true)?;
     let mut req = format!("{method} {path} HTTP/1.1\r\nhost: localhost\r\nconnection: close\r\n");
     for (k, v) in headers {

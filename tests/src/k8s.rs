@@ -481,7 +481,9 @@ spec:
   # Right before the router; the EnvoyFilter puts the buffer filter between the two.
   phase: UNSPECIFIED_PHASE
   type: HTTP
-  failStrategy: FAIL_CLOSE
+  # A VM that fails (e.g. runs out of memory) is reloaded rather than failing every later
+  # request (Istio 1.27+; README "When the VM fails").
+  failStrategy: FAIL_RELOAD
   vmConfig: {{}}
 "#
     ));
@@ -518,7 +520,7 @@ patch:
       config:
         name: ai_gateway_provider
         root_id: provider
-        failure_policy: FAIL_CLOSED
+        failure_policy: FAIL_RELOAD
         vm_config:
           vm_id: ai_gateway_provider
           runtime: envoy.wasm.runtime.v8

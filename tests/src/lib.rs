@@ -9,3 +9,4 @@ pub mod fake_provider;
 pub mod http;
 pub mod k8s;
 pub mod ratelimit;
+pub mod scripted;

@@ -983,6 +983,12 @@ impl ResponseTranslator for AnthropicResponse {
                 for event in std::mem::take(&mut state.events) {
                     state.handle(&event, &mut out);
                 }
+                if state.parser.overflowed() && !state.finished {
+                    out.extend(openai_format::stream_failure(
+                        &openai_format::event_too_large(),
+                    ));
+                    state.finished = true;
+                }
                 if end && !state.finished {
                     let message = "Anthropic's stream ended before the message was complete.";
                     let (error_type, code) = {

@@ -631,6 +631,12 @@ impl ResponseTranslator for CohereResponse {
         for event in &events {
             stream.event(&mut self.id, event, &mut out);
         }
+        if stream.parser.overflowed() && !stream.done {
+            out.extend(openai_format::stream_failure(
+                &openai_format::event_too_large(),
+            ));
+            stream.done = true;
+        }
         if end && !stream.done {
             out.extend(openai_format::error_event(
                 "The Cohere stream ended before its message-end event.",

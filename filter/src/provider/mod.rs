@@ -137,6 +137,8 @@ pub const PROVIDER_HEADERS: &[&str] = &[
     "x-amz-content-sha256",
     "accept",
     "cookie",
+    // The filter reads usage from the answer: providers must answer uncompressed.
+    "accept-encoding",
 ];
 
 /// What the client asked the gateway to do.

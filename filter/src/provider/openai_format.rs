@@ -83,6 +83,25 @@ pub fn error_event(message: &str, error_type: &str, code: Option<&str>) -> Vec<u
     sse(&json!({"error": {"message": message, "type": error_type, "param": null, "code": code}}))
 }
 
+/// Ends a stream on a failure: an OpenAI error event, then `[DONE]`, so the SDKs raise the error
+/// and the connection ends cleanly.
+pub fn stream_failure(e: &GatewayError) -> Vec<u8> {
+    let mut out = error_event(&e.to_string(), e.error_type(), Some(e.code()));
+    out.extend_from_slice(DONE);
+    out
+}
+
+/// The provider sent one stream event larger than the SSE parser holds.
+pub fn event_too_large() -> GatewayError {
+    GatewayError::ProviderFailure {
+        code: "stream_event_too_large",
+        message: format!(
+            "The provider sent a stream event larger than the gateway's limit of {} bytes; the stream was ended.",
+            crate::sse::MAX_EVENT_BYTES
+        ),
+    }
+}
+
 /// A provider's error answer in the OpenAI error shape, keeping the provider's status.
 pub fn error_body(status: u32, message: &str) -> Vec<u8> {
     GatewayError::Upstream {

@@ -19,10 +19,10 @@ use crate::pricing::{cost_micros, format_dollars};
 use crate::provider::Operation;
 use crate::quota::{self, Actual, QuotaError, Reservation};
 use crate::ratelimit_proto::{Subject, Verdict, GRPC_METHOD, GRPC_SERVICE};
-use crate::response::{copy_json_chunk, log_excerpt, normalize_error_body, ResponseMode};
+use crate::response::{log_excerpt, normalize_error_body, ResponseMode, MAX_ERROR_BODY};
 use crate::routing::{self, Classified, Inputs, Observed};
 use crate::state;
-use crate::usage::Usage;
+use crate::usage::{charged_usage, Usage, UsageSource};
 
 /// Client headers that must never reach a provider; the upstream filter removes the rest.
 const CLIENT_CREDENTIALS: &[&str] = &["authorization", "x-api-key"];
@@ -35,7 +35,8 @@ pub struct GatewayFilter {
     operation: Option<Operation>,
     plan: Option<Plan>,
     status: u32,
-    error_code: Option<&'static str>,
+    /// The OpenAI error code of a failed request, and whose fault it was.
+    error_code: Option<(&'static str, &'static str)>,
     mode: Option<ResponseMode>,
     first_byte_ms: Option<u64>,
     usage: Option<Usage>,
@@ -50,6 +51,8 @@ pub struct GatewayFilter {
     /// What the request holds of the local limits and budgets, settled in `on_log`.
     reservation: Option<Reservation>,
     estimate: Estimate,
+    /// The usage reserved at admission; charged when the answer reports none.
+    estimated_usage: Usage,
     /// Calls to the global rate limit service still out: (token, unit).
     rls_pending: Vec<(u32, quota::Kind)>,
     /// `x-ratelimit-*` headers for the response.
@@ -78,6 +81,7 @@ impl GatewayFilter {
             key: None,
             reservation: None,
             estimate: Estimate::default(),
+            estimated_usage: Usage::default(),
             rls_pending: Vec::new(),
             limit_headers: Vec::new(),
         }
@@ -85,7 +89,7 @@ impl GatewayFilter {
 
     fn reply_error(&mut self, error: &GatewayError) -> Action {
         self.status = error.status();
-        self.error_code = Some(error.code());
+        self.error_code = Some((error.code(), error.fault()));
         let mut headers = vec![("content-type", "application/json")];
         headers.extend(self.limit_headers.iter().map(|(k, v)| (*k, v.as_str())));
         if matches!(error, GatewayError::Auth { status: 401, .. }) {
@@ -127,16 +131,16 @@ impl GatewayFilter {
     fn on_response_end(&mut self, last_body: Option<&[u8]>) {
         let cap = self.config.body_log_max_bytes;
         let logged = match self.mode.take() {
-            Some(ResponseMode::Json { copy, overflow }) => {
-                if !overflow {
-                    self.usage = Usage::from_openai_body(&copy);
-                }
-                log_excerpt(&copy, cap)
+            Some(ResponseMode::Json(window)) => {
+                self.usage = window.usage();
+                window.excerpt(cap)
             }
             Some(ResponseMode::Stream(observer)) => {
                 self.usage = observer.usage;
-                if observer.error {
-                    self.error_code = Some("stream_error");
+                if let Some(code) = observer.failure {
+                    self.error_code = Some((code, "provider"));
+                } else if observer.error {
+                    self.error_code = Some(("stream_error", "provider"));
                 }
                 observer
                     .transcript
@@ -222,6 +226,7 @@ impl GatewayFilter {
             config.keys.authorize(key, &plan.model)?;
         }
         let completion = max_tokens.unwrap_or(QUOTA_COMPLETION_ALLOWANCE);
+        // Client-sent numbers: the sum saturates rather than wraps to a tiny estimate.
         let price = config
             .models
             .get(&plan.model)
@@ -230,9 +235,10 @@ impl GatewayFilter {
         let usage = Usage {
             prompt: prompt_tokens,
             completion,
-            total: prompt_tokens + completion,
+            total: prompt_tokens.saturating_add(completion),
             ..Default::default()
         };
+        self.estimated_usage = usage;
         self.estimate = Estimate {
             tokens: usage.total,
             cost_micros: price.map(|p| cost_micros(&usage, &p)),
@@ -447,7 +453,7 @@ impl Context for GatewayFilter {
                 .map(|(k, v)| (*k, v.as_str()))
                 .collect();
             self.status = e.status();
-            self.error_code = Some(e.code());
+            self.error_code = Some((e.code(), e.fault()));
             let mut all = vec![("content-type", "application/json")];
             all.extend(headers);
             if let Err(s) =
@@ -611,7 +617,7 @@ impl HttpContext for GatewayFilter {
                     status,
                 };
                 self.status = e.status();
-                self.error_code = Some(e.code());
+                self.error_code = Some((e.code(), e.fault()));
                 host::set_header(MapType::HttpResponseHeaders, ":status", Some("502"));
                 host::set_header(
                     MapType::HttpResponseHeaders,
@@ -620,7 +626,13 @@ impl HttpContext for GatewayFilter {
                 );
                 ResponseMode::Replace(e.to_json())
             }
-            _ => ResponseMode::choose(status, content_type.as_deref(), strip, self.logs_bodies()),
+            _ => ResponseMode::choose(
+                status,
+                content_type.as_deref(),
+                strip,
+                self.logs_bodies(),
+                self.config.body_log_max_bytes,
+            ),
         };
         if !matches!(mode, ResponseMode::Json { .. }) {
             // The body may be rewritten: its length is not known in advance.
@@ -664,27 +676,39 @@ impl HttpContext for GatewayFilter {
         let response = BufferType::HttpResponseBody;
         match &mut self.mode {
             None => {}
-            Some(ResponseMode::Error { .. } | ResponseMode::Replace(_)) if !end_of_stream => {
+            Some(ResponseMode::Error { .. } | ResponseMode::Replace(_))
+                if !end_of_stream && body_size <= MAX_ERROR_BODY =>
+            {
                 return Action::Pause; // errors are small: read them whole
             }
             Some(ResponseMode::Error { status }) => {
-                let body = host::body(response, body_size);
+                // An error body past the cap is read only up to it; the rest is dropped.
+                let body = host::body(response, body_size.min(MAX_ERROR_BODY));
                 let shaped = normalize_error_body(*status, &body);
-                if let Some(shaped) = &shaped {
-                    host::replace_body(response, body_size, shaped);
-                }
-                let sent = shaped.unwrap_or(body);
+                let sent = match shaped {
+                    Some(shaped) => shaped,
+                    None if body_size > MAX_ERROR_BODY => {
+                        normalize_error_body(*status, b"").unwrap_or_default()
+                    }
+                    None => body,
+                };
+                host::replace_body(response, body_size, &sent);
                 self.on_response_end(Some(&sent));
+                self.mode = Some(ResponseMode::Replace(Vec::new()));
                 return Action::Continue;
             }
             Some(ResponseMode::Replace(replacement)) => {
+                // Sent once, in place of the first (buffered) body; later pieces are dropped.
                 host::replace_body(response, body_size, replacement);
                 let sent = std::mem::take(replacement);
-                self.on_response_end(Some(&sent));
+                if self.body_log.as_ref().is_some_and(|(_, r)| r.is_none()) {
+                    self.on_response_end(Some(&sent));
+                }
+                self.mode = Some(ResponseMode::Replace(Vec::new()));
                 return Action::Continue;
             }
-            Some(ResponseMode::Json { copy, overflow }) => {
-                copy_json_chunk(copy, overflow, &host::body(response, body_size));
+            Some(ResponseMode::Json(window)) => {
+                window.push(&host::body(response, body_size));
             }
             Some(ResponseMode::Stream(observer)) => {
                 let chunk = host::body(response, body_size);
@@ -700,6 +724,7 @@ impl HttpContext for GatewayFilter {
     }
 
     fn on_log(&mut self) {
+        host::note_vm_memory();
         if self.operation.is_none() && self.status == 0 {
             return;
         }
@@ -710,13 +735,56 @@ impl HttpContext for GatewayFilter {
             .as_ref()
             .map_or_else(|| "none".to_string(), |p| p.model.clone());
         host::set_property(state::DURATION_MS, &duration.to_string());
-        let error_type = match (self.error_code, self.status) {
-            (Some(code), _) => code,
-            (None, 400..) => "provider_error",
-            (None, _) => "none",
+        // An answer that started but never ended: Envoy reset the client's stream because the
+        // provider's reset or hung up (nothing can be written to it any more), or the client
+        // went away. Envoy's response code details tell which.
+        if matches!(
+            self.mode,
+            Some(ResponseMode::Stream(_) | ResponseMode::Json(_))
+        ) && self.error_code.is_none()
+        {
+            let details = host::property_path(&["response", "code_details"]).unwrap_or_default();
+            self.error_code = Some(if details.starts_with("upstream") {
+                ("upstream_stream_reset", "provider")
+            } else {
+                ("client_disconnected", "client")
+            });
+            log::warn!("the answer ended before it was complete: {details}");
+        }
+        // A provider filter that refused an attempt itself says so; no provider saw it.
+        let refused = (self.error_code.is_none() && self.status >= 400)
+            .then(|| host::property(state::REFUSED))
+            .flatten();
+        let (error_type, fault) = match (self.error_code, &refused, self.status) {
+            (Some((code, fault)), _, _) => (code, fault),
+            (None, Some(code), status) => (
+                metrics::known_error_code(code),
+                if status >= 500 { "gateway" } else { "client" },
+            ),
+            (None, None, 400..) => ("provider_error", "provider"),
+            (None, None, _) => ("none", ""),
         };
         if error_type != "none" {
             host::set_property(state::ERROR_CODE, error_type);
+            host::set_property(state::FAULT, fault);
+        }
+        let answered = self.plan.is_some() && (200..300).contains(&self.status);
+        let embeddings = self.operation == Some(Operation::Embeddings);
+        if let Some((usage, source)) =
+            charged_usage(self.usage, answered, embeddings, self.estimated_usage)
+        {
+            self.usage = Some(usage);
+            if source != UsageSource::Reported {
+                host::set_property(state::USAGE_SOURCE, source.name());
+            }
+            if source == UsageSource::Missing {
+                log::warn!(
+                    "usage_missing: the answer of model '{model}' from '{provider}' reported no readable usage; charged the estimate of {} tokens",
+                    usage.total
+                );
+                let labels = self.labels(&provider, &model);
+                host::count(&metrics::by_model(metrics::USAGE_MISSING, &labels), 1);
+            }
         }
         let cost = self
             .usage

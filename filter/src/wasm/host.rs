@@ -126,6 +126,21 @@ pub fn count(name: &str, by: u64) {
     }
 }
 
+/// Adds this VM's growth of linear memory to the `gw.vm_memory_bytes` gauge, so the gauge is
+/// the memory of every VM of this Envoy (one per worker). Wasm memory never shrinks: this is the
+/// high-water mark that matters. A host call only when the memory grew.
+pub fn note_vm_memory() {
+    thread_local!(static COUNTED: std::cell::Cell<u64> = const { std::cell::Cell::new(0) });
+    let now = core::arch::wasm32::memory_size(0) as u64 * 65_536;
+    let counted = COUNTED.with(std::cell::Cell::get);
+    if now > counted {
+        if let Some(id) = metric_id(MetricType::Gauge, crate::metrics::VM_MEMORY) {
+            let _ = hostcalls::increment_metric(id, i64::try_from(now - counted).unwrap_or(0));
+        }
+        COUNTED.with(|c| c.set(now));
+    }
+}
+
 pub fn record(name: &str, value: u64) {
     if let Some(id) = metric_id(MetricType::Histogram, name) {
         let _ = hostcalls::record_metric(id, value);

@@ -17,12 +17,28 @@ use crate::provider::{Attempt, Operation, ResponseTranslator, PROVIDER_HEADERS};
 use crate::routing::Observed;
 use crate::state;
 
+/// Largest provider answer translated as a whole (a JSON answer or an error); past it the client
+/// gets a 502 `response_too_large`. Streams are translated event by event and need no such cap.
+const MAX_TRANSLATED_ANSWER: usize = 16 * 1024 * 1024;
+
+fn answer_too_large() -> GatewayError {
+    GatewayError::ProviderFailure {
+        code: "response_too_large",
+        message: format!(
+            "The provider's answer is larger than the gateway's limit of {MAX_TRANSLATED_ANSWER} bytes for answers it translates."
+        ),
+    }
+}
+
 pub struct ProviderFilter {
     config: Rc<Config>,
     /// The translated body, swapped in when the client's body passes.
     pending_body: Option<Vec<u8>>,
     response: Option<Box<dyn ResponseTranslator>>,
     buffer_response: bool,
+    /// The provider's answer is larger than the gateway translates: the rest is dropped and the
+    /// client gets this error at the end.
+    answer_too_large: Option<GatewayError>,
     /// Shared-data key of this attempt's target observations.
     observed_key: Option<String>,
 }
@@ -34,6 +50,7 @@ impl ProviderFilter {
             pending_body: None,
             response: None,
             buffer_response: false,
+            answer_too_large: None,
             observed_key: None,
         }
     }
@@ -167,6 +184,8 @@ impl ProviderFilter {
         if e.status() >= 500 {
             log::error!("{e}");
         }
+        // The gateway answered, not a provider: the access log says so.
+        host::set_property(state::REFUSED, e.code());
         host::send_error(e);
         Action::Pause
     }
@@ -183,13 +202,16 @@ impl HttpContext for ProviderFilter {
     }
 
     fn on_http_request_body(&mut self, body_size: usize, end_of_stream: bool) -> Action {
-        let Some(new_body) = &self.pending_body else {
+        if self.pending_body.is_none() {
             return Action::Continue;
-        };
+        }
         if !end_of_stream {
             return Action::Pause;
         }
-        host::replace_body(BufferType::HttpRequestBody, body_size, new_body);
+        // Handed to Envoy and dropped: the attempt keeps no body while it waits for the answer.
+        if let Some(new_body) = self.pending_body.take() {
+            host::replace_body(BufferType::HttpRequestBody, body_size, &new_body);
+        }
         Action::Continue
     }
 
@@ -208,8 +230,15 @@ impl HttpContext for ProviderFilter {
             "content-type",
             Some(shape.content_type),
         );
+        let length = host::header(MapType::HttpResponseHeaders, "content-length")
+            .and_then(|l| l.trim().parse::<usize>().ok());
         host::set_header(MapType::HttpResponseHeaders, "content-length", None);
         self.buffer_response = shape.buffer_whole;
+        if shape.buffer_whole && length.is_some_and(|l| l > MAX_TRANSLATED_ANSWER) {
+            // Known before any byte: the client gets a 502 instead of the answer.
+            host::set_header(MapType::HttpResponseHeaders, ":status", Some("502"));
+            self.answer_too_large = Some(answer_too_large());
+        }
         Action::Continue
     }
 
@@ -217,6 +246,20 @@ impl HttpContext for ProviderFilter {
         let Some(translator) = self.response.as_mut() else {
             return Action::Continue;
         };
+        if self.buffer_response && body_size > MAX_TRANSLATED_ANSWER {
+            // Found out while buffering (no content-length): the status has gone already; the
+            // body becomes the error.
+            self.answer_too_large.get_or_insert_with(answer_too_large);
+        }
+        if let Some(error) = &self.answer_too_large {
+            let body = if end_of_stream {
+                error.to_json()
+            } else {
+                Vec::new()
+            };
+            host::replace_body(BufferType::HttpResponseBody, body_size, &body);
+            return Action::Continue;
+        }
         if self.buffer_response && !end_of_stream {
             return Action::Pause;
         }

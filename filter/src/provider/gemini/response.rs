@@ -382,6 +382,12 @@ impl ResponseTranslator for ChatResponse {
                 self.on_event(&data, &mut out);
             }
         }
+        if self.parser.overflowed() && !self.done {
+            out.extend(openai_format::stream_failure(
+                &openai_format::event_too_large(),
+            ));
+            self.done = true;
+        }
         if end {
             self.close(&mut out);
         }
