@@ -43,14 +43,30 @@ mkdir -p "$apt_dir/lists/partial" "$apt_dir/cache/archives/partial"
 apt_opts=(-o "Dir::Etc::SourceList=$apt_dir/sources.list" -o Dir::Etc::SourceParts=/nonexistent
   -o "Dir::State::Lists=$apt_dir/lists" -o "Dir::Cache=$apt_dir/cache" -o APT::Get::List-Cleanup=0
   -o APT::Sandbox::User=root)
+# The std source is compiled into the .wasm: the archive's Release signature is checked against
+# Debian's archive keyring (package debian-archive-keyring), never skipped with [trusted=yes].
+# Without that file apt checks against its own trusted keys (/etc/apt/trusted.gpg.d).
+keyring=/usr/share/keyrings/debian-archive-keyring.gpg
+signed_by=""
+[ -f "$keyring" ] && signed_by="[signed-by=$keyring] "
+update_log="$apt_dir/update.log"
+: > "$update_log"
 deb_version=""
+updated=""
 for suite in trixie-backports trixie forky sid; do
-  echo "deb [trusted=yes] $mirror $suite main" > "$apt_dir/sources.list"
-  timeout 300 apt-get "${apt_opts[@]}" -qq update >/dev/null 2>&1 || continue
+  echo "deb $signed_by$mirror $suite main" > "$apt_dir/sources.list"
+  # A suite whose signature does not verify fails here and is skipped.
+  timeout 300 apt-get "${apt_opts[@]}" -qq update >>"$update_log" 2>&1 || continue
+  updated="$updated $suite"
   deb_version=$(apt-cache "${apt_opts[@]}" madison rust-src 2>/dev/null | awk -F'|' '{gsub(/ /,"",$2); print $2}' \
     | grep -E "^${rust_version//./\\.}\+" | head -n1 || true)
   [ -n "$deb_version" ] && break
 done
+if [ -z "$updated" ]; then
+  echo "wasm-std: no Debian suite from $mirror could be fetched and verified (network or signature: see $update_log)." >&2
+  echo "  Install the target with: rustup target add wasm32-wasip1   (needs internet)" >&2
+  exit 1
+fi
 if [ -z "$deb_version" ]; then
   echo "wasm-std: Debian has no rust-src $rust_version (rustc --version). Either install the target with" >&2
   echo "  rustup target add wasm32-wasip1   (needs internet), or switch to a rustc whose version Debian packages." >&2

@@ -5,7 +5,7 @@
 
 use std::sync::Arc;
 use std::thread;
-use std::time::Duration;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use gateway_tests::envoy::{Envoy, Options};
 use gateway_tests::fake_provider::{FakeProvider, Reply};
@@ -64,6 +64,27 @@ fn chat(
         &headers,
         body.to_string().as_bytes(),
     )
+}
+
+/// The filter counts limits in fixed UTC windows aligned to the Unix epoch (requests and tokens
+/// per minute, budgets per day: `Window::index` in filter/src/quota.rs). A burst that straddles
+/// a window's end is counted in two windows and admits more than the limit, so an exact test
+/// first waits for a fresh window when fewer than `needed` remain of the current one (at most
+/// `needed`; usually no wait at all).
+fn within_one_window(window_secs: u64, needed: Duration) {
+    let since_epoch = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .expect("clock after 1970");
+    let into_window = Duration::new(
+        since_epoch.as_secs() % window_secs,
+        since_epoch.subsec_nanos(),
+    );
+    let left = Duration::from_secs(window_secs) - into_window;
+    if left < needed {
+        eprintln!("waiting {left:?} for a fresh {window_secs} s window");
+        // A little past the boundary: the filter reads whole seconds of the same clock.
+        thread::sleep(left + Duration::from_millis(50));
+    }
 }
 
 /// Sends `n` requests at once (threads) and returns their statuses and headers.
@@ -146,6 +167,8 @@ fn a_request_limit_holds_exactly_across_workers() {
         ),
         2,
     ));
+    // The burst took 30 ms here (Envoy already started); 5 s leaves room for a loaded machine.
+    within_one_window(60, Duration::from_secs(5));
     let results = parallel(&gw, 60, ALICE, 10);
     let ok = results.iter().filter(|r| r.status == 200).count();
     assert_eq!(
@@ -187,6 +210,8 @@ fn a_cost_budget_holds_exactly_under_concurrency() {
         ),
         2,
     ));
+    // From the burst to the last request: 3 s here; waiting near midnight costs nothing.
+    within_one_window(86_400, Duration::from_secs(30));
     let results = parallel(&gw, 30, BOB, 100);
     let ok = results.iter().filter(|r| r.status == 200).count();
     assert_eq!(
