@@ -27,7 +27,7 @@ impl Usage {
         let total = u
             .get("total_tokens")
             .and_then(Value::as_u64)
-            .unwrap_or(prompt + completion);
+            .unwrap_or(prompt.saturating_add(completion));
         Some(Self {
             prompt,
             completion,
