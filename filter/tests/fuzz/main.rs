@@ -13,6 +13,8 @@
 #[cfg(test)]
 mod common;
 #[cfg(test)]
+mod config;
+#[cfg(test)]
 mod observers;
 #[cfg(test)]
 mod requests;
