@@ -17,7 +17,7 @@ WASM_FLAGS   = --target wasm32-wasip1 $(if $(filter build-std,$(shell cat $(WASM
 export ENVOY_BIN := $(ENVOY)
 export GATEWAY_WASM := $(WASM)
 
-.PHONY: help setup wasm run test lint fmt unit integration validate redis clean
+.PHONY: help setup wasm run test lint fmt unit fuzz integration validate redis clean
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -53,6 +53,12 @@ fmt: ## Format the code
 
 unit: ## Unit tests of the pure logic (native)
 	cargo test -p ai-gateway-filter
+
+# The fuzz properties also run in `unit`, with few cases; FUZZ_CASES sets how many here.
+FUZZ_CASES ?= 20000
+fuzz: ## Property-based fuzzing of every parser, longer than in `unit` (FUZZ_CASES=20000)
+	PROPTEST_CASES=$(FUZZ_CASES) cargo test -p ai-gateway-filter --test fuzz
+	PROPTEST_CASES=$(FUZZ_CASES) cargo test -p ai-gateway-filter --lib eventstream::fuzz
 
 integration: wasm $(ENVOY) validate redis ## Integration tests through a real Envoy
 	cargo test -p gateway-tests -- --test-threads 2

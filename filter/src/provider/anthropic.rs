@@ -614,11 +614,14 @@ impl RawUsage {
     }
 
     fn normalized(self) -> Usage {
-        let prompt = self.input + self.cache_read + self.cache_write;
+        let prompt = self
+            .input
+            .saturating_add(self.cache_read)
+            .saturating_add(self.cache_write);
         Usage {
             prompt,
             completion: self.output,
-            total: prompt + self.output,
+            total: prompt.saturating_add(self.output),
             cached_prompt: self.cache_read,
             cache_write: self.cache_write,
             reasoning: 0,

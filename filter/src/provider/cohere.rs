@@ -807,7 +807,7 @@ fn usage(u: &Value) -> Usage {
     Usage {
         prompt,
         completion,
-        total: prompt + completion,
+        total: prompt.saturating_add(completion),
         cached_prompt: number(at(u, &["cached_tokens"])).unwrap_or(0),
         ..Default::default()
     }

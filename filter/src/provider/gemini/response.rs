@@ -17,16 +17,17 @@ pub(super) fn count(v: &Value, key: &str) -> u64 {
 
 /// Gemini `usageMetadata` → normalized usage.
 pub(super) fn usage_from(metadata: &Value) -> Usage {
-    let prompt = count(metadata, "promptTokenCount") + count(metadata, "toolUsePromptTokenCount");
+    let prompt = count(metadata, "promptTokenCount")
+        .saturating_add(count(metadata, "toolUsePromptTokenCount"));
     let thoughts = count(metadata, "thoughtsTokenCount");
-    let completion = count(metadata, "candidatesTokenCount") + thoughts;
+    let completion = count(metadata, "candidatesTokenCount").saturating_add(thoughts);
     Usage {
         prompt,
         completion,
         total: metadata
             .get("totalTokenCount")
             .and_then(Value::as_u64)
-            .unwrap_or(prompt + completion),
+            .unwrap_or(prompt.saturating_add(completion)),
         cached_prompt: count(metadata, "cachedContentTokenCount"),
         cache_write: 0,
         reasoning: thoughts,
