@@ -10,7 +10,7 @@ use serde_json::Value;
 
 use crate::keys::{self, Keys};
 use crate::pricing::{self, Price};
-use crate::provider::ProviderKind;
+use crate::provider::{headers, ProviderKind};
 use crate::ratelimit_proto::{self, Service};
 use crate::routing::{self, Route, Strategy, Target};
 
@@ -75,6 +75,8 @@ struct RawProvider {
     aws_access_key_id_env: Option<String>,
     aws_secret_access_key_env: Option<String>,
     aws_session_token_env: Option<String>,
+    /// Client headers this provider receives besides the built-in allow-list.
+    forward_headers: Option<Vec<String>>,
 }
 
 /// A price in US dollars per million tokens, as providers publish them.
@@ -138,6 +140,8 @@ pub struct Provider {
     pub default_max_tokens: u64,
     /// AWS region (Bedrock).
     pub region: String,
+    /// Client headers forwarded besides the built-in allow-list (`provider::headers`).
+    pub forward_headers: Vec<String>,
 }
 
 impl Provider {
@@ -433,6 +437,11 @@ fn compile_provider(
     if default_max_tokens == 0 {
         return Err(err(at("default_max_tokens"), "must be at least 1"));
     }
+    let forward_headers = raw.forward_headers.unwrap_or_default();
+    for (i, name) in forward_headers.iter().enumerate() {
+        headers::check_forward_header(name)
+            .map_err(|message| err(format!("{}[{i}]", at("forward_headers")), message))?;
+    }
     Ok(Provider {
         kind,
         cluster,
@@ -444,6 +453,7 @@ fn compile_provider(
         api_version: raw.api_version.unwrap_or_else(|| "2024-10-21".into()),
         default_max_tokens,
         region,
+        forward_headers,
         id,
     })
 }
@@ -875,6 +885,21 @@ mod tests {
                 r#"{"providers": {"p": {"type": "openai"}}, "models": {"m": {"targets": [{"provider": "p", "model": "x"}], "speed": 1}}}"#,
                 "models.m.speed",
                 "unknown field",
+            ),
+            (
+                r#"{"providers": {"p": {"type": "openai", "forward_headers": ["x-ok", "Cookie"]}}, "models": {"m": {"provider": "p"}}}"#,
+                "providers.p.forward_headers[1]",
+                "lower-case header name",
+            ),
+            (
+                r#"{"providers": {"p": {"type": "anthropic", "forward_headers": ["proxy-authorization"]}}, "models": {"m": {"provider": "p"}}}"#,
+                "providers.p.forward_headers[0]",
+                "carries credentials",
+            ),
+            (
+                r#"{"providers": {"p": {"type": "openai", "forward_headers": "x-one"}}, "models": {"m": {"provider": "p"}}}"#,
+                "providers.p",
+                "invalid type",
             ),
         ];
         for (json, field, message) in cases {
