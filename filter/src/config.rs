@@ -13,6 +13,7 @@ use crate::pricing::{self, Price};
 use crate::provider::{headers, ProviderKind};
 use crate::ratelimit_proto::{self, Service};
 use crate::routing::{self, Route, Strategy, Target};
+use crate::scrub::{Scrubber, MIN_SECRET_LEN};
 
 /// Default cap on a request body. Envoy's own buffer limits must be larger (see envoy/envoy.yaml).
 pub const DEFAULT_MAX_REQUEST_BYTES: usize = 8 * 1024 * 1024;
@@ -196,6 +197,8 @@ pub struct Config {
     pub rate_limit_service: Option<Service>,
     /// Some route picks by observed latency: only then are latencies recorded.
     pub observes_latency: bool,
+    /// Every provider secret, scrubbed from what providers send back.
+    pub scrubber: Scrubber,
 }
 
 impl Config {
@@ -265,6 +268,7 @@ impl Config {
         let observes_latency = models
             .values()
             .any(|m| matches!(m.route.strategy, Strategy::Latency { .. }));
+        let scrubber = scrubber_of(&providers);
         Ok(Self {
             providers,
             models,
@@ -273,6 +277,7 @@ impl Config {
             keys,
             rate_limit_service,
             observes_latency,
+            scrubber,
         })
     }
 
@@ -456,6 +461,44 @@ fn compile_provider(
         forward_headers,
         id,
     })
+}
+
+/// The scrubber of every provider key and AWS credential. A secret too short to scrub without
+/// mangling messages is named in a warning (never shown).
+fn scrubber_of(providers: &[Provider]) -> Scrubber {
+    let mut secrets: Vec<(&str, &str)> = Vec::new();
+    for p in providers {
+        match &p.credentials {
+            Credentials::ApiKeys(keys) => {
+                secrets.extend(keys.iter().map(|k| (p.id.as_str(), k.expose())));
+            }
+            Credentials::Aws {
+                access_key_id,
+                secret_access_key,
+                session_token,
+            } => {
+                let aws = [
+                    Some(access_key_id),
+                    Some(secret_access_key),
+                    session_token.as_ref(),
+                ];
+                secrets.extend(
+                    aws.into_iter()
+                        .flatten()
+                        .map(|k| (p.id.as_str(), k.expose())),
+                );
+            }
+            Credentials::None | Credentials::Missing(_) => {}
+        }
+    }
+    for (id, secret) in &secrets {
+        if secret.len() < MIN_SECRET_LEN {
+            log::warn!(
+                "a credential of provider '{id}' is shorter than {MIN_SECRET_LEN} characters: it is not scrubbed from provider messages"
+            );
+        }
+    }
+    Scrubber::new(secrets.into_iter().map(|(_, s)| s))
 }
 
 /// Reads a variable whose name was configured; `None` when it is unset or blank.
@@ -767,6 +810,30 @@ mod tests {
         );
         let e = compile(r#"{"providers": {"p": {"type": "openai", "api_key_env": []}}, "models": {"m": {"provider": "p"}}}"#).unwrap_err();
         assert_eq!(e.field, "providers.p.api_key_env");
+    }
+
+    #[test]
+    fn every_provider_secret_is_scrubbed() {
+        let json = r#"{"providers": {
+                "a": {"type": "openai", "api_key_env": ["KEY_1", "KEY_2"]},
+                "b": {"type": "bedrock", "region": "us-east-1"}},
+            "models": {"m": {"provider": "a"}}}"#;
+        let env = |name: &str| Some(format!("secret-value-of-{name}"));
+        let c = Config::from_json(json.as_bytes(), &env).unwrap();
+        for var in [
+            "KEY_1",
+            "KEY_2",
+            "AWS_ACCESS_KEY_ID",
+            "AWS_SECRET_ACCESS_KEY",
+            "AWS_SESSION_TOKEN",
+        ] {
+            let body = format!("provider said: bad secret-value-of-{var}!");
+            assert_eq!(
+                c.scrubber.scrub(body.as_bytes()).as_deref(),
+                Some(&b"provider said: bad [REDACTED]!"[..]),
+                "{var}"
+            );
+        }
     }
 
     #[test]

@@ -21,6 +21,7 @@ use crate::quota::{self, Actual, QuotaError, Reservation};
 use crate::ratelimit_proto::{Subject, Verdict, GRPC_METHOD, GRPC_SERVICE};
 use crate::response::{copy_json_chunk, log_excerpt, normalize_error_body, ResponseMode};
 use crate::routing::{self, Classified, Inputs, Observed};
+use crate::scrub::StreamScrub;
 use crate::state;
 use crate::usage::Usage;
 
@@ -54,6 +55,8 @@ pub struct GatewayFilter {
     rls_pending: Vec<(u32, quota::Kind)>,
     /// `x-ratelimit-*` headers for the response.
     limit_headers: Vec<(&'static str, String)>,
+    /// Keeps provider secrets out of the response body (and so out of the body log).
+    scrub: StreamScrub,
 }
 
 /// Header a caller may pin a provider with (it does not go further).
@@ -80,6 +83,7 @@ impl GatewayFilter {
             estimate: Estimate::default(),
             rls_pending: Vec::new(),
             limit_headers: Vec::new(),
+            scrub: StreamScrub::default(),
         }
     }
 
@@ -669,7 +673,10 @@ impl HttpContext for GatewayFilter {
             }
             Some(ResponseMode::Error { status }) => {
                 let body = host::body(response, body_size);
-                let shaped = normalize_error_body(*status, &body);
+                // Scrubbed before the message is shortened, which could cut a secret in two.
+                let scrubbed = self.config.scrubber.scrub(&body);
+                let clean = scrubbed.as_deref().unwrap_or(&body);
+                let shaped = normalize_error_body(*status, clean).or(scrubbed);
                 if let Some(shaped) = &shaped {
                     host::replace_body(response, body_size, shaped);
                 }
@@ -684,11 +691,22 @@ impl HttpContext for GatewayFilter {
                 return Action::Continue;
             }
             Some(ResponseMode::Json { copy, overflow }) => {
-                copy_json_chunk(copy, overflow, &host::body(response, body_size));
+                let chunk = host::body(response, body_size);
+                let scrubbed = self
+                    .scrub
+                    .feed(&self.config.scrubber, &chunk, end_of_stream);
+                if let Some(clean) = &scrubbed {
+                    host::replace_body(response, body_size, clean);
+                }
+                copy_json_chunk(copy, overflow, scrubbed.as_deref().unwrap_or(&chunk));
             }
             Some(ResponseMode::Stream(observer)) => {
                 let chunk = host::body(response, body_size);
-                if let Some(replacement) = observer.on_chunk(&chunk, end_of_stream) {
+                let scrubbed = self
+                    .scrub
+                    .feed(&self.config.scrubber, &chunk, end_of_stream);
+                let clean = scrubbed.as_deref().unwrap_or(&chunk);
+                if let Some(replacement) = observer.on_chunk(clean, end_of_stream).or(scrubbed) {
                     host::replace_body(response, body_size, &replacement);
                 }
             }
