@@ -10,9 +10,10 @@ use serde_json::Value;
 
 use crate::keys::{self, Keys};
 use crate::pricing::{self, Price};
-use crate::provider::ProviderKind;
+use crate::provider::{headers, ProviderKind};
 use crate::ratelimit_proto::{self, Service};
 use crate::routing::{self, Route, Strategy, Target};
+use crate::scrub::{Scrubber, MIN_SECRET_LEN};
 
 /// Default cap on a request body. Envoy's own buffer limits must be larger (see envoy/envoy.yaml).
 pub const DEFAULT_MAX_REQUEST_BYTES: usize = 8 * 1024 * 1024;
@@ -75,6 +76,8 @@ struct RawProvider {
     aws_access_key_id_env: Option<String>,
     aws_secret_access_key_env: Option<String>,
     aws_session_token_env: Option<String>,
+    /// Client headers this provider receives besides the built-in allow-list.
+    forward_headers: Option<Vec<String>>,
 }
 
 /// A price in US dollars per million tokens, as providers publish them.
@@ -138,6 +141,8 @@ pub struct Provider {
     pub default_max_tokens: u64,
     /// AWS region (Bedrock).
     pub region: String,
+    /// Client headers forwarded besides the built-in allow-list (`provider::headers`).
+    pub forward_headers: Vec<String>,
 }
 
 impl Provider {
@@ -192,6 +197,8 @@ pub struct Config {
     pub rate_limit_service: Option<Service>,
     /// Some route picks by observed latency: only then are latencies recorded.
     pub observes_latency: bool,
+    /// Every provider secret, scrubbed from what providers send back.
+    pub scrubber: Scrubber,
 }
 
 impl Config {
@@ -261,6 +268,7 @@ impl Config {
         let observes_latency = models
             .values()
             .any(|m| matches!(m.route.strategy, Strategy::Latency { .. }));
+        let scrubber = scrubber_of(&providers);
         Ok(Self {
             providers,
             models,
@@ -269,6 +277,7 @@ impl Config {
             keys,
             rate_limit_service,
             observes_latency,
+            scrubber,
         })
     }
 
@@ -433,6 +442,11 @@ fn compile_provider(
     if default_max_tokens == 0 {
         return Err(err(at("default_max_tokens"), "must be at least 1"));
     }
+    let forward_headers = raw.forward_headers.unwrap_or_default();
+    for (i, name) in forward_headers.iter().enumerate() {
+        headers::check_forward_header(name)
+            .map_err(|message| err(format!("{}[{i}]", at("forward_headers")), message))?;
+    }
     Ok(Provider {
         kind,
         cluster,
@@ -444,8 +458,47 @@ fn compile_provider(
         api_version: raw.api_version.unwrap_or_else(|| "2024-10-21".into()),
         default_max_tokens,
         region,
+        forward_headers,
         id,
     })
+}
+
+/// The scrubber of every provider key and AWS credential. A secret too short to scrub without
+/// mangling messages is named in a warning (never shown).
+fn scrubber_of(providers: &[Provider]) -> Scrubber {
+    let mut secrets: Vec<(&str, &str)> = Vec::new();
+    for p in providers {
+        match &p.credentials {
+            Credentials::ApiKeys(keys) => {
+                secrets.extend(keys.iter().map(|k| (p.id.as_str(), k.expose())));
+            }
+            Credentials::Aws {
+                access_key_id,
+                secret_access_key,
+                session_token,
+            } => {
+                let aws = [
+                    Some(access_key_id),
+                    Some(secret_access_key),
+                    session_token.as_ref(),
+                ];
+                secrets.extend(
+                    aws.into_iter()
+                        .flatten()
+                        .map(|k| (p.id.as_str(), k.expose())),
+                );
+            }
+            Credentials::None | Credentials::Missing(_) => {}
+        }
+    }
+    for (id, secret) in &secrets {
+        if secret.len() < MIN_SECRET_LEN {
+            log::warn!(
+                "a credential of provider '{id}' is shorter than {MIN_SECRET_LEN} characters: it is not scrubbed from provider messages"
+            );
+        }
+    }
+    Scrubber::new(secrets.into_iter().map(|(_, s)| s))
 }
 
 /// Reads a variable whose name was configured; `None` when it is unset or blank.
@@ -760,6 +813,30 @@ mod tests {
     }
 
     #[test]
+    fn every_provider_secret_is_scrubbed() {
+        let json = r#"{"providers": {
+                "a": {"type": "openai", "api_key_env": ["KEY_1", "KEY_2"]},
+                "b": {"type": "bedrock", "region": "us-east-1"}},
+            "models": {"m": {"provider": "a"}}}"#;
+        let env = |name: &str| Some(format!("secret-value-of-{name}"));
+        let c = Config::from_json(json.as_bytes(), &env).unwrap();
+        for var in [
+            "KEY_1",
+            "KEY_2",
+            "AWS_ACCESS_KEY_ID",
+            "AWS_SECRET_ACCESS_KEY",
+            "AWS_SESSION_TOKEN",
+        ] {
+            let body = format!("provider said: bad secret-value-of-{var}!");
+            assert_eq!(
+                c.scrubber.scrub(body.as_bytes()).as_deref(),
+                Some(&b"provider said: bad [REDACTED]!"[..]),
+                "{var}"
+            );
+        }
+    }
+
+    #[test]
     fn secrets_do_not_print() {
         let c = compile(GOOD).unwrap();
         let dump = format!("{c:?}");
@@ -875,6 +952,21 @@ mod tests {
                 r#"{"providers": {"p": {"type": "openai"}}, "models": {"m": {"targets": [{"provider": "p", "model": "x"}], "speed": 1}}}"#,
                 "models.m.speed",
                 "unknown field",
+            ),
+            (
+                r#"{"providers": {"p": {"type": "openai", "forward_headers": ["x-ok", "Cookie"]}}, "models": {"m": {"provider": "p"}}}"#,
+                "providers.p.forward_headers[1]",
+                "lower-case header name",
+            ),
+            (
+                r#"{"providers": {"p": {"type": "anthropic", "forward_headers": ["proxy-authorization"]}}, "models": {"m": {"provider": "p"}}}"#,
+                "providers.p.forward_headers[0]",
+                "carries credentials",
+            ),
+            (
+                r#"{"providers": {"p": {"type": "openai", "forward_headers": "x-one"}}, "models": {"m": {"provider": "p"}}}"#,
+                "providers.p",
+                "invalid type",
             ),
         ];
         for (json, field, message) in cases {

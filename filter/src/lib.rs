@@ -20,6 +20,7 @@ pub mod quota;
 pub mod ratelimit_proto;
 pub mod response;
 pub mod routing;
+pub mod scrub;
 pub mod sha256;
 pub mod sse;
 pub mod state;

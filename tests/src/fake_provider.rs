@@ -385,10 +385,13 @@ fn openai_reply(req: &Received) -> Reply {
     let usage = json!({"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion});
     let include_usage = request["stream_options"]["include_usage"] == true;
     match (answer, stream) {
-        (DemoAnswer::Text(text), true) => Reply::sse(
-            &stream_events(&model, &text, include_usage.then_some(&usage)),
-            Duration::from_millis(5),
-        ),
+        (DemoAnswer::Text(text), true) => {
+            let mut events = stream_events(&model, &text, include_usage.then_some(&usage));
+            if req.path.starts_with("/openai/deployments/") {
+                add_azure_annotations(&mut events);
+            }
+            Reply::sse(&events, Duration::from_millis(5))
+        }
         (DemoAnswer::Text(text), false) => Reply::json(
             200,
             &completion_body(
@@ -436,6 +439,25 @@ fn openai_reply(req: &Received) -> Reply {
             Reply::sse(&events, Duration::from_millis(5))
         }
     }
+}
+
+/// Azure's content-filter annotations in a stream: the prompt annotation chunk first, and an
+/// asynchronous-filter annotation before the finish chunk, both with an empty id and object
+/// (https://learn.microsoft.com/azure/ai-services/openai/concepts/content-streaming).
+pub fn add_azure_annotations(events: &mut Vec<String>) {
+    let safe = json!({"hate": {"filtered": false, "severity": "safe"}, "self_harm": {"filtered": false, "severity": "safe"},
+        "sexual": {"filtered": false, "severity": "safe"}, "violence": {"filtered": false, "severity": "safe"}});
+    let prompt = json!({"id": "", "object": "", "created": 0, "model": "",
+        "prompt_filter_results": [{"prompt_index": 0, "content_filter_results": safe}], "choices": []});
+    let completion = json!({"id": "", "object": "", "created": 0, "model": "",
+        "choices": [{"index": 0, "finish_reason": null, "content_filter_results": safe,
+            "content_filter_offsets": {"check_offset": 0, "start_offset": 0, "end_offset": 10}}]});
+    let finish = events
+        .iter()
+        .position(|e| e.contains("\"finish_reason\":\"stop\""))
+        .unwrap_or(events.len());
+    events.insert(finish, format!("data: {completion}\n\n"));
+    events.insert(0, format!("data: {prompt}\n\n"));
 }
 
 fn completion_body(model: &str, message: Value, finish: &str, usage: &Value) -> Value {

@@ -10,6 +10,7 @@ pub mod azure;
 pub mod bedrock;
 pub mod cohere;
 pub mod gemini;
+pub mod headers;
 pub mod openai;
 pub mod openai_format;
 
@@ -120,27 +121,6 @@ impl ProviderKind {
     }
 }
 
-/// Headers that may carry a client's or another provider's credentials or protocol version.
-/// Every attempt removes them all before setting its own provider's, because header changes of
-/// one attempt carry into the next.
-pub const PROVIDER_HEADERS: &[&str] = &[
-    "authorization",
-    "x-api-key",
-    "api-key",
-    "x-goog-api-key",
-    "anthropic-version",
-    "anthropic-beta",
-    "openai-organization",
-    "openai-project",
-    "x-amz-date",
-    "x-amz-security-token",
-    "x-amz-content-sha256",
-    "accept",
-    "cookie",
-    // The filter reads usage from the answer: providers must answer uncompressed.
-    "accept-encoding",
-];
-
 /// What the client asked the gateway to do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Operation {
@@ -192,7 +172,7 @@ impl Attempt<'_> {
     }
 }
 
-/// What one attempt sends: set after [`PROVIDER_HEADERS`] are removed.
+/// What one attempt sends: set after the headers [`headers::removals`] names are removed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UpstreamRequest {
     /// Path and query.

@@ -21,6 +21,7 @@ use crate::quota::{self, Actual, QuotaError, Reservation};
 use crate::ratelimit_proto::{Subject, Verdict, GRPC_METHOD, GRPC_SERVICE};
 use crate::response::{log_excerpt, normalize_error_body, ResponseMode, MAX_ERROR_BODY};
 use crate::routing::{self, Classified, Inputs, Observed};
+use crate::scrub::StreamScrub;
 use crate::state;
 use crate::usage::{charged_usage, Usage, UsageSource};
 
@@ -57,6 +58,8 @@ pub struct GatewayFilter {
     rls_pending: Vec<(u32, quota::Kind)>,
     /// `x-ratelimit-*` headers for the response.
     limit_headers: Vec<(&'static str, String)>,
+    /// Keeps provider secrets out of the response body (and so out of the body log).
+    scrub: StreamScrub,
 }
 
 /// Header a caller may pin a provider with (it does not go further).
@@ -84,6 +87,7 @@ impl GatewayFilter {
             estimated_usage: Usage::default(),
             rls_pending: Vec::new(),
             limit_headers: Vec::new(),
+            scrub: StreamScrub::default(),
         }
     }
 
@@ -684,13 +688,15 @@ impl HttpContext for GatewayFilter {
             Some(ResponseMode::Error { status }) => {
                 // An error body past the cap is read only up to it; the rest is dropped.
                 let body = host::body(response, body_size.min(MAX_ERROR_BODY));
-                let shaped = normalize_error_body(*status, &body);
-                let sent = match shaped {
+                // Scrubbed before the message is shortened, which could cut a secret in two.
+                let scrubbed = self.config.scrubber.scrub(&body);
+                let clean = scrubbed.as_deref().unwrap_or(&body);
+                let sent = match normalize_error_body(*status, clean) {
                     Some(shaped) => shaped,
                     None if body_size > MAX_ERROR_BODY => {
                         normalize_error_body(*status, b"").unwrap_or_default()
                     }
-                    None => body,
+                    None => scrubbed.unwrap_or(body),
                 };
                 host::replace_body(response, body_size, &sent);
                 self.on_response_end(Some(&sent));
@@ -708,11 +714,22 @@ impl HttpContext for GatewayFilter {
                 return Action::Continue;
             }
             Some(ResponseMode::Json(window)) => {
-                window.push(&host::body(response, body_size));
+                let chunk = host::body(response, body_size);
+                let scrubbed = self
+                    .scrub
+                    .feed(&self.config.scrubber, &chunk, end_of_stream);
+                if let Some(clean) = &scrubbed {
+                    host::replace_body(response, body_size, clean);
+                }
+                window.push(scrubbed.as_deref().unwrap_or(&chunk));
             }
             Some(ResponseMode::Stream(observer)) => {
                 let chunk = host::body(response, body_size);
-                if let Some(replacement) = observer.on_chunk(&chunk, end_of_stream) {
+                let scrubbed = self
+                    .scrub
+                    .feed(&self.config.scrubber, &chunk, end_of_stream);
+                let clean = scrubbed.as_deref().unwrap_or(&chunk);
+                if let Some(replacement) = observer.on_chunk(clean, end_of_stream).or(scrubbed) {
                     host::replace_body(response, body_size, &replacement);
                 }
             }

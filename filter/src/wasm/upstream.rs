@@ -13,7 +13,7 @@ use super::host;
 use crate::chat::embeddings_base64;
 use crate::config::Config;
 use crate::error::GatewayError;
-use crate::provider::{Attempt, Operation, ResponseTranslator, PROVIDER_HEADERS};
+use crate::provider::{headers, Attempt, Operation, ResponseTranslator};
 use crate::routing::Observed;
 use crate::state;
 
@@ -129,9 +129,18 @@ impl ProviderFilter {
         };
         let translator = provider.kind.translator();
         let request = translator.request(&attempt_info, &body)?;
-        for name in PROVIDER_HEADERS {
+        // Fails closed: without the list of headers, none could be vetted.
+        let present = proxy_wasm::hostcalls::get_map(MapType::HttpRequestHeaders).map_err(|s| {
+            GatewayError::Misconfigured(format!("reading the request headers failed: {s:?}"))
+        })?;
+        for name in headers::removals(present.iter().map(|(n, _)| n.as_str()), provider) {
             host::set_header(MapType::HttpRequestHeaders, name, None);
         }
+        host::set_header(
+            MapType::HttpRequestHeaders,
+            "user-agent",
+            Some(headers::USER_AGENT),
+        );
         host::set_header(MapType::HttpRequestHeaders, ":path", Some(&request.path));
         for (name, value) in &request.headers {
             host::set_header(MapType::HttpRequestHeaders, name, Some(value));

@@ -57,13 +57,24 @@ fn observe(input: &[u8], cuts: &[Index], strip: bool) -> Observed {
 
 fn check_stream(input: &[u8], cuts: &[Index]) -> Result<(), TestCaseError> {
     let kept = observe(input, &[], false);
-    // Not stripping: the stream passes byte for byte.
-    prop_assert_eq!(&kept.sent, &input.to_vec());
+    // Not stripping: the stream passes byte for byte, followed only by the ending the gateway
+    // adds to a stream that ended without `[DONE]`: an error event (unless the provider sent its
+    // own) and `[DONE]`.
+    prop_assert!(kept.sent.starts_with(input));
+    let added = kept.sent.get(input.len()..).unwrap_or_default().to_vec();
+    if kept.saw_done {
+        prop_assert!(added.is_empty());
+    } else {
+        prop_assert!(added.ends_with(b"data: [DONE]\n\n"));
+        let names_cut = added.windows(21).any(|w| w == b"upstream_stream_reset");
+        prop_assert_eq!(names_cut, !kept.error);
+    }
     prop_assert_eq!(&observe(input, cuts, false), &kept);
     let stripped = observe(input, &[], true);
     prop_assert_eq!(&observe(input, cuts, true), &stripped);
-    // Stripping only removes events: never more bytes, and the same usage read.
-    prop_assert!(stripped.sent.len() <= input.len());
+    // Stripping only removes events: never more bytes but the same ending, and the same usage.
+    prop_assert!(stripped.sent.ends_with(&added));
+    prop_assert!(stripped.sent.len() - added.len() <= input.len());
     prop_assert_eq!(stripped.usage, kept.usage);
     Ok(())
 }
