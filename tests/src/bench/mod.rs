@@ -208,12 +208,71 @@ pub fn gateway_options(upstream: u16, workers: usize, scratch: &Path) -> Options
     }
 }
 
+/// What a configuration derived from the gateway's keeps of the gateway's filters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Derived {
+    /// Plain Envoy: no wasm and no buffer filters.
+    PlainEnvoy,
+    /// The wasm floor: the minimal floor filter in the gateway filter's place, with the same
+    /// buffer filter after it; no filters in the clusters.
+    Floor,
+    /// The floor filter downstream and, like the gateway's provider filter, as the per-attempt
+    /// filter of every cluster (before the same buffer filter and the upstream codec).
+    FloorUpstream,
+}
+
+impl Derived {
+    fn file(self) -> &'static str {
+        match self {
+            Derived::PlainEnvoy => "plain-envoy.json",
+            Derived::Floor => "floor-envoy.json",
+            Derived::FloorUpstream => "floor-upstream-envoy.json",
+        }
+    }
+}
+
+/// The wasm floor filter (tests/floor-filter), as `make bench` builds it.
+pub fn floor_wasm_path() -> PathBuf {
+    crate::envoy::repo_root().join("target/wasm32-wasip1/release/floor_filter.wasm")
+}
+
+/// The floor filter's Wasm config: its own VM, no plugin configuration. The harness writes the
+/// .wasm path named by `GATEWAY_WASM` into it when Envoy starts (see [`WasmOverride`]).
+fn floor_filter_config() -> Value {
+    json!({"name": "wasm_floor", "root_id": "floor",
+        "vm_config": {"vm_id": "wasm_floor", "runtime": "envoy.wasm.runtime.v8",
+            "code": {"local": {"filename": floor_wasm_path().display().to_string()}}}})
+}
+
+/// Points every wasm filter of `filters` at the floor filter; returns how many there were.
+fn swap_in_floor(filters: &mut [Value]) -> usize {
+    let mut swapped = 0;
+    for f in filters
+        .iter_mut()
+        .filter(|f| f["name"] == "envoy.filters.http.wasm")
+    {
+        f["typed_config"]["config"] = floor_filter_config();
+        swapped += 1;
+    }
+    swapped
+}
+
 /// Plain Envoy, the floor: the gateway's rendered configuration with the wasm filters (and the
 /// buffer filters that only the gateway needs) removed downstream and in every cluster, the
 /// access logs conditioned on the gateway's filter state removed, and one plain route (no
 /// retries) to the `openai` cluster. Listener, request access log, stats and clusters stay as
 /// shipped.
 pub fn plain_envoy_options(gateway: &Options, scratch: &Path) -> Result<Options, String> {
+    derived_envoy_options(gateway, scratch, Derived::PlainEnvoy)
+}
+
+/// A configuration derived from the gateway's as [`plain_envoy_options`] describes, keeping
+/// what `derived` says of the gateway's filters (the floor filter in place of the gateway's).
+pub fn derived_envoy_options(
+    gateway: &Options,
+    scratch: &Path,
+    derived: Derived,
+) -> Result<Options, String> {
     let mut config = render_config(gateway, scratch);
     let is_gateway_filter = |f: &Value| {
         matches!(
@@ -221,7 +280,7 @@ pub fn plain_envoy_options(gateway: &Options, scratch: &Path) -> Result<Options,
             Some("envoy.filters.http.wasm" | "envoy.filters.http.buffer")
         )
     };
-    let mut removed = 0;
+    let (mut removed, mut swapped) = (0, 0);
     for listener in config["static_resources"]["listeners"]
         .as_array_mut()
         .into_iter()
@@ -235,9 +294,13 @@ pub fn plain_envoy_options(gateway: &Options, scratch: &Path) -> Result<Options,
             for filter in chain["filters"].as_array_mut().into_iter().flatten() {
                 let hcm = &mut filter["typed_config"];
                 if let Some(filters) = hcm["http_filters"].as_array_mut() {
-                    let before = filters.len();
-                    filters.retain(|f| !is_gateway_filter(f));
-                    removed += before - filters.len();
+                    if derived == Derived::PlainEnvoy {
+                        let before = filters.len();
+                        filters.retain(|f| !is_gateway_filter(f));
+                        removed += before - filters.len();
+                    } else {
+                        swapped += swap_in_floor(filters);
+                    }
                 }
                 // Access logs that only log on the gateway's filter state (the body log) go;
                 // the request log stays.
@@ -265,19 +328,31 @@ pub fn plain_envoy_options(gateway: &Options, scratch: &Path) -> Result<Options,
             .into_iter()
             .flatten()
         {
-            if let Some(o) = opts.as_object_mut() {
+            if derived == Derived::FloorUpstream {
+                if let Some(filters) = opts["http_filters"].as_array_mut() {
+                    swapped += swap_in_floor(filters);
+                }
+            } else if let Some(o) = opts.as_object_mut() {
                 o.remove("http_filters");
             }
         }
     }
-    if removed == 0 {
+    if removed == 0 && swapped == 0 {
         return Err("no gateway filter found in the rendered envoy/envoy.yaml".into());
     }
     let text = serde_json::to_string_pretty(&config).map_err(|e| e.to_string())?;
-    if text.contains("envoy.filters.http.wasm") {
-        return Err("a wasm filter is left in the plain-Envoy configuration".into());
+    let gateway_left = match derived {
+        Derived::PlainEnvoy => text.contains("envoy.filters.http.wasm"),
+        Derived::Floor | Derived::FloorUpstream => {
+            text.contains("\"root_id\": \"gateway\"") || text.contains("\"root_id\": \"provider\"")
+        }
+    };
+    if gateway_left {
+        return Err(format!(
+            "a gateway filter is left in the derived configuration ({derived:?})"
+        ));
     }
-    let path = scratch.join("plain-envoy.json");
+    let path = scratch.join(derived.file());
     fs::write(&path, text).map_err(|e| format!("{}: {e}", path.display()))?;
     Ok(Options {
         plugin_config: None,
@@ -285,6 +360,32 @@ pub fn plain_envoy_options(gateway: &Options, scratch: &Path) -> Result<Options,
         config_file: Some(path),
         ..gateway.clone()
     })
+}
+
+/// While alive, the harness writes `wasm` into every wasm filter of the configurations it
+/// renders (it reads `GATEWAY_WASM` each time): how the floor filter and a baseline's .wasm get
+/// into an Envoy started by the shared harness. Restores the previous value when dropped, also
+/// when the start panics.
+pub struct WasmOverride {
+    before: Option<std::ffi::OsString>,
+}
+
+impl WasmOverride {
+    pub fn new(wasm: &Path) -> Self {
+        let before = std::env::var_os("GATEWAY_WASM");
+        // Set only while the driver's main thread starts an Envoy; nothing else runs then.
+        std::env::set_var("GATEWAY_WASM", wasm);
+        Self { before }
+    }
+}
+
+impl Drop for WasmOverride {
+    fn drop(&mut self) {
+        match &self.before {
+            Some(v) => std::env::set_var("GATEWAY_WASM", v),
+            None => std::env::remove_var("GATEWAY_WASM"),
+        }
+    }
 }
 
 /// Envoy's pid (the harness does not expose it): the process whose command line names its config.

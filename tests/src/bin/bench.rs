@@ -15,10 +15,11 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use gateway_tests::bench::load::{self, Target, WrkFigures};
 use gateway_tests::bench::report::{Kind, Report, Scenario};
 use gateway_tests::bench::{
-    envoy_pid, gateway_options, mark_unavailable, peers, plain_envoy_options, procstat,
-    quota_options, run_interleaved, upstream, Bodies, Model, Proxy, Running, Settings, GATEWAY_KEY,
+    derived_envoy_options, envoy_pid, floor_wasm_path, gateway_options, mark_unavailable, peers,
+    procstat, quota_options, run_interleaved, upstream, Bodies, Derived, Model, Proxy, Running,
+    Settings, WasmOverride, GATEWAY_KEY,
 };
-use gateway_tests::envoy::{envoy_bin, render_config, repo_root, wasm_path, Envoy};
+use gateway_tests::envoy::{envoy_bin, render_config, repo_root, wasm_path, Envoy, Options};
 use serde_json::json;
 
 fn main() {
@@ -93,30 +94,54 @@ fn main() {
         serde_json::to_string_pretty(&render_config(&gateway, &scratch)).unwrap_or_default(),
     );
 
-    // 1. to 3.: plain Envoy and the gateway, each on its own fresh Envoy, measured interleaved.
+    // 1. to 3.: plain Envoy, the wasm floor and the gateway, each on its own fresh Envoy,
+    // measured interleaved.
     let mut running = Vec::new();
     let mut failed = Vec::new();
-    if settings.wants("envoy") {
-        let s = Scenario::new("envoy", "1. Plain Envoy (floor)", Kind::Floor);
-        eprintln!("starting: {}", s.label);
-        match plain_envoy_options(&gateway, &scratch).and_then(|opts| {
-            let envoy = procstat::with_cpus(&proxy_cpus, &load_cpus, || Envoy::start(opts));
-            let proxy = Proxy {
-                pid: envoy_pid(&envoy)?,
-                cpus: proxy_cpus.clone(),
-                port: envoy.port,
-                headers: client_auth.clone(),
-                path: "/v1/chat/completions".into(),
-                expect_header: None,
-                expect_present: None,
-            };
-            Ok(Running::new(
-                s.clone(),
-                proxy,
-                Model::OpenAi,
-                Box::new(envoy),
-            ))
-        }) {
+    for (id, label, derived, kind) in [
+        (
+            "envoy",
+            "1. Plain Envoy (floor)",
+            Derived::PlainEnvoy,
+            Kind::Floor,
+        ),
+        (
+            "floor",
+            "1a. Wasm floor: a minimal filter reads the body and writes it back",
+            Derived::Floor,
+            Kind::WasmFloor,
+        ),
+        (
+            "floor-upstream",
+            "1b. Wasm floor, downstream and per attempt upstream",
+            Derived::FloorUpstream,
+            Kind::WasmFloor,
+        ),
+    ] {
+        if !settings.wants(id) {
+            continue;
+        }
+        let s = Scenario::new(id, label, kind);
+        eprintln!("starting: {label}");
+        match start_derived(&gateway, &scratch, derived, (&proxy_cpus, &load_cpus)).and_then(
+            |envoy| {
+                let proxy = Proxy {
+                    pid: envoy_pid(&envoy)?,
+                    cpus: proxy_cpus.clone(),
+                    port: envoy.port,
+                    headers: client_auth.clone(),
+                    path: "/v1/chat/completions".into(),
+                    expect_header: None,
+                    expect_present: None,
+                };
+                Ok(Running::new(
+                    s.clone(),
+                    proxy,
+                    Model::OpenAi,
+                    Box::new(envoy),
+                ))
+            },
+        ) {
             Ok(r) => running.push(r),
             Err(e) => failed.push(unavailable(s, &e)),
         }
@@ -188,6 +213,8 @@ fn main() {
     let order = |id: &str| {
         [
             "envoy",
+            "floor",
+            "floor-upstream",
             "gateway-openai",
             "gateway-anthropic",
             "gateway-quotas",
@@ -275,6 +302,61 @@ fn main() {
 fn fail(msg: &str) -> ! {
     eprintln!("make bench: {msg}");
     std::process::exit(1);
+}
+
+/// Starts Envoy on a configuration derived from the gateway's (plain Envoy, the wasm floor),
+/// pinned like the gateway; for the floor, checks its filter runs in a VM of its own.
+fn start_derived(
+    gateway: &Options,
+    scratch: &Path,
+    derived: Derived,
+    (proxy_cpus, load_cpus): (&[usize], &[usize]),
+) -> Result<Envoy, String> {
+    let options = derived_envoy_options(gateway, scratch, derived)?;
+    let floor = derived != Derived::PlainEnvoy;
+    let floor_wasm = floor_wasm_path();
+    if floor && !floor_wasm.exists() {
+        return Err(format!(
+            "{} is missing (`make bench` builds it: make floor-wasm)",
+            floor_wasm.display()
+        ));
+    }
+    // The harness panics when Envoy refuses the configuration; that is a result here.
+    let started = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        let _wasm = floor.then(|| WasmOverride::new(&floor_wasm));
+        procstat::with_cpus(proxy_cpus, load_cpus, || Envoy::start(options))
+    }));
+    procstat::pin_current_thread(load_cpus);
+    let envoy =
+        started.map_err(|_| "Envoy did not start with this configuration (see the log above)")?;
+    if floor {
+        check_wasm_vm(&envoy, "wasm_floor")?;
+    }
+    Ok(envoy)
+}
+
+/// That the wasm filter of this plugin name is configured and a wasm VM runs (so that a floor
+/// or baseline scenario never measures an Envoy without the filter it is meant to have).
+fn check_wasm_vm(envoy: &Envoy, plugin: &str) -> Result<(), String> {
+    let stats =
+        gateway_tests::http::request(envoy.admin_port, "GET", "/stats?filter=^wasm", &[], b"")
+            .map(|r| r.text())
+            .map_err(|e| format!("reading Envoy's stats: {e}"))?;
+    let active = stats
+        .lines()
+        .filter(|l| l.contains("runtime.v8.active:"))
+        .filter_map(|l| l.rsplit(':').next()?.trim().parse::<u64>().ok())
+        .sum::<u64>();
+    let configured = stats
+        .lines()
+        .any(|l| l.starts_with(&format!("wasm.{plugin}.")));
+    if active == 0 || !configured {
+        return Err(format!(
+            "the wasm filter {plugin} is not running (Envoy's wasm stats: {})",
+            stats.lines().collect::<Vec<_>>().join(", ")
+        ));
+    }
+    Ok(())
 }
 
 /// A scenario that could not start, with the reason instead of any figure.
