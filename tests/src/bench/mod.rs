@@ -12,7 +12,8 @@ pub mod workload;
 
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::process::Command;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde_json::{json, Value};
 
@@ -37,6 +38,8 @@ pub struct Settings {
     /// Only these scenario ids (comma-separated), for development.
     pub only: Option<Vec<String>>,
     pub wasm_opt: bool,
+    /// A git revision whose gateway is measured too (`BENCH_BASELINE`).
+    pub baseline: Option<String>,
     /// Nice value of the whole benchmark (proxies, wrk, upstream), so that other work on the
     /// machine disturbs the figures less; applied when permitted (root).
     pub nice: i32,
@@ -66,6 +69,10 @@ impl Settings {
                 .filter(|v| !v.trim().is_empty())
                 .map(|v| v.split(',').map(|s| s.trim().to_string()).collect()),
             wasm_opt: std::env::var("BENCH_WASM_OPT").map_or(true, |v| v.trim() != "0"),
+            baseline: std::env::var("BENCH_BASELINE")
+                .ok()
+                .map(|v| v.trim().to_string())
+                .filter(|v| !v.is_empty()),
             nice: env_num("BENCH_NICE", -20i32).clamp(-20, 19),
         }
     }
@@ -80,7 +87,7 @@ impl Settings {
         json!({"duration_s": self.duration.as_secs(), "warmup_s": self.warmup.as_secs(),
             "connections": self.connections, "proxy_cpus": self.proxy_cpus,
             "stream_requests_max": self.stream_requests, "peers": self.peers, "wrk_threads": 1,
-            "nice": self.nice})
+            "nice": self.nice, "baseline": self.baseline})
     }
 }
 
@@ -184,11 +191,20 @@ pub fn quota_options(gateway: &Options) -> Options {
     options
 }
 
-/// Envoy options for the gateway: the shipped envoy/envoy.yaml, every provider cluster on the
-/// fake upstream (no DNS, nothing leaves the machine), the bench plugin configuration and keys.
-pub fn gateway_options(upstream: u16, workers: usize, scratch: &Path) -> Options {
-    let clusters: Vec<String> = render_config(&Options::default(), scratch)["static_resources"]
-        ["clusters"]
+/// Envoy options for the gateway: the shipped envoy/envoy.yaml (or `envoy_yaml`, a baseline
+/// revision's), every provider cluster on the fake upstream (no DNS, nothing leaves the
+/// machine), the bench plugin configuration and keys.
+pub fn gateway_options(
+    upstream: u16,
+    workers: usize,
+    scratch: &Path,
+    envoy_yaml: Option<&Path>,
+) -> Options {
+    let shipped = Options {
+        config_file: envoy_yaml.map(Path::to_path_buf),
+        ..Options::default()
+    };
+    let clusters: Vec<String> = render_config(&shipped, scratch)["static_resources"]["clusters"]
         .as_array()
         .map(|cs| {
             cs.iter()
@@ -204,7 +220,61 @@ pub fn gateway_options(upstream: u16, workers: usize, scratch: &Path) -> Options
             ("ANTHROPIC_API_KEY".into(), "sk-bench-anthropic".into()),
         ],
         concurrency: workers as u32,
-        ..Options::default()
+        ..shipped
+    }
+}
+
+/// A baseline revision's gateway (`BENCH_BASELINE`), as tests/bench/baseline.sh built it from a
+/// temporary worktree: its release .wasm and its envoy/envoy.yaml, kept per commit under
+/// target/bench-baseline/.
+#[derive(Debug, Clone)]
+pub struct Baseline {
+    /// The revision as given (`main`, a hash).
+    pub rev: String,
+    /// Its commit, 12 hex digits.
+    pub commit: String,
+    pub wasm: PathBuf,
+    pub envoy_yaml: PathBuf,
+}
+
+impl Baseline {
+    /// The build of `rev`; an error says what is missing.
+    pub fn find(rev: &str) -> Result<Self, String> {
+        let root = crate::envoy::repo_root();
+        let out = std::process::Command::new("git")
+            .args(["rev-parse", "--verify", "--quiet", "--short=12"])
+            .arg(format!("{rev}^{{commit}}"))
+            .current_dir(&root)
+            .output()
+            .map_err(|e| format!("git: {e}"))?;
+        let commit = String::from_utf8_lossy(&out.stdout).trim().to_string();
+        if !out.status.success() || commit.is_empty() {
+            return Err(format!("'{rev}' is not a commit of this repository"));
+        }
+        let dir = root.join("target/bench-baseline").join(&commit);
+        let baseline = Self {
+            rev: rev.to_string(),
+            wasm: dir.join("ai_gateway.wasm"),
+            envoy_yaml: dir.join("envoy.yaml"),
+            commit,
+        };
+        if !baseline.wasm.exists() || !baseline.envoy_yaml.exists() {
+            return Err(format!(
+                "{rev} is not built in {} (`BENCH_BASELINE={rev} make bench` builds it)",
+                dir.display()
+            ));
+        }
+        Ok(baseline)
+    }
+
+    /// How the report names it: `main abc1234`, or the short hash alone.
+    pub fn name(&self) -> String {
+        let short = self.commit.get(..7).unwrap_or(&self.commit);
+        if self.commit.starts_with(&self.rev) {
+            short.to_string()
+        } else {
+            format!("{} {short}", self.rev)
+        }
     }
 }
 
@@ -734,4 +804,54 @@ pub fn mark_unavailable(s: &mut Scenario, why: &str) {
     s.json_sat = None;
     s.stream = None;
     s.stream_sat = None;
+}
+
+/// The commit measured, `+changes` when the work tree differs from it (read-only git calls).
+pub fn revision(root: &Path) -> String {
+    let git = |args: &[&str]| {
+        Command::new("git")
+            .args(args)
+            .current_dir(root)
+            .output()
+            .ok()
+            .filter(|o| o.status.success())
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+    };
+    match git(&["rev-parse", "--short=12", "HEAD"]) {
+        Some(rev) => {
+            let dirty = git(&["status", "--porcelain", "--untracked-files=no"])
+                .is_some_and(|s| !s.is_empty());
+            if dirty {
+                format!("{rev}+changes")
+            } else {
+                rev
+            }
+        }
+        None => "unknown".into(),
+    }
+}
+
+/// `2026-11-21 15:04:05 UTC`.
+pub fn utc(t: SystemTime) -> String {
+    let secs = t
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or(Duration::ZERO)
+        .as_secs();
+    let (days, rem) = (secs / 86_400, secs % 86_400);
+    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+    let z = days as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02} UTC",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
 }

@@ -110,6 +110,8 @@ pub struct Report {
     pub wasm_bytes: Option<u64>,
     pub wasm_opt_bytes: Option<u64>,
     pub wasm_opt_note: String,
+    /// Other .wasm files measured (the floor filter, a baseline's gateway) and their sizes.
+    pub other_wasm: Vec<(String, u64)>,
     pub scenarios: Vec<Scenario>,
     pub peers_requested: bool,
     pub peer_notes: Vec<String>,
@@ -490,6 +492,9 @@ impl Report {
             self.wasm_opt_bytes
                 .map_or(self.wasm_opt_note.clone(), bytes)
         ));
+        for (what, size) in &self.other_wasm {
+            md.push_str(&format!("| {what} | {} |\n", bytes(*size)));
+        }
 
         md.push_str(
             "\n**Targets** (recorded, not asserted)\n\n| Goal | Measured | |\n|---|--:|---|\n",
@@ -581,7 +586,8 @@ impl Report {
             "settings": self.settings,
             "upstream_direct": self.upstream_direct.as_ref().map(|(a, b)| json!({"c1": a.to_json(), "saturating": b.to_json()})),
             "wasm": {"release_bytes": self.wasm_bytes, "wasm_opt_oz_bytes": self.wasm_opt_bytes,
-                "wasm_opt_note": self.wasm_opt_note},
+                "wasm_opt_note": self.wasm_opt_note,
+                "other": self.other_wasm.iter().map(|(what, size)| json!({"what": what, "bytes": size})).collect::<Vec<_>>()},
             "scenarios": self.scenarios.iter().map(Scenario::to_json).collect::<Vec<_>>(),
             "vs_plain_envoy": comparisons,
             "vs_peers": ratios,

@@ -10,14 +10,14 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::SystemTime;
 
 use gateway_tests::bench::load::{self, Target, WrkFigures};
 use gateway_tests::bench::report::{Kind, Report, Scenario};
 use gateway_tests::bench::{
     derived_envoy_options, envoy_pid, floor_wasm_path, gateway_options, mark_unavailable, peers,
-    procstat, quota_options, run_interleaved, upstream, Bodies, Derived, Model, Proxy, Running,
-    Settings, WasmOverride, GATEWAY_KEY,
+    procstat, quota_options, revision, run_interleaved, upstream, utc, Baseline, Bodies, Derived,
+    Model, Proxy, Running, Settings, WasmOverride, GATEWAY_KEY,
 };
 use gateway_tests::envoy::{envoy_bin, render_config, repo_root, wasm_path, Envoy, Options};
 use serde_json::json;
@@ -86,7 +86,7 @@ fn main() {
     let direct = direct_upstream(&settings, &lua, &bodies, upstream.port);
 
     let workers = settings.proxy_cpus;
-    let gateway = gateway_options(upstream.port, workers, &scratch);
+    let gateway = gateway_options(upstream.port, workers, &scratch, None);
     let client_auth = vec![("authorization".to_string(), "Bearer client-key".to_string())];
     // For experiments by hand (BENCH_KEEP=1): the gateway's configuration as Envoy gets it.
     let _ = fs::write(
@@ -146,72 +146,112 @@ fn main() {
             Err(e) => failed.push(unavailable(s, &e)),
         }
     }
+    // 2., 3. and 5.: the gateway, and with BENCH_BASELINE the baseline revision's gateway too.
+    let baseline = settings.baseline.as_deref().map(Baseline::find);
     let quota_auth = vec![("authorization".to_string(), format!("Bearer {GATEWAY_KEY}"))];
-    for (id, label, model, provider, options, headers) in [
-        (
-            "gateway-openai",
-            "2. Gateway, OpenAI-compatible provider",
-            Model::OpenAi,
-            "openai",
-            gateway.clone(),
-            client_auth.clone(),
-        ),
-        (
-            "gateway-anthropic",
-            "3. Gateway, OpenAI → Anthropic translation",
-            Model::Anthropic,
-            "anthropic",
-            gateway.clone(),
-            client_auth.clone(),
-        ),
-        (
-            "gateway-quotas",
-            "5. Gateway, OpenAI-compatible, quotas on (shared-data limits and budgets)",
-            Model::OpenAi,
-            "openai",
-            quota_options(&gateway),
-            quota_auth,
-        ),
-    ] {
-        if !settings.wants(id) {
-            continue;
-        }
-        let s = Scenario::new(id, label, Kind::Gateway);
-        eprintln!("starting: {label}");
-        // The harness panics when Envoy refuses the configuration; that is a result here.
-        let started = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            procstat::with_cpus(&proxy_cpus, &load_cpus, || Envoy::start(options))
-        }));
-        procstat::pin_current_thread(&load_cpus);
-        let Ok(envoy) = started else {
-            failed.push(unavailable(
-                s,
-                "Envoy did not start with this configuration (see the log above)",
-            ));
-            continue;
-        };
-        match envoy_pid(&envoy) {
-            Ok(pid) => {
-                let proxy = Proxy {
-                    pid,
-                    cpus: proxy_cpus.clone(),
-                    port: envoy.port,
-                    headers,
-                    path: "/v1/chat/completions".into(),
-                    expect_header: Some(("x-gateway-provider".into(), provider.into())),
-                    // Quotas on: admitted answers carry their tightest counter's headers.
-                    expect_present: (id == "gateway-quotas")
-                        .then(|| "x-ratelimit-limit-requests".to_string()),
-                };
-                running.push(Running::new(s, proxy, model, Box::new(envoy)));
+    let mut builds: Vec<Option<&Baseline>> = vec![None];
+    match &baseline {
+        Some(Ok(b)) => builds.push(Some(b)),
+        Some(Err(e)) => {
+            for (id, label) in [
+                ("gateway-openai", "2. Gateway, OpenAI-compatible provider"),
+                (
+                    "gateway-anthropic",
+                    "3. Gateway, OpenAI → Anthropic translation",
+                ),
+                ("gateway-quotas", "5. Gateway, OpenAI-compatible, quotas on"),
+            ] {
+                let id = format!("{id}{BASELINE_SUFFIX}");
+                if settings.wants(&id) {
+                    let rev = settings.baseline.as_deref().unwrap_or_default();
+                    let s = Scenario::new(&id, &format!("{label} (baseline {rev})"), Kind::Gateway);
+                    failed.push(unavailable(s, e));
+                }
             }
-            Err(e) => failed.push(unavailable(s, &e)),
+        }
+        None => {}
+    }
+    for build in builds {
+        let gateway = match build {
+            None => gateway.clone(),
+            Some(b) => gateway_options(upstream.port, workers, &scratch, Some(&b.envoy_yaml)),
+        };
+        for (id, label, model, provider, options, headers) in [
+            (
+                "gateway-openai",
+                "2. Gateway, OpenAI-compatible provider",
+                Model::OpenAi,
+                "openai",
+                gateway.clone(),
+                client_auth.clone(),
+            ),
+            (
+                "gateway-anthropic",
+                "3. Gateway, OpenAI → Anthropic translation",
+                Model::Anthropic,
+                "anthropic",
+                gateway.clone(),
+                client_auth.clone(),
+            ),
+            (
+                "gateway-quotas",
+                "5. Gateway, OpenAI-compatible, quotas on (shared-data limits and budgets)",
+                Model::OpenAi,
+                "openai",
+                quota_options(&gateway),
+                quota_auth.clone(),
+            ),
+        ] {
+            let (id, label) = match build {
+                None => (id.to_string(), label.to_string()),
+                Some(b) => (
+                    format!("{id}{BASELINE_SUFFIX}"),
+                    format!("{label} (baseline {})", b.name()),
+                ),
+            };
+            if !settings.wants(&id) {
+                continue;
+            }
+            let mut s = Scenario::new(&id, &label, Kind::Gateway);
+            eprintln!("starting: {label}");
+            let quotas = id.starts_with("gateway-quotas");
+            let Some(envoy) = start_gateway(
+                options,
+                build,
+                !quotas,
+                (&proxy_cpus, &load_cpus),
+                &mut s.notes,
+            ) else {
+                failed.push(unavailable(
+                    s,
+                    "Envoy did not start with this configuration (see the log above)",
+                ));
+                continue;
+            };
+            match envoy_pid(&envoy) {
+                Ok(pid) => {
+                    let proxy = Proxy {
+                        pid,
+                        cpus: proxy_cpus.clone(),
+                        port: envoy.port,
+                        headers,
+                        path: "/v1/chat/completions".into(),
+                        expect_header: Some(("x-gateway-provider".into(), provider.into())),
+                        // Quotas on: admitted answers carry their tightest counter's headers.
+                        expect_present: quotas.then(|| "x-ratelimit-limit-requests".to_string()),
+                    };
+                    running.push(Running::new(s, proxy, model, Box::new(envoy)));
+                }
+                Err(e) => failed.push(unavailable(s, &e)),
+            }
         }
     }
     let mut scenarios = run_interleaved(&settings, &lua, &bodies, running);
     scenarios.append(&mut failed);
+    // Each baseline row right after the row it is the baseline of.
     let order = |id: &str| {
-        [
+        let current = id.strip_suffix(BASELINE_SUFFIX);
+        let position = [
             "envoy",
             "floor",
             "floor-upstream",
@@ -220,7 +260,8 @@ fn main() {
             "gateway-quotas",
         ]
         .iter()
-        .position(|x| *x == id)
+        .position(|x| *x == current.unwrap_or(id));
+        (position, current.is_some())
     };
     scenarios.sort_by_key(|s| order(&s.id));
 
@@ -260,6 +301,22 @@ fn main() {
         wasm_bytes,
         wasm_opt_bytes,
         wasm_opt_note,
+        other_wasm: [
+            Some((
+                "`floor_filter.wasm`, the wasm floor's filter".to_string(),
+                floor_wasm_path(),
+            )),
+            baseline.as_ref().and_then(|b| b.as_ref().ok()).map(|b| {
+                (
+                    format!("release `ai_gateway.wasm` of the baseline {}", b.name()),
+                    b.wasm.clone(),
+                )
+            }),
+        ]
+        .into_iter()
+        .flatten()
+        .filter_map(|(what, path)| Some((what, fs::metadata(path).ok()?.len())))
+        .collect(),
         scenarios,
         peers_requested: settings.peers,
         peer_notes,
@@ -302,6 +359,45 @@ fn main() {
 fn fail(msg: &str) -> ! {
     eprintln!("make bench: {msg}");
     std::process::exit(1);
+}
+
+/// The id suffix of a baseline revision's scenario (`gateway-openai-baseline`): `BENCH_ONLY`
+/// prefixes select a scenario and its baseline alike.
+const BASELINE_SUFFIX: &str = "-baseline";
+
+/// Starts the gateway, this tree's or a baseline revision's (its .wasm and its envoy/envoy.yaml).
+/// A baseline whose plugin configuration format differs may refuse the bench's: then, when
+/// `fallback` allows, it is started again with its own envoy/envoy.yaml's plugin configuration,
+/// and the scenario says so. `None` when Envoy did not start.
+fn start_gateway(
+    options: Options,
+    baseline: Option<&Baseline>,
+    fallback: bool,
+    (proxy_cpus, load_cpus): (&[usize], &[usize]),
+    notes: &mut Vec<String>,
+) -> Option<Envoy> {
+    let start = |options: Options| {
+        // The harness panics when Envoy refuses the configuration; that is a result here.
+        let started = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            let _wasm = baseline.map(|b| WasmOverride::new(&b.wasm));
+            procstat::with_cpus(proxy_cpus, load_cpus, || Envoy::start(options))
+        }));
+        procstat::pin_current_thread(load_cpus);
+        started.ok()
+    };
+    let envoy = start(options.clone());
+    if envoy.is_some() || baseline.is_none() || !fallback {
+        return envoy;
+    }
+    eprintln!("    the baseline refused the bench's plugin configuration; trying its own");
+    let envoy = start(Options {
+        plugin_config: None,
+        ..options
+    })?;
+    notes.push(
+        "the baseline refused the bench's plugin configuration: measured with the one in its envoy/envoy.yaml".into(),
+    );
+    Some(envoy)
 }
 
 /// Starts Envoy on a configuration derived from the gateway's (plain Envoy, the wasm floor),
@@ -474,31 +570,6 @@ fn direct_upstream(
     Some((run(1)?, run(settings.connections)?))
 }
 
-/// The commit measured, `+changes` when the work tree differs from it (read-only git calls).
-fn revision(root: &Path) -> String {
-    let git = |args: &[&str]| {
-        Command::new("git")
-            .args(args)
-            .current_dir(root)
-            .output()
-            .ok()
-            .filter(|o| o.status.success())
-            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
-    };
-    match git(&["rev-parse", "--short=12", "HEAD"]) {
-        Some(rev) => {
-            let dirty = git(&["status", "--porcelain", "--untracked-files=no"])
-                .is_some_and(|s| !s.is_empty());
-            if dirty {
-                format!("{rev}+changes")
-            } else {
-                rev
-            }
-        }
-        None => "unknown".into(),
-    }
-}
-
 fn version_file(path: &Path) -> String {
     fs::read_to_string(path)
         .map(|s| s.trim().to_string())
@@ -607,30 +678,5 @@ fn preamble(
         canned.openai_json_body,
         canned.anthropic_json_body,
         gateway_tests::bench::workload::STREAM_EVENTS,
-    )
-}
-
-/// `2026-11-21 15:04:05 UTC`.
-fn utc(t: SystemTime) -> String {
-    let secs = t
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or(Duration::ZERO)
-        .as_secs();
-    let (days, rem) = (secs / 86_400, secs % 86_400);
-    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
-    let z = days as i64 + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02} UTC",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
     )
 }
