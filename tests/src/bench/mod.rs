@@ -4,6 +4,7 @@
 //! `src/bin/bench.rs`; README "Benchmarks" describes what is measured and shows a run.
 
 pub mod load;
+pub mod native;
 pub mod peers;
 pub mod procstat;
 pub mod report;
