@@ -90,7 +90,9 @@ fn main() {
         let mut row = Vec::new();
         for fixture in &fixtures {
             let timing = match fixture {
-                Ok(f) if f.applies(stage) => Some(time(budget, || f.run(stage))),
+                Ok(f) if f.applies(stage) => {
+                    Some(time(budget, || black_box(f).run(black_box(stage))))
+                }
                 _ => None,
             };
             if let (Ok(f), Some(t)) = (fixture, timing) {
