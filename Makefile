@@ -84,13 +84,26 @@ redis:
 clean: ## Remove build output (keeps .venv and .tools)
 	cargo clean
 
-# Benchmark (README "Benchmarks"): gateway vs plain Envoy, and with BENCH_PEERS=1 vs LiteLLM and
-# Portkey, on this machine. Installs wrk and binaryen (Debian) and the peers when missing; writes
-# the table and JSON to bench/results/. Settings: BENCH_DURATION, BENCH_CONNECTIONS, ... (see
-# tests/src/bench/mod.rs). Measures and records only; asserts nothing.
-.PHONY: bench
-bench: wasm $(ENVOY) ## Benchmark vs plain Envoy (BENCH_PEERS=1: also LiteLLM, Portkey)
+# Benchmark (README "Benchmarks"): gateway vs plain Envoy and the wasm floor, and with
+# BENCH_PEERS=1 vs LiteLLM and Portkey, on this machine. Installs wrk and binaryen (Debian) and
+# the peers when missing; writes the table and JSON to bench/results/. Settings: BENCH_DURATION,
+# BENCH_CONNECTIONS, ... (see tests/src/bench/mod.rs); BENCH_BASELINE=<git rev> also measures
+# that revision's gateway, built in a temporary worktree (tests/bench/baseline.sh). Measures and
+# records only; asserts nothing.
+.PHONY: bench bench-native floor-wasm
+bench: wasm floor-wasm $(ENVOY) ## Benchmark vs plain Envoy (BENCH_PEERS=1: also LiteLLM, Portkey; BENCH_BASELINE=rev)
 	bash tests/bench/setup.sh
 	@if [ "$${BENCH_PEERS:-0}" = 1 ]; then bash tests/bench/peers.sh; fi
+	@if [ -n "$${BENCH_BASELINE:-}" ]; then \
+	  WASM_CARGO="$(WASM_CARGO)" WASM_FLAGS="$(WASM_FLAGS)" bash tests/bench/baseline.sh "$$BENCH_BASELINE"; fi
 	cargo build --release -q -p gateway-tests --features bench --bin bench
 	$(ROOT)/target/release/bench
+
+# The wasm floor: a minimal filter that reads the request body and writes it back (tests/floor-filter).
+floor-wasm: $(WASM_MODE)
+	@bash tests/scripts/wasm-std.sh
+	$(WASM_CARGO) build --release $(WASM_FLAGS) -p floor-filter
+
+bench-native: ## Native timings of the per-request pure work, per stage and wire format
+	cargo build --release -q -p gateway-tests --features bench --bin bench-native
+	$(ROOT)/target/release/bench-native

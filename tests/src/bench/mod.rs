@@ -4,6 +4,7 @@
 //! `src/bin/bench.rs`; README "Benchmarks" describes what is measured and shows a run.
 
 pub mod load;
+pub mod native;
 pub mod peers;
 pub mod procstat;
 pub mod report;
@@ -12,7 +13,8 @@ pub mod workload;
 
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::process::Command;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde_json::{json, Value};
 
@@ -37,6 +39,8 @@ pub struct Settings {
     /// Only these scenario ids (comma-separated), for development.
     pub only: Option<Vec<String>>,
     pub wasm_opt: bool,
+    /// A git revision whose gateway is measured too (`BENCH_BASELINE`).
+    pub baseline: Option<String>,
     /// Nice value of the whole benchmark (proxies, wrk, upstream), so that other work on the
     /// machine disturbs the figures less; applied when permitted (root).
     pub nice: i32,
@@ -66,6 +70,10 @@ impl Settings {
                 .filter(|v| !v.trim().is_empty())
                 .map(|v| v.split(',').map(|s| s.trim().to_string()).collect()),
             wasm_opt: std::env::var("BENCH_WASM_OPT").map_or(true, |v| v.trim() != "0"),
+            baseline: std::env::var("BENCH_BASELINE")
+                .ok()
+                .map(|v| v.trim().to_string())
+                .filter(|v| !v.is_empty()),
             nice: env_num("BENCH_NICE", -20i32).clamp(-20, 19),
         }
     }
@@ -80,7 +88,7 @@ impl Settings {
         json!({"duration_s": self.duration.as_secs(), "warmup_s": self.warmup.as_secs(),
             "connections": self.connections, "proxy_cpus": self.proxy_cpus,
             "stream_requests_max": self.stream_requests, "peers": self.peers, "wrk_threads": 1,
-            "nice": self.nice})
+            "nice": self.nice, "baseline": self.baseline})
     }
 }
 
@@ -184,11 +192,20 @@ pub fn quota_options(gateway: &Options) -> Options {
     options
 }
 
-/// Envoy options for the gateway: the shipped envoy/envoy.yaml, every provider cluster on the
-/// fake upstream (no DNS, nothing leaves the machine), the bench plugin configuration and keys.
-pub fn gateway_options(upstream: u16, workers: usize, scratch: &Path) -> Options {
-    let clusters: Vec<String> = render_config(&Options::default(), scratch)["static_resources"]
-        ["clusters"]
+/// Envoy options for the gateway: the shipped envoy/envoy.yaml (or `envoy_yaml`, a baseline
+/// revision's), every provider cluster on the fake upstream (no DNS, nothing leaves the
+/// machine), the bench plugin configuration and keys.
+pub fn gateway_options(
+    upstream: u16,
+    workers: usize,
+    scratch: &Path,
+    envoy_yaml: Option<&Path>,
+) -> Options {
+    let shipped = Options {
+        config_file: envoy_yaml.map(Path::to_path_buf),
+        ..Options::default()
+    };
+    let clusters: Vec<String> = render_config(&shipped, scratch)["static_resources"]["clusters"]
         .as_array()
         .map(|cs| {
             cs.iter()
@@ -204,8 +221,111 @@ pub fn gateway_options(upstream: u16, workers: usize, scratch: &Path) -> Options
             ("ANTHROPIC_API_KEY".into(), "sk-bench-anthropic".into()),
         ],
         concurrency: workers as u32,
-        ..Options::default()
+        ..shipped
     }
+}
+
+/// A baseline revision's gateway (`BENCH_BASELINE`), as tests/bench/baseline.sh built it from a
+/// temporary worktree: its release .wasm and its envoy/envoy.yaml, kept per commit under
+/// target/bench-baseline/.
+#[derive(Debug, Clone)]
+pub struct Baseline {
+    /// The revision as given (`main`, a hash).
+    pub rev: String,
+    /// Its commit, 12 hex digits.
+    pub commit: String,
+    pub wasm: PathBuf,
+    pub envoy_yaml: PathBuf,
+}
+
+impl Baseline {
+    /// The build of `rev`; an error says what is missing.
+    pub fn find(rev: &str) -> Result<Self, String> {
+        let root = crate::envoy::repo_root();
+        let out = std::process::Command::new("git")
+            .args(["rev-parse", "--verify", "--quiet", "--short=12"])
+            .arg(format!("{rev}^{{commit}}"))
+            .current_dir(&root)
+            .output()
+            .map_err(|e| format!("git: {e}"))?;
+        let commit = String::from_utf8_lossy(&out.stdout).trim().to_string();
+        if !out.status.success() || commit.is_empty() {
+            return Err(format!("'{rev}' is not a commit of this repository"));
+        }
+        let dir = root.join("target/bench-baseline").join(&commit);
+        let baseline = Self {
+            rev: rev.to_string(),
+            wasm: dir.join("ai_gateway.wasm"),
+            envoy_yaml: dir.join("envoy.yaml"),
+            commit,
+        };
+        if !baseline.wasm.exists() || !baseline.envoy_yaml.exists() {
+            return Err(format!(
+                "{rev} is not built in {} (`BENCH_BASELINE={rev} make bench` builds it)",
+                dir.display()
+            ));
+        }
+        Ok(baseline)
+    }
+
+    /// How the report names it: `main abc1234`, or the short hash alone.
+    pub fn name(&self) -> String {
+        let short = self.commit.get(..7).unwrap_or(&self.commit);
+        if self.commit.starts_with(&self.rev) {
+            short.to_string()
+        } else {
+            format!("{} {short}", self.rev)
+        }
+    }
+}
+
+/// What a configuration derived from the gateway's keeps of the gateway's filters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Derived {
+    /// Plain Envoy: no wasm and no buffer filters.
+    PlainEnvoy,
+    /// The wasm floor: the minimal floor filter in the gateway filter's place, with the same
+    /// buffer filter after it; no filters in the clusters.
+    Floor,
+    /// The floor filter downstream and, like the gateway's provider filter, as the per-attempt
+    /// filter of every cluster (before the same buffer filter and the upstream codec).
+    FloorUpstream,
+}
+
+impl Derived {
+    fn file(self) -> &'static str {
+        match self {
+            Derived::PlainEnvoy => "plain-envoy.json",
+            Derived::Floor => "floor-envoy.json",
+            Derived::FloorUpstream => "floor-upstream-envoy.json",
+        }
+    }
+}
+
+/// The wasm floor filter (tests/floor-filter), as `make bench` builds it.
+pub fn floor_wasm_path() -> PathBuf {
+    crate::envoy::repo_root().join("target/wasm32-wasip1/release/floor_filter.wasm")
+}
+
+/// The floor filter's Wasm config: its own VM, no plugin configuration. The harness writes the
+/// .wasm path named by `GATEWAY_WASM` into it when Envoy starts (see [`WasmOverride`]).
+fn floor_filter_config() -> Value {
+    json!({"name": "wasm_floor", "root_id": "floor",
+        "vm_config": {"vm_id": "wasm_floor", "runtime": "envoy.wasm.runtime.v8",
+            "code": {"local": {"filename": floor_wasm_path().display().to_string()}}}})
+}
+
+/// Points every wasm filter of `filters` at the floor filter; returns how many there were.
+fn swap_in_floor(filters: &mut [Value]) -> usize {
+    let mut swapped = 0;
+    for f in filters
+        .iter_mut()
+        .filter(|f| f["name"] == "envoy.filters.http.wasm")
+    {
+        f["typed_config"]["config"] = floor_filter_config();
+        swapped += 1;
+    }
+    swapped
 }
 
 /// Plain Envoy, the floor: the gateway's rendered configuration with the wasm filters (and the
@@ -214,6 +334,16 @@ pub fn gateway_options(upstream: u16, workers: usize, scratch: &Path) -> Options
 /// retries) to the `openai` cluster. Listener, request access log, stats and clusters stay as
 /// shipped.
 pub fn plain_envoy_options(gateway: &Options, scratch: &Path) -> Result<Options, String> {
+    derived_envoy_options(gateway, scratch, Derived::PlainEnvoy)
+}
+
+/// A configuration derived from the gateway's as [`plain_envoy_options`] describes, keeping
+/// what `derived` says of the gateway's filters (the floor filter in place of the gateway's).
+pub fn derived_envoy_options(
+    gateway: &Options,
+    scratch: &Path,
+    derived: Derived,
+) -> Result<Options, String> {
     let mut config = render_config(gateway, scratch);
     let is_gateway_filter = |f: &Value| {
         matches!(
@@ -221,7 +351,7 @@ pub fn plain_envoy_options(gateway: &Options, scratch: &Path) -> Result<Options,
             Some("envoy.filters.http.wasm" | "envoy.filters.http.buffer")
         )
     };
-    let mut removed = 0;
+    let (mut removed, mut swapped) = (0, 0);
     for listener in config["static_resources"]["listeners"]
         .as_array_mut()
         .into_iter()
@@ -235,9 +365,13 @@ pub fn plain_envoy_options(gateway: &Options, scratch: &Path) -> Result<Options,
             for filter in chain["filters"].as_array_mut().into_iter().flatten() {
                 let hcm = &mut filter["typed_config"];
                 if let Some(filters) = hcm["http_filters"].as_array_mut() {
-                    let before = filters.len();
-                    filters.retain(|f| !is_gateway_filter(f));
-                    removed += before - filters.len();
+                    if derived == Derived::PlainEnvoy {
+                        let before = filters.len();
+                        filters.retain(|f| !is_gateway_filter(f));
+                        removed += before - filters.len();
+                    } else {
+                        swapped += swap_in_floor(filters);
+                    }
                 }
                 // Access logs that only log on the gateway's filter state (the body log) go;
                 // the request log stays.
@@ -265,19 +399,31 @@ pub fn plain_envoy_options(gateway: &Options, scratch: &Path) -> Result<Options,
             .into_iter()
             .flatten()
         {
-            if let Some(o) = opts.as_object_mut() {
+            if derived == Derived::FloorUpstream {
+                if let Some(filters) = opts["http_filters"].as_array_mut() {
+                    swapped += swap_in_floor(filters);
+                }
+            } else if let Some(o) = opts.as_object_mut() {
                 o.remove("http_filters");
             }
         }
     }
-    if removed == 0 {
+    if removed == 0 && swapped == 0 {
         return Err("no gateway filter found in the rendered envoy/envoy.yaml".into());
     }
     let text = serde_json::to_string_pretty(&config).map_err(|e| e.to_string())?;
-    if text.contains("envoy.filters.http.wasm") {
-        return Err("a wasm filter is left in the plain-Envoy configuration".into());
+    let gateway_left = match derived {
+        Derived::PlainEnvoy => text.contains("envoy.filters.http.wasm"),
+        Derived::Floor | Derived::FloorUpstream => {
+            text.contains("\"root_id\": \"gateway\"") || text.contains("\"root_id\": \"provider\"")
+        }
+    };
+    if gateway_left {
+        return Err(format!(
+            "a gateway filter is left in the derived configuration ({derived:?})"
+        ));
     }
-    let path = scratch.join("plain-envoy.json");
+    let path = scratch.join(derived.file());
     fs::write(&path, text).map_err(|e| format!("{}: {e}", path.display()))?;
     Ok(Options {
         plugin_config: None,
@@ -285,6 +431,32 @@ pub fn plain_envoy_options(gateway: &Options, scratch: &Path) -> Result<Options,
         config_file: Some(path),
         ..gateway.clone()
     })
+}
+
+/// While alive, the harness writes `wasm` into every wasm filter of the configurations it
+/// renders (it reads `GATEWAY_WASM` each time): how the floor filter and a baseline's .wasm get
+/// into an Envoy started by the shared harness. Restores the previous value when dropped, also
+/// when the start panics.
+pub struct WasmOverride {
+    before: Option<std::ffi::OsString>,
+}
+
+impl WasmOverride {
+    pub fn new(wasm: &Path) -> Self {
+        let before = std::env::var_os("GATEWAY_WASM");
+        // Set only while the driver's main thread starts an Envoy; nothing else runs then.
+        std::env::set_var("GATEWAY_WASM", wasm);
+        Self { before }
+    }
+}
+
+impl Drop for WasmOverride {
+    fn drop(&mut self) {
+        match &self.before {
+            Some(v) => std::env::set_var("GATEWAY_WASM", v),
+            None => std::env::remove_var("GATEWAY_WASM"),
+        }
+    }
 }
 
 /// Envoy's pid (the harness does not expose it): the process whose command line names its config.
@@ -633,4 +805,54 @@ pub fn mark_unavailable(s: &mut Scenario, why: &str) {
     s.json_sat = None;
     s.stream = None;
     s.stream_sat = None;
+}
+
+/// The commit measured, `+changes` when the work tree differs from it (read-only git calls).
+pub fn revision(root: &Path) -> String {
+    let git = |args: &[&str]| {
+        Command::new("git")
+            .args(args)
+            .current_dir(root)
+            .output()
+            .ok()
+            .filter(|o| o.status.success())
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+    };
+    match git(&["rev-parse", "--short=12", "HEAD"]) {
+        Some(rev) => {
+            let dirty = git(&["status", "--porcelain", "--untracked-files=no"])
+                .is_some_and(|s| !s.is_empty());
+            if dirty {
+                format!("{rev}+changes")
+            } else {
+                rev
+            }
+        }
+        None => "unknown".into(),
+    }
+}
+
+/// `2026-11-21 15:04:05 UTC`.
+pub fn utc(t: SystemTime) -> String {
+    let secs = t
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or(Duration::ZERO)
+        .as_secs();
+    let (days, rem) = (secs / 86_400, secs % 86_400);
+    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+    let z = days as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02} UTC",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
 }

@@ -47,7 +47,10 @@ impl Measured {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
+    /// Plain Envoy, which every other scenario is compared with.
     Floor,
+    /// Plain Envoy with a minimal wasm filter that reads and rewrites the request body.
+    WasmFloor,
     Gateway,
     Peer,
 }
@@ -107,6 +110,8 @@ pub struct Report {
     pub wasm_bytes: Option<u64>,
     pub wasm_opt_bytes: Option<u64>,
     pub wasm_opt_note: String,
+    /// Other .wasm files measured (the floor filter, a baseline's gateway) and their sizes.
+    pub other_wasm: Vec<(String, u64)>,
     pub scenarios: Vec<Scenario>,
     pub peers_requested: bool,
     pub peer_notes: Vec<String>,
@@ -191,6 +196,18 @@ impl Report {
 
     fn added_ttfb(&self, s: &Scenario) -> Option<f64> {
         Some(s.stream.as_ref()?.ttfb.p50_ms - self.floor()?.stream.as_ref()?.ttfb.p50_ms)
+    }
+
+    /// The proxy's CPU per request at saturation, minus plain Envoy's.
+    fn added_cpu(&self, s: &Scenario) -> Option<f64> {
+        let cpu = |s: &Scenario| s.json_sat.as_ref().map(Measured::cpu_us_per_request);
+        Some(cpu(s)? - cpu(self.floor()?)?)
+    }
+
+    /// The CPU a scenario adds over plain Envoy as a multiple of what a wasm floor scenario adds.
+    fn floor_multiple(&self, s: &Scenario, floor_id: &str) -> Option<f64> {
+        let floor = self.added_cpu(self.find(floor_id)?)?;
+        (floor > 0.0).then(|| self.added_cpu(s).map(|a| a / floor))?
     }
 
     /// Gateway throughput divided by a peer's, for the same scenario.
@@ -320,6 +337,8 @@ impl Report {
             ));
         }
 
+        self.floor_table(&mut md, conns);
+
         md.push_str(&format!(
             "\n**4. Streaming, {} events per answer** (time to first / last body byte, one request after the other; throughput at c={conns})\n\n",
             super::workload::STREAM_EVENTS
@@ -342,7 +361,7 @@ impl Report {
                 continue;
             };
             let (added_fb, added_lb) = match (&floor_stream, s.kind) {
-                (Some(f), Kind::Gateway | Kind::Peer) => (
+                (Some(f), Kind::WasmFloor | Kind::Gateway | Kind::Peer) => (
                     signed_ms(st.ttfb.p50_ms - f.ttfb.p50_ms),
                     signed_ms(st.ttlb.p50_ms - f.ttlb.p50_ms),
                 ),
@@ -473,6 +492,9 @@ impl Report {
             self.wasm_opt_bytes
                 .map_or(self.wasm_opt_note.clone(), bytes)
         ));
+        for (what, size) in &self.other_wasm {
+            md.push_str(&format!("| {what} | {} |\n", bytes(*size)));
+        }
 
         md.push_str(
             "\n**Targets** (recorded, not asserted)\n\n| Goal | Measured | |\n|---|--:|---|\n",
@@ -499,6 +521,39 @@ impl Report {
         md
     }
 
+    /// The wasm floor comparison: what the gateway's filters cost beyond what any wasm filter
+    /// that reads and rewrites the body costs. Only when plain Envoy and a floor were measured.
+    fn floor_table(&self, md: &mut String, conns: u64) {
+        const FLOORS: [&str; 2] = ["floor", "floor-upstream"];
+        if FLOORS.iter().all(|id| self.find(id).is_none()) || self.floor().is_none() {
+            return;
+        }
+        md.push_str(&format!(
+            "\n**Against the wasm floor** (proxy CPU per request at c={conns}; the CPU a scenario adds over plain Envoy, and that as a multiple of what the floor filter adds: downstream only (1a), downstream and upstream (1b))\n\n"
+        ));
+        md.push_str("| Scenario | proxy CPU/req | added over plain Envoy | × floor 1a | × floor 1b |\n|---|--:|--:|--:|--:|\n");
+        for s in self.scenarios.iter().filter(|s| {
+            s.unavailable.is_none() && matches!(s.kind, Kind::WasmFloor | Kind::Gateway)
+        }) {
+            let (Some(sat), Some(added)) = (&s.json_sat, self.added_cpu(s)) else {
+                continue;
+            };
+            let [down, up] = FLOORS.map(|f| match s.kind {
+                Kind::WasmFloor => "—".to_string(),
+                _ => self
+                    .floor_multiple(s, f)
+                    .map_or("—".into(), |x| format!("{x:.1}×")),
+            });
+            md.push_str(&format!(
+                "| {} | {:.0} µs | {}{:.0} µs | {down} | {up} |\n",
+                s.label,
+                sat.cpu_us_per_request(),
+                if added >= 0.0 { "+" } else { "−" },
+                added.abs(),
+            ));
+        }
+    }
+
     pub fn to_json(&self) -> Value {
         let targets: Vec<Value> = self
             .targets()
@@ -510,7 +565,10 @@ impl Report {
             comparisons.push(json!({"id": s.id,
                 "added_p50_ms_c1": self.added_p50(s).map(|x| round(x, 4)),
                 "throughput_share_of_envoy": self.throughput_share(s).map(|x| round(x, 3)),
-                "added_ttfb_p50_ms": self.added_ttfb(s).map(|x| round(x, 4))}));
+                "added_ttfb_p50_ms": self.added_ttfb(s).map(|x| round(x, 4)),
+                "added_cpu_us_per_request": self.added_cpu(s).map(|x| round(x, 2)),
+                "added_cpu_vs_floor": self.floor_multiple(s, "floor").map(|x| round(x, 2)),
+                "added_cpu_vs_floor_upstream": self.floor_multiple(s, "floor-upstream").map(|x| round(x, 2))}));
         }
         let mut ratios = Vec::new();
         for peer in ["litellm", "portkey"] {
@@ -528,7 +586,8 @@ impl Report {
             "settings": self.settings,
             "upstream_direct": self.upstream_direct.as_ref().map(|(a, b)| json!({"c1": a.to_json(), "saturating": b.to_json()})),
             "wasm": {"release_bytes": self.wasm_bytes, "wasm_opt_oz_bytes": self.wasm_opt_bytes,
-                "wasm_opt_note": self.wasm_opt_note},
+                "wasm_opt_note": self.wasm_opt_note,
+                "other": self.other_wasm.iter().map(|(what, size)| json!({"what": what, "bytes": size})).collect::<Vec<_>>()},
             "scenarios": self.scenarios.iter().map(Scenario::to_json).collect::<Vec<_>>(),
             "vs_plain_envoy": comparisons,
             "vs_peers": ratios,

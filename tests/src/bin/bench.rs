@@ -10,15 +10,16 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::SystemTime;
 
 use gateway_tests::bench::load::{self, Target, WrkFigures};
 use gateway_tests::bench::report::{Kind, Report, Scenario};
 use gateway_tests::bench::{
-    envoy_pid, gateway_options, mark_unavailable, peers, plain_envoy_options, procstat,
-    quota_options, run_interleaved, upstream, Bodies, Model, Proxy, Running, Settings, GATEWAY_KEY,
+    derived_envoy_options, envoy_pid, floor_wasm_path, gateway_options, mark_unavailable, peers,
+    procstat, quota_options, revision, run_interleaved, upstream, utc, Baseline, Bodies, Derived,
+    Model, Proxy, Running, Settings, WasmOverride, GATEWAY_KEY,
 };
-use gateway_tests::envoy::{envoy_bin, render_config, repo_root, wasm_path, Envoy};
+use gateway_tests::envoy::{envoy_bin, render_config, repo_root, wasm_path, Envoy, Options};
 use serde_json::json;
 
 fn main() {
@@ -85,7 +86,7 @@ fn main() {
     let direct = direct_upstream(&settings, &lua, &bodies, upstream.port);
 
     let workers = settings.proxy_cpus;
-    let gateway = gateway_options(upstream.port, workers, &scratch);
+    let gateway = gateway_options(upstream.port, workers, &scratch, None);
     let client_auth = vec![("authorization".to_string(), "Bearer client-key".to_string())];
     // For experiments by hand (BENCH_KEEP=1): the gateway's configuration as Envoy gets it.
     let _ = fs::write(
@@ -93,107 +94,174 @@ fn main() {
         serde_json::to_string_pretty(&render_config(&gateway, &scratch)).unwrap_or_default(),
     );
 
-    // 1. to 3.: plain Envoy and the gateway, each on its own fresh Envoy, measured interleaved.
+    // 1. to 3.: plain Envoy, the wasm floor and the gateway, each on its own fresh Envoy,
+    // measured interleaved.
     let mut running = Vec::new();
     let mut failed = Vec::new();
-    if settings.wants("envoy") {
-        let s = Scenario::new("envoy", "1. Plain Envoy (floor)", Kind::Floor);
-        eprintln!("starting: {}", s.label);
-        match plain_envoy_options(&gateway, &scratch).and_then(|opts| {
-            let envoy = procstat::with_cpus(&proxy_cpus, &load_cpus, || Envoy::start(opts));
-            let proxy = Proxy {
-                pid: envoy_pid(&envoy)?,
-                cpus: proxy_cpus.clone(),
-                port: envoy.port,
-                headers: client_auth.clone(),
-                path: "/v1/chat/completions".into(),
-                expect_header: None,
-                expect_present: None,
-            };
-            Ok(Running::new(
-                s.clone(),
-                proxy,
-                Model::OpenAi,
-                Box::new(envoy),
-            ))
-        }) {
-            Ok(r) => running.push(r),
-            Err(e) => failed.push(unavailable(s, &e)),
-        }
-    }
-    let quota_auth = vec![("authorization".to_string(), format!("Bearer {GATEWAY_KEY}"))];
-    for (id, label, model, provider, options, headers) in [
+    for (id, label, derived, kind) in [
         (
-            "gateway-openai",
-            "2. Gateway, OpenAI-compatible provider",
-            Model::OpenAi,
-            "openai",
-            gateway.clone(),
-            client_auth.clone(),
+            "envoy",
+            "1. Plain Envoy (floor)",
+            Derived::PlainEnvoy,
+            Kind::Floor,
         ),
         (
-            "gateway-anthropic",
-            "3. Gateway, OpenAI → Anthropic translation",
-            Model::Anthropic,
-            "anthropic",
-            gateway.clone(),
-            client_auth.clone(),
+            "floor",
+            "1a. Wasm floor: a minimal filter reads the body and writes it back",
+            Derived::Floor,
+            Kind::WasmFloor,
         ),
         (
-            "gateway-quotas",
-            "5. Gateway, OpenAI-compatible, quotas on (shared-data limits and budgets)",
-            Model::OpenAi,
-            "openai",
-            quota_options(&gateway),
-            quota_auth,
+            "floor-upstream",
+            "1b. Wasm floor, downstream and per attempt upstream",
+            Derived::FloorUpstream,
+            Kind::WasmFloor,
         ),
     ] {
         if !settings.wants(id) {
             continue;
         }
-        let s = Scenario::new(id, label, Kind::Gateway);
+        let s = Scenario::new(id, label, kind);
         eprintln!("starting: {label}");
-        // The harness panics when Envoy refuses the configuration; that is a result here.
-        let started = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            procstat::with_cpus(&proxy_cpus, &load_cpus, || Envoy::start(options))
-        }));
-        procstat::pin_current_thread(&load_cpus);
-        let Ok(envoy) = started else {
-            failed.push(unavailable(
-                s,
-                "Envoy did not start with this configuration (see the log above)",
-            ));
-            continue;
-        };
-        match envoy_pid(&envoy) {
-            Ok(pid) => {
+        match start_derived(&gateway, &scratch, derived, (&proxy_cpus, &load_cpus)).and_then(
+            |envoy| {
                 let proxy = Proxy {
-                    pid,
+                    pid: envoy_pid(&envoy)?,
                     cpus: proxy_cpus.clone(),
                     port: envoy.port,
-                    headers,
+                    headers: client_auth.clone(),
                     path: "/v1/chat/completions".into(),
-                    expect_header: Some(("x-gateway-provider".into(), provider.into())),
-                    // Quotas on: admitted answers carry their tightest counter's headers.
-                    expect_present: (id == "gateway-quotas")
-                        .then(|| "x-ratelimit-limit-requests".to_string()),
+                    expect_header: None,
+                    expect_present: None,
                 };
-                running.push(Running::new(s, proxy, model, Box::new(envoy)));
-            }
+                Ok(Running::new(
+                    s.clone(),
+                    proxy,
+                    Model::OpenAi,
+                    Box::new(envoy),
+                ))
+            },
+        ) {
+            Ok(r) => running.push(r),
             Err(e) => failed.push(unavailable(s, &e)),
+        }
+    }
+    // 2., 3. and 5.: the gateway, and with BENCH_BASELINE the baseline revision's gateway too.
+    let baseline = settings.baseline.as_deref().map(Baseline::find);
+    let quota_auth = vec![("authorization".to_string(), format!("Bearer {GATEWAY_KEY}"))];
+    let mut builds: Vec<Option<&Baseline>> = vec![None];
+    match &baseline {
+        Some(Ok(b)) => builds.push(Some(b)),
+        Some(Err(e)) => {
+            for (id, label) in [
+                ("gateway-openai", "2. Gateway, OpenAI-compatible provider"),
+                (
+                    "gateway-anthropic",
+                    "3. Gateway, OpenAI → Anthropic translation",
+                ),
+                ("gateway-quotas", "5. Gateway, OpenAI-compatible, quotas on"),
+            ] {
+                let id = format!("{id}{BASELINE_SUFFIX}");
+                if settings.wants(&id) {
+                    let rev = settings.baseline.as_deref().unwrap_or_default();
+                    let s = Scenario::new(&id, &format!("{label} (baseline {rev})"), Kind::Gateway);
+                    failed.push(unavailable(s, e));
+                }
+            }
+        }
+        None => {}
+    }
+    for build in builds {
+        let gateway = match build {
+            None => gateway.clone(),
+            Some(b) => gateway_options(upstream.port, workers, &scratch, Some(&b.envoy_yaml)),
+        };
+        for (id, label, model, provider, options, headers) in [
+            (
+                "gateway-openai",
+                "2. Gateway, OpenAI-compatible provider",
+                Model::OpenAi,
+                "openai",
+                gateway.clone(),
+                client_auth.clone(),
+            ),
+            (
+                "gateway-anthropic",
+                "3. Gateway, OpenAI → Anthropic translation",
+                Model::Anthropic,
+                "anthropic",
+                gateway.clone(),
+                client_auth.clone(),
+            ),
+            (
+                "gateway-quotas",
+                "5. Gateway, OpenAI-compatible, quotas on (shared-data limits and budgets)",
+                Model::OpenAi,
+                "openai",
+                quota_options(&gateway),
+                quota_auth.clone(),
+            ),
+        ] {
+            let (id, label) = match build {
+                None => (id.to_string(), label.to_string()),
+                Some(b) => (
+                    format!("{id}{BASELINE_SUFFIX}"),
+                    format!("{label} (baseline {})", b.name()),
+                ),
+            };
+            if !settings.wants(&id) {
+                continue;
+            }
+            let mut s = Scenario::new(&id, &label, Kind::Gateway);
+            eprintln!("starting: {label}");
+            let quotas = id.starts_with("gateway-quotas");
+            let Some(envoy) = start_gateway(
+                options,
+                build,
+                !quotas,
+                (&proxy_cpus, &load_cpus),
+                &mut s.notes,
+            ) else {
+                failed.push(unavailable(
+                    s,
+                    "Envoy did not start with this configuration (see the log above)",
+                ));
+                continue;
+            };
+            match envoy_pid(&envoy) {
+                Ok(pid) => {
+                    let proxy = Proxy {
+                        pid,
+                        cpus: proxy_cpus.clone(),
+                        port: envoy.port,
+                        headers,
+                        path: "/v1/chat/completions".into(),
+                        expect_header: Some(("x-gateway-provider".into(), provider.into())),
+                        // Quotas on: admitted answers carry their tightest counter's headers.
+                        expect_present: quotas.then(|| "x-ratelimit-limit-requests".to_string()),
+                    };
+                    running.push(Running::new(s, proxy, model, Box::new(envoy)));
+                }
+                Err(e) => failed.push(unavailable(s, &e)),
+            }
         }
     }
     let mut scenarios = run_interleaved(&settings, &lua, &bodies, running);
     scenarios.append(&mut failed);
+    // Each baseline row right after the row it is the baseline of.
     let order = |id: &str| {
-        [
+        let current = id.strip_suffix(BASELINE_SUFFIX);
+        let position = [
             "envoy",
+            "floor",
+            "floor-upstream",
             "gateway-openai",
             "gateway-anthropic",
             "gateway-quotas",
         ]
         .iter()
-        .position(|x| *x == id)
+        .position(|x| *x == current.unwrap_or(id));
+        (position, current.is_some())
     };
     scenarios.sort_by_key(|s| order(&s.id));
 
@@ -233,6 +301,22 @@ fn main() {
         wasm_bytes,
         wasm_opt_bytes,
         wasm_opt_note,
+        other_wasm: [
+            Some((
+                "`floor_filter.wasm`, the wasm floor's filter".to_string(),
+                floor_wasm_path(),
+            )),
+            baseline.as_ref().and_then(|b| b.as_ref().ok()).map(|b| {
+                (
+                    format!("release `ai_gateway.wasm` of the baseline {}", b.name()),
+                    b.wasm.clone(),
+                )
+            }),
+        ]
+        .into_iter()
+        .flatten()
+        .filter_map(|(what, path)| Some((what, fs::metadata(path).ok()?.len())))
+        .collect(),
         scenarios,
         peers_requested: settings.peers,
         peer_notes,
@@ -275,6 +359,100 @@ fn main() {
 fn fail(msg: &str) -> ! {
     eprintln!("make bench: {msg}");
     std::process::exit(1);
+}
+
+/// The id suffix of a baseline revision's scenario (`gateway-openai-baseline`): `BENCH_ONLY`
+/// prefixes select a scenario and its baseline alike.
+const BASELINE_SUFFIX: &str = "-baseline";
+
+/// Starts the gateway, this tree's or a baseline revision's (its .wasm and its envoy/envoy.yaml).
+/// A baseline whose plugin configuration format differs may refuse the bench's: then, when
+/// `fallback` allows, it is started again with its own envoy/envoy.yaml's plugin configuration,
+/// and the scenario says so. `None` when Envoy did not start.
+fn start_gateway(
+    options: Options,
+    baseline: Option<&Baseline>,
+    fallback: bool,
+    (proxy_cpus, load_cpus): (&[usize], &[usize]),
+    notes: &mut Vec<String>,
+) -> Option<Envoy> {
+    let start = |options: Options| {
+        // The harness panics when Envoy refuses the configuration; that is a result here.
+        let started = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            let _wasm = baseline.map(|b| WasmOverride::new(&b.wasm));
+            procstat::with_cpus(proxy_cpus, load_cpus, || Envoy::start(options))
+        }));
+        procstat::pin_current_thread(load_cpus);
+        started.ok()
+    };
+    let envoy = start(options.clone());
+    if envoy.is_some() || baseline.is_none() || !fallback {
+        return envoy;
+    }
+    eprintln!("    the baseline refused the bench's plugin configuration; trying its own");
+    let envoy = start(Options {
+        plugin_config: None,
+        ..options
+    })?;
+    notes.push(
+        "the baseline refused the bench's plugin configuration: measured with the one in its envoy/envoy.yaml".into(),
+    );
+    Some(envoy)
+}
+
+/// Starts Envoy on a configuration derived from the gateway's (plain Envoy, the wasm floor),
+/// pinned like the gateway; for the floor, checks its filter runs in a VM of its own.
+fn start_derived(
+    gateway: &Options,
+    scratch: &Path,
+    derived: Derived,
+    (proxy_cpus, load_cpus): (&[usize], &[usize]),
+) -> Result<Envoy, String> {
+    let options = derived_envoy_options(gateway, scratch, derived)?;
+    let floor = derived != Derived::PlainEnvoy;
+    let floor_wasm = floor_wasm_path();
+    if floor && !floor_wasm.exists() {
+        return Err(format!(
+            "{} is missing (`make bench` builds it: make floor-wasm)",
+            floor_wasm.display()
+        ));
+    }
+    // The harness panics when Envoy refuses the configuration; that is a result here.
+    let started = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        let _wasm = floor.then(|| WasmOverride::new(&floor_wasm));
+        procstat::with_cpus(proxy_cpus, load_cpus, || Envoy::start(options))
+    }));
+    procstat::pin_current_thread(load_cpus);
+    let envoy =
+        started.map_err(|_| "Envoy did not start with this configuration (see the log above)")?;
+    if floor {
+        check_wasm_vm(&envoy, "wasm_floor")?;
+    }
+    Ok(envoy)
+}
+
+/// That the wasm filter of this plugin name is configured and a wasm VM runs (so that a floor
+/// or baseline scenario never measures an Envoy without the filter it is meant to have).
+fn check_wasm_vm(envoy: &Envoy, plugin: &str) -> Result<(), String> {
+    let stats =
+        gateway_tests::http::request(envoy.admin_port, "GET", "/stats?filter=^wasm", &[], b"")
+            .map(|r| r.text())
+            .map_err(|e| format!("reading Envoy's stats: {e}"))?;
+    let active = stats
+        .lines()
+        .filter(|l| l.contains("runtime.v8.active:"))
+        .filter_map(|l| l.rsplit(':').next()?.trim().parse::<u64>().ok())
+        .sum::<u64>();
+    let configured = stats
+        .lines()
+        .any(|l| l.starts_with(&format!("wasm.{plugin}.")));
+    if active == 0 || !configured {
+        return Err(format!(
+            "the wasm filter {plugin} is not running (Envoy's wasm stats: {})",
+            stats.lines().collect::<Vec<_>>().join(", ")
+        ));
+    }
+    Ok(())
 }
 
 /// A scenario that could not start, with the reason instead of any figure.
@@ -392,31 +570,6 @@ fn direct_upstream(
     Some((run(1)?, run(settings.connections)?))
 }
 
-/// The commit measured, `+changes` when the work tree differs from it (read-only git calls).
-fn revision(root: &Path) -> String {
-    let git = |args: &[&str]| {
-        Command::new("git")
-            .args(args)
-            .current_dir(root)
-            .output()
-            .ok()
-            .filter(|o| o.status.success())
-            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
-    };
-    match git(&["rev-parse", "--short=12", "HEAD"]) {
-        Some(rev) => {
-            let dirty = git(&["status", "--porcelain", "--untracked-files=no"])
-                .is_some_and(|s| !s.is_empty());
-            if dirty {
-                format!("{rev}+changes")
-            } else {
-                rev
-            }
-        }
-        None => "unknown".into(),
-    }
-}
-
 fn version_file(path: &Path) -> String {
     fs::read_to_string(path)
         .map(|s| s.trim().to_string())
@@ -525,30 +678,5 @@ fn preamble(
         canned.openai_json_body,
         canned.anthropic_json_body,
         gateway_tests::bench::workload::STREAM_EVENTS,
-    )
-}
-
-/// `2026-11-21 15:04:05 UTC`.
-fn utc(t: SystemTime) -> String {
-    let secs = t
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or(Duration::ZERO)
-        .as_secs();
-    let (days, rem) = (secs / 86_400, secs % 86_400);
-    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
-    let z = days as i64 + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02} UTC",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
     )
 }
