@@ -33,6 +33,7 @@ impl Scripted {
         handler: impl Fn(&Head, &[u8], &mut TcpStream) -> After + Send + Sync + 'static,
     ) -> Self {
         let listener = TcpListener::bind(("127.0.0.1", 0)).expect("bind");
+        widen_backlog(&listener);
         let port = listener.local_addr().expect("addr").port();
         let requests = Arc::new(AtomicUsize::new(0));
         let handler: Arc<Handler> = Arc::new(handler);
@@ -75,6 +76,17 @@ fn serve(conn: TcpStream, handler: &Handler, counter: &AtomicUsize) {
                 return;
             }
         }
+    }
+}
+
+/// Load tests open hundreds of connections at once: with std's backlog of 128 the kernel drops
+/// the SYNs past it, and Envoy's 2 s connect timeout can expire before the retransmission.
+/// Calling `listen` again on a listening socket sets a new backlog (Linux).
+fn widen_backlog(listener: &TcpListener) {
+    use std::os::fd::AsRawFd;
+    // SAFETY: listen() on a socket we own and that is already listening.
+    unsafe {
+        libc::listen(listener.as_raw_fd(), 4096);
     }
 }
 

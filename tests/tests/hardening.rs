@@ -173,14 +173,17 @@ fn big_requests_to_a_slow_provider_leave_the_vm_memory_bounded() {
     let responses = concurrently(&envoy, 160, &body);
     let statuses: Vec<String> = responses
         .iter()
-        .map(|r| {
-            r.as_ref()
-                .map_or_else(|e| e.to_string(), |r| r.status.to_string())
+        .map(|r| match r {
+            Ok(r) if r.status == 200 => "200".to_string(),
+            Ok(r) => format!("{} {}", r.status, r.text()),
+            Err(e) => e.to_string(),
         })
         .collect();
+    let log = envoy.access_log(160);
+    let failed: Vec<_> = log.iter().filter(|l| l["status"] != 200).collect();
     assert!(
         statuses.iter().all(|s| s == "200"),
-        "every big request answered 200: {statuses:?}\n{}",
+        "every big request answered 200: {statuses:?}\n{failed:?}\n{}",
         envoy.log()
     );
     assert_eq!(upstream.requests(), 160);
