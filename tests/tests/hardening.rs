@@ -473,3 +473,46 @@ fn in_stream_provider_errors_end_the_stream_cleanly_for_every_family() {
         );
     }
 }
+
+/// What the gateway refuses itself is logged as the client's error, never as the provider's:
+/// `n: 2` to an Anthropic model is refused by the provider filter before any byte leaves.
+/// Embeddings from a provider that reports no usage (Gemini `batchEmbedContents`) are charged an
+/// estimate of their input, marked `usage: estimated`.
+#[test]
+fn refusals_are_the_clients_and_unreported_usage_is_estimated() {
+    use gateway_tests::fake_provider::FakeProvider;
+    let fake = FakeProvider::start(0).expect("fake provider");
+    let envoy = Envoy::start(Options::every_provider_family(fake.port));
+    let refused = envoy.chat(&json!({"model": "claude-haiku-4-5", "n": 2,
+        "messages": [{"role": "user", "content": "hi"}]}));
+    assert_eq!(refused.status, 400, "{}", refused.text());
+    assert_eq!(refused.json()["error"]["param"], "n");
+    assert!(fake.received().is_empty(), "no provider saw it");
+    // 40 characters in two inputs: about ten tokens at four characters a token.
+    let input = ["a".repeat(20), "b".repeat(20)];
+    let embedded = envoy.request(
+        "POST",
+        "/v1/embeddings",
+        CLIENT,
+        json!({"model": "gemini-embedding-001", "input": input})
+            .to_string()
+            .as_bytes(),
+    );
+    assert_eq!(embedded.status, 200, "{}", embedded.text());
+    let log = envoy.access_log(2);
+    assert_eq!(log[0]["error"], "invalid_parameter", "{:?}", log[0]);
+    assert_eq!(log[0]["fault"], "client");
+    assert_eq!(log[1]["usage"], "estimated", "{:?}", log[1]);
+    assert_eq!(log[1]["prompt_tokens"], "10", "{:?}", log[1]);
+    let prometheus = envoy.prometheus();
+    assert!(
+        prometheus.lines().any(
+            |l| l.starts_with("gw_requests{") && l.contains("error_type=\"invalid_parameter\"")
+        ),
+        "counted as the client's error"
+    );
+    assert!(
+        !prometheus.contains("error_type=\"provider_error\""),
+        "not as a provider error"
+    );
+}
