@@ -14,6 +14,7 @@ pub mod error;
 pub mod gateway;
 pub mod keys;
 pub mod metrics;
+pub mod pipeline;
 pub mod pricing;
 pub mod provider;
 pub mod quota;

@@ -562,6 +562,29 @@ pub fn settle(
     out
 }
 
+/// Rewrites one shared entry from its current bytes (read → compute → CAS write, retried a few
+/// times when another worker wrote in between), for entries that are not counters (routing's
+/// observations). Returns whether the write landed.
+pub fn update_entry(
+    store: &dyn SharedStore,
+    key: &str,
+    next: impl Fn(Option<&[u8]>) -> Vec<u8>,
+) -> bool {
+    for _ in 0..8 {
+        let current = match store.get(key) {
+            Ok(c) => c,
+            Err(_) => return false,
+        };
+        let value = next(current.as_ref().map(|(v, _)| v.as_slice()));
+        match store.set(key, &value, current.map(|(_, cas)| cas)) {
+            Ok(()) => return true,
+            Err(StoreError::CasMismatch) => continue,
+            Err(StoreError::Other) => return false,
+        }
+    }
+    false
+}
+
 /// `6m0s`, `1h0m5s`, `17s`: durations the way OpenAI's `x-ratelimit-reset-*` headers write them.
 pub fn duration_text(seconds: u64) -> String {
     let (h, m, s) = (seconds / 3600, seconds % 3600 / 60, seconds % 60);

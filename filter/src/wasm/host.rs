@@ -1,7 +1,7 @@
 //! Fallible wrappers over the proxy-wasm host calls the filters use. A failed call is logged
 //! and degrades (a missing value, a skipped change); it never panics the VM.
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use proxy_wasm::hostcalls;
 use proxy_wasm::types::{BufferType, MapType, MetricType};
@@ -70,11 +70,6 @@ pub fn set_property(name: &str, value: &str) {
 
 pub fn now() -> SystemTime {
     hostcalls::get_current_time().unwrap_or(UNIX_EPOCH)
-}
-
-pub fn millis_since(start: SystemTime) -> u64 {
-    let elapsed = now().duration_since(start).unwrap_or(Duration::ZERO);
-    u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX)
 }
 
 /// Answers the client directly with an OpenAI-shaped error.

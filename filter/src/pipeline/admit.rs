@@ -1,0 +1,443 @@
+//! The way in: who calls (gateway key), which endpoint, whether the body is acceptable, where it
+//! goes (routing, with the classifier callout), and whether it fits the limits and budgets (local
+//! counters in shared data, then the global rate limit service callouts).
+
+use std::rc::Rc;
+use std::time::Duration;
+
+use super::{unix_seconds, Effect, Flow, GrpcCall, Host, HttpCall, Request};
+use crate::error::GatewayError;
+use crate::gateway::{
+    endpoint_for, model_retrieve, models_list, plan, prepare, Endpoint, Plan, Prepared,
+};
+use crate::keys::Estimate;
+use crate::metrics;
+use crate::pricing::cost_micros;
+use crate::provider::Operation;
+use crate::quota::{self, Actual, QuotaError};
+use crate::ratelimit_proto::{Subject, Verdict, GRPC_METHOD, GRPC_SERVICE};
+use crate::response::log_excerpt;
+use crate::routing::{self, Classified, Inputs, Observed};
+use crate::state;
+use crate::usage::Usage;
+
+/// Client headers that must never reach a provider (the provider filter's allow-list drops the
+/// rest; these go at once, so no other filter sees them either).
+const CLIENT_CREDENTIALS: &[&str] = &["authorization", "x-api-key"];
+
+/// Header a caller may pin a provider with (it does not go further).
+const PIN_HEADER: &str = "x-gateway-provider";
+
+/// Completion tokens reserved when the client sets no `max_tokens` (settled to the real usage).
+const QUOTA_COMPLETION_ALLOWANCE: u64 = 1024;
+
+/// The gRPC status the rate limit service's verdict reads as "unavailable" when the call could
+/// not even start.
+const GRPC_UNAVAILABLE: u32 = 14;
+
+impl Request {
+    /// The request's headers: authenticates the caller and answers what needs no provider.
+    pub fn on_request_headers(&mut self, host: &dyn Host, end_of_stream: bool) -> Flow {
+        self.start = host.now();
+        let config = Rc::clone(&self.config);
+        if config.keys.required() {
+            let authorization = host.request_header("authorization");
+            let x_api_key = host.request_header("x-api-key");
+            match config
+                .keys
+                .authenticate(authorization.as_deref(), x_api_key.as_deref())
+            {
+                Ok(key) => self.key = Some((key.id.clone(), key.team.clone())),
+                Err(e) => {
+                    if let Some(id) = e.key_id() {
+                        self.set_property(state::KEY_ID, id);
+                    }
+                    return self.reply_error(&e.into());
+                }
+            }
+            if let Some((id, team)) = self.key.clone() {
+                self.set_property(state::KEY_ID, id);
+                if let Some(team) = team {
+                    self.set_property(state::TEAM, team);
+                }
+            }
+        }
+        let method = host.request_header(":method").unwrap_or_default();
+        let path = host.request_header(":path").unwrap_or_default();
+        let operation = match endpoint_for(&method, &path) {
+            Err(e) => return self.reply_error(&e),
+            Ok(Endpoint::ListModels) => {
+                return self.reply_json(models_list(&config, self.started_unix))
+            }
+            Ok(Endpoint::RetrieveModel(id)) => {
+                return match model_retrieve(&config, &id, self.started_unix) {
+                    Ok(body) => self.reply_json(body),
+                    Err(e) => self.reply_error(&e),
+                }
+            }
+            Ok(Endpoint::ChatCompletions) => Operation::Chat,
+            Ok(Endpoint::Embeddings) => Operation::Embeddings,
+        };
+        for name in CLIENT_CREDENTIALS {
+            self.emit(Effect::RemoveRequestHeader(name));
+        }
+        self.pinned = host.request_header(PIN_HEADER).filter(|p| !p.is_empty());
+        self.emit(Effect::RemoveRequestHeader(PIN_HEADER));
+        if end_of_stream {
+            return self.reply_error(&GatewayError::InvalidJson("the request has no body".into()));
+        }
+        self.operation = Some(operation);
+        Flow::Continue
+    }
+
+    /// The request body so far: buffered to its end, then validated and routed.
+    pub fn on_request_body(&mut self, host: &dyn Host, size: usize, end_of_stream: bool) -> Flow {
+        let Some(operation) = self.operation else {
+            return Flow::Continue;
+        };
+        if self.plan.is_some() {
+            return Flow::Continue;
+        }
+        if size > self.config.max_request_bytes {
+            let limit = self.config.max_request_bytes;
+            return self.reply_error(&GatewayError::BodyTooLarge { limit });
+        }
+        if !end_of_stream {
+            return Flow::Pause; // buffer until the whole body is here
+        }
+        let body = host.request_body(size);
+        let prepared = match prepare(&self.config, operation, &body) {
+            Ok(p) => p,
+            Err(e) => return self.reply_error(&e),
+        };
+        let classifier = self
+            .config
+            .models
+            .get(&prepared.model)
+            .and_then(|m| m.route.classifier.clone());
+        if let Some(classifier) = classifier {
+            let call = self.classifier_call(&classifier, &prepared, &body);
+            let started = host.call_http(HttpCall {
+                cluster: &classifier.cluster,
+                path: &classifier.path,
+                body: &call,
+                timeout: Duration::from_millis(classifier.timeout_ms),
+            });
+            match started {
+                Ok(_) => {
+                    self.classifying = Some((prepared, body));
+                    return Flow::Pause; // resumed by on_classifier_answer
+                }
+                Err(reason) => {
+                    let failed = Classified::Failed(format!("unreachable ({reason})"));
+                    return self.finish_plan(host, prepared, body, Some(failed));
+                }
+            }
+        }
+        self.finish_plan(host, prepared, body, None)
+    }
+
+    /// The classifier's answer (`status` empty when Envoy could not reach it).
+    pub fn on_classifier_answer(&mut self, host: &dyn Host, status: &str, answer: &[u8]) {
+        let Some((prepared, body)) = self.classifying.take() else {
+            return;
+        };
+        let classified = match (status, routing::classifier_choice(answer)) {
+            ("200", Some((provider, model))) => Classified::Target { provider, model },
+            // Envoy answers a callout that ran out of time with its own 504, and one that could
+            // not connect with a 503.
+            ("504", _) => Classified::Failed("timed out".into()),
+            ("" | "503", _) => Classified::Failed("unreachable".into()),
+            (status, _) => Classified::Failed(format!("answered {status} without a choice")),
+        };
+        if self.finish_plan(host, prepared, body, Some(classified)) == Flow::Continue {
+            self.emit(Effect::ResumeRequest);
+        }
+    }
+
+    /// One answer of the global rate limit service (`body` is the gRPC message).
+    pub fn on_rate_limit_answer(
+        &mut self,
+        host: &dyn Host,
+        token: u32,
+        grpc_status: u32,
+        body: Option<&[u8]>,
+    ) {
+        let Some(pos) = self.rls_pending.iter().position(|(t, _)| *t == token) else {
+            return;
+        };
+        let (_, kind) = self.rls_pending.remove(pos);
+        let Some(service) = self.config.rate_limit_service.clone() else {
+            return;
+        };
+        let refusal = match service.verdict(kind, grpc_status, body) {
+            Verdict::Allowed { .. } => None,
+            Verdict::OverLimit { headers, .. } => {
+                self.limit_headers = headers;
+                Some(GatewayError::Quota {
+                    kind: kind.name(),
+                    message: format!("The gateway-wide {} limit is reached for this key, team or model. Retry later.", kind.name()),
+                })
+            }
+            Verdict::Failed { allowed, reason } => {
+                log::warn!(
+                    "rate limit service call failed ({reason}); {}",
+                    if allowed { "allowing" } else { "denying" }
+                );
+                self.emit(Effect::Count(
+                    metrics::ratelimit_service_failure(allowed),
+                    1,
+                ));
+                (!allowed).then_some(GatewayError::RateLimitServiceDown)
+            }
+        };
+        if let Some(e) = refusal {
+            self.rls_pending.clear();
+            // The local reservation is given back: the request never ran.
+            if let Some(reservation) = self.reservation.take() {
+                let now = unix_seconds(host.now());
+                quota::settle(host.store(), now, &reservation, Actual::default());
+            }
+            self.reply_error(&e);
+            return;
+        }
+        if self.rls_pending.is_empty() {
+            self.emit(Effect::ResumeRequest);
+        }
+    }
+
+    /// Decides the targets, admits the request and hands it on, or answers the error.
+    fn finish_plan(
+        &mut self,
+        host: &dyn Host,
+        prepared: Prepared,
+        body: Vec<u8>,
+        classified: Option<Classified>,
+    ) -> Flow {
+        let facts = prepared.facts.clone();
+        let config = Rc::clone(&self.config);
+        let observed = |t: &routing::Target| {
+            let provider = config
+                .providers
+                .get(t.provider)
+                .map_or("", |p| p.id.as_str());
+            host.store()
+                .get(&Observed::key(provider, &t.upstream_model))
+                .ok()
+                .flatten()
+                .map(|(v, _)| Observed::decode(&v))
+                .unwrap_or_default()
+        };
+        let now = host
+            .now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default();
+        let inputs = Inputs {
+            providers: &config.providers,
+            facts: &facts,
+            observed: &observed,
+            random: routing::mix(now.as_nanos() as u64 ^ u64::from(next_nonce())),
+            now_unix: now.as_secs(),
+            pinned: self.pinned.as_deref(),
+            classified,
+        };
+        let plan = match plan(&config, prepared, &inputs) {
+            Ok(plan) => plan,
+            Err(e) => return self.reply_error(&e),
+        };
+        if let Err(e) = self.admit(host, &plan, facts.prompt_tokens, facts.max_tokens) {
+            return self.reply_error(&e);
+        }
+        let key_logs = self
+            .key
+            .as_ref()
+            .and_then(|(id, _)| config.keys.key(id))
+            .is_some_and(|k| k.log_bodies);
+        if key_logs || config.models.get(&plan.model).is_some_and(|m| m.log_bodies) {
+            self.body_log = Some((log_excerpt(&body, config.body_log_max_bytes), None));
+        }
+        self.record_plan(&plan, body);
+        let asked = self.ask_rate_limit_service(host, &plan.model);
+        self.plan = Some(plan);
+        if asked {
+            return Flow::Pause; // resumed when every call has answered
+        }
+        Flow::Continue
+    }
+
+    /// The decision as filter state: the route and first cluster for Envoy, the request for the
+    /// provider filter, the fields of the access log.
+    fn record_plan(&mut self, plan: &Plan, body: Vec<u8>) {
+        let chain: Vec<String> = plan.chain.iter().map(ToString::to_string).collect();
+        self.set_property(state::ROUTE, plan.route.clone());
+        self.set_property(state::TARGET, plan.cluster.clone());
+        self.set_property(state::CHAIN, chain.join(","));
+        self.set_property(state::STRATEGY, plan.strategy);
+        self.set_property(state::REASON, plan.reason.clone());
+        self.set_property(state::OPERATION, plan.operation.name());
+        self.set_property(state::MODEL, plan.model.clone());
+        self.set_property(state::STREAM, bool_str(plan.stream));
+        self.set_property(state::USAGE_ASKED, bool_str(plan.client_asked_usage));
+        // Handed to Envoy (moved, not copied): the VM keeps no body while the provider works.
+        self.emit(Effect::SetProperty(state::BODY, body));
+        // The provider filter overwrites this with the provider that really served.
+        self.set_property(state::PROVIDER, plan.provider.clone());
+        self.emit(Effect::ClearRouteCache);
+    }
+
+    /// The key may use the model, and the request fits the key's, team's and model's limits and
+    /// budgets: reserves the estimate (prompt + `max_tokens`, and its cost at the primary
+    /// target's price), settled with the real usage at the end.
+    fn admit(
+        &mut self,
+        host: &dyn Host,
+        plan: &Plan,
+        prompt_tokens: u64,
+        max_tokens: Option<u64>,
+    ) -> Result<(), GatewayError> {
+        let config = Rc::clone(&self.config);
+        let key = self.key.as_ref().and_then(|(id, _)| config.keys.key(id));
+        if let Some(key) = key {
+            config.keys.authorize(key, &plan.model)?;
+        }
+        let completion = max_tokens.unwrap_or(QUOTA_COMPLETION_ALLOWANCE);
+        let price = config
+            .models
+            .get(&plan.model)
+            .and_then(|m| plan.chain.first().and_then(|&i| m.route.targets.get(i)))
+            .and_then(|t| t.price);
+        // Client-sent numbers: the sum saturates rather than wraps to a tiny estimate.
+        let usage = Usage {
+            prompt: prompt_tokens,
+            completion,
+            total: prompt_tokens.saturating_add(completion),
+            ..Default::default()
+        };
+        self.estimated_usage = usage;
+        self.estimate = Estimate {
+            tokens: usage.total,
+            cost_micros: price.map(|p| cost_micros(&usage, &p)),
+        };
+        let charges = config.keys.charges(key, &plan.model, &self.estimate);
+        if charges.is_empty() {
+            return Ok(());
+        }
+        let now = unix_seconds(host.now());
+        match quota::reserve(host.store(), now, &charges) {
+            Ok(reservation) => {
+                self.report_crossings(&reservation.crossings);
+                self.limit_headers = reservation.headers(now);
+                self.reservation = Some(reservation);
+                Ok(())
+            }
+            Err(QuotaError::Refused(refusal)) => {
+                self.report_crossings(&refusal.crossings);
+                self.limit_headers = refusal.headers();
+                Err((&refusal).into())
+            }
+            Err(QuotaError::Contention { key } | QuotaError::Store { key }) => {
+                log::error!("quota counter {key} could not be updated; refusing the request");
+                Err(GatewayError::RateLimitServiceDown)
+            }
+        }
+    }
+
+    pub(super) fn report_crossings(&mut self, crossings: &[quota::Crossing]) {
+        for c in crossings {
+            log::warn!("{} crossed {}% ({} used)", c.counter, c.percent, c.used);
+            let stat = metrics::threshold_crossing(&self.labels("none", "none"), c.percent);
+            self.emit(Effect::Count(stat, 1));
+        }
+    }
+
+    /// Asks the global rate limit service about every configured unit; true when calls are out.
+    fn ask_rate_limit_service(&mut self, host: &dyn Host, model: &str) -> bool {
+        let Some(service) = self.config.rate_limit_service.clone() else {
+            return false;
+        };
+        let subject = Subject {
+            key_id: self.key.as_ref().map(|(id, _)| id.as_str()),
+            team: self.key.as_ref().and_then(|(_, t)| t.as_deref()),
+            model,
+        };
+        let mut failures = Vec::new();
+        for &kind in &service.units {
+            let amount = match kind {
+                quota::Kind::Requests => 1,
+                quota::Kind::Tokens => self.estimate.tokens,
+                quota::Kind::Cost => self.estimate.cost_micros.unwrap_or(0),
+            };
+            let message = service.request(kind, subject, amount).encode();
+            match host.call_grpc(GrpcCall {
+                cluster: &service.cluster,
+                service: GRPC_SERVICE,
+                method: GRPC_METHOD,
+                message: &message,
+                timeout: Duration::from_millis(service.timeout_ms),
+            }) {
+                Ok(token) => self.rls_pending.push((token, kind)),
+                Err(reason) => {
+                    log::warn!("rate limit service unreachable ({reason})");
+                    failures.push(kind);
+                }
+            }
+        }
+        for kind in failures {
+            if let Verdict::Failed { allowed, .. } = service.verdict(kind, GRPC_UNAVAILABLE, None) {
+                self.emit(Effect::Count(
+                    metrics::ratelimit_service_failure(allowed),
+                    1,
+                ));
+            }
+        }
+        !self.rls_pending.is_empty()
+    }
+
+    /// The request to the route's classifier (a Not Diamond-style model-select API).
+    fn classifier_call(
+        &self,
+        _classifier: &routing::Classifier,
+        prepared: &Prepared,
+        body: &[u8],
+    ) -> Vec<u8> {
+        let messages = serde_json::from_slice::<serde_json::Value>(body)
+            .ok()
+            .and_then(|v| v.get("messages").cloned())
+            .unwrap_or_default();
+        let candidates: Vec<serde_json::Value> = self
+            .config
+            .models
+            .get(&prepared.model)
+            .map(|m| {
+                m.route
+                    .targets
+                    .iter()
+                    .filter_map(|t| {
+                        let p = self.config.providers.get(t.provider)?;
+                        Some(serde_json::json!({"provider": p.id, "model": t.upstream_model}))
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        serde_json::json!({"messages": messages, "llm_providers": candidates})
+            .to_string()
+            .into_bytes()
+    }
+}
+
+/// A number that differs between the requests of one VM, mixed into the random seed.
+fn next_nonce() -> u32 {
+    thread_local!(static COUNTER: std::cell::Cell<u32> = const { std::cell::Cell::new(0) });
+    COUNTER.with(|c| {
+        c.set(c.get().wrapping_add(1));
+        c.get()
+    })
+}
+
+fn bool_str(b: bool) -> &'static str {
+    if b {
+        "true"
+    } else {
+        "false"
+    }
+}

@@ -1,0 +1,181 @@
+//! The way back: the answer (already in the OpenAI format: the provider filter translated it)
+//! passes through while its usage is read, secrets are scrubbed, errors get the OpenAI shape,
+//! and a stream that breaks ends with an error event. Every buffer here has a cap.
+
+use super::{Effect, Flow, Host, Request};
+use crate::error::GatewayError;
+use crate::response::{log_excerpt, normalize_error_body, ResponseMode, MAX_ERROR_BODY};
+use crate::state;
+
+impl Request {
+    /// The response's headers: chooses how its body is handled and adds the gateway's headers.
+    pub fn on_response_headers(&mut self, host: &dyn Host) -> Flow {
+        let status = host
+            .response_header(":status")
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(0);
+        self.status = status;
+        // Errors of every origin (Envoy's own 413/503 text replies too) get the OpenAI shape;
+        // the gateway's own replies already have it and pass unchanged.
+        if self.operation.is_none() && status < 400 {
+            return Flow::Continue;
+        }
+        let content_type = host.response_header("content-type");
+        let strip = self
+            .plan
+            .as_ref()
+            .is_some_and(|p| p.stream && !p.client_asked_usage);
+        let provider = self
+            .plan
+            .as_ref()
+            .and_then(|_| host.property(&[state::PROVIDER]));
+        let mode = match (&provider, status) {
+            (Some(provider), 401 | 403) => {
+                let e = GatewayError::ProviderAuth {
+                    provider: provider.clone(),
+                    status,
+                };
+                self.status = e.status();
+                self.error_code = Some((e.code(), e.fault()));
+                self.emit(Effect::SetResponseHeader(":status", Some("502".into())));
+                self.emit(Effect::SetResponseHeader(
+                    "content-type",
+                    Some("application/json".into()),
+                ));
+                ResponseMode::Replace(e.to_json())
+            }
+            _ => ResponseMode::choose(
+                status,
+                content_type.as_deref(),
+                strip,
+                self.body_log.is_some(),
+                self.config.body_log_max_bytes,
+            ),
+        };
+        if !matches!(mode, ResponseMode::Json(_)) {
+            // The body may be rewritten: its length is not known in advance.
+            self.emit(Effect::SetResponseHeader("content-length", None));
+        }
+        self.mode = Some(mode);
+        if self.plan.is_none() {
+            return Flow::Continue;
+        }
+        if let Some(provider) = provider {
+            self.emit(Effect::SetResponseHeader(
+                "x-gateway-provider",
+                Some(provider),
+            ));
+        }
+        if let Some(model) = host.property(&[state::UPSTREAM_MODEL]) {
+            self.emit(Effect::SetResponseHeader("x-gateway-model", Some(model)));
+        }
+        for (name, value) in std::mem::take(&mut self.limit_headers) {
+            self.emit(Effect::SetResponseHeader(name, Some(value)));
+        }
+        if let Some(attempts) = host.property(&[state::ATTEMPT]) {
+            self.emit(Effect::SetResponseHeader(
+                "x-gateway-attempts",
+                Some(attempts),
+            ));
+        }
+        Flow::Continue
+    }
+
+    /// A piece of the response body (`size` bytes; the last one when `end_of_stream`).
+    pub fn on_response_body(&mut self, host: &dyn Host, size: usize, end_of_stream: bool) -> Flow {
+        if self.first_byte_ms.is_none() && size > 0 {
+            self.first_byte_ms = Some(self.millis_since_start(host.now()));
+        }
+        let scrubber = &self.config.scrubber;
+        let mut replacement = None;
+        match &mut self.mode {
+            None => {}
+            Some(ResponseMode::Error { .. } | ResponseMode::Replace(_))
+                if !end_of_stream && size <= MAX_ERROR_BODY =>
+            {
+                return Flow::Pause; // errors are small: read them whole
+            }
+            Some(ResponseMode::Error { status }) => {
+                // An error body past the cap is read only up to it; the rest is dropped.
+                let status = *status;
+                let body = host.response_body(size.min(MAX_ERROR_BODY));
+                // Scrubbed before the message is shortened, which could cut a secret in two.
+                let scrubbed = scrubber.scrub(&body);
+                let clean = scrubbed.as_deref().unwrap_or(&body);
+                let sent = match normalize_error_body(status, clean) {
+                    Some(shaped) => shaped,
+                    None if size > MAX_ERROR_BODY => {
+                        normalize_error_body(status, b"").unwrap_or_default()
+                    }
+                    None => scrubbed.unwrap_or(body),
+                };
+                self.end_with(sent);
+                return Flow::Continue;
+            }
+            Some(ResponseMode::Replace(body)) => {
+                // Sent once, in place of the first (buffered) body; later pieces are dropped.
+                let sent = std::mem::take(body);
+                if self.body_log.as_ref().is_some_and(|(_, r)| r.is_none()) {
+                    self.end_with(sent);
+                } else {
+                    self.emit(Effect::ReplaceResponseBody(sent));
+                }
+                return Flow::Continue;
+            }
+            Some(ResponseMode::Json(window)) => {
+                let chunk = host.response_body(size);
+                let scrubbed = self.scrub.feed(scrubber, &chunk, end_of_stream);
+                window.push(scrubbed.as_deref().unwrap_or(&chunk));
+                replacement = scrubbed;
+            }
+            Some(ResponseMode::Stream(observer)) => {
+                let chunk = host.response_body(size);
+                let scrubbed = self.scrub.feed(scrubber, &chunk, end_of_stream);
+                let clean = scrubbed.as_deref().unwrap_or(&chunk);
+                replacement = observer.on_chunk(clean, end_of_stream).or(scrubbed);
+            }
+        }
+        if let Some(bytes) = replacement {
+            self.emit(Effect::ReplaceResponseBody(bytes));
+        }
+        if end_of_stream {
+            self.on_response_end(None);
+        }
+        Flow::Continue
+    }
+
+    /// Sends `body` in place of the (buffered) answer, records it as the end of the answer, and
+    /// drops whatever else comes.
+    fn end_with(&mut self, body: Vec<u8>) {
+        self.on_response_end(Some(&body));
+        self.mode = Some(ResponseMode::Replace(Vec::new()));
+        self.emit(Effect::ReplaceResponseBody(body));
+    }
+
+    /// The answer is complete: what it says of usage and errors, and its body-log excerpt.
+    fn on_response_end(&mut self, last_body: Option<&[u8]>) {
+        let cap = self.config.body_log_max_bytes;
+        let logged = match self.mode.take() {
+            Some(ResponseMode::Json(window)) => {
+                self.usage = window.usage();
+                window.excerpt(cap)
+            }
+            Some(ResponseMode::Stream(observer)) => {
+                self.usage = observer.usage;
+                if let Some(code) = observer.failure {
+                    self.error_code = Some((code, "provider"));
+                } else if observer.error {
+                    self.error_code = Some(("stream_error", "provider"));
+                }
+                observer
+                    .transcript
+                    .map(|t| log_excerpt(t.to_json().as_bytes(), cap))
+                    .unwrap_or_default()
+            }
+            _ => log_excerpt(last_body.unwrap_or_default(), cap),
+        };
+        if let Some((_, response)) = self.body_log.as_mut() {
+            *response = Some(logged);
+        }
+    }
+}

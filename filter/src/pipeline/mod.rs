@@ -1,0 +1,236 @@
+//! One client request through the gateway, as a state machine free of the host: events in
+//! (the request's headers and body, a callout's answer, the response's headers and body, the
+//! end), effects out (a local reply, headers, filter state, stats, a body to send instead).
+//! The proxy-wasm adapter (`wasm/downstream.rs`) feeds the events and carries out the effects;
+//! it decides nothing. What the machine must read from the host while it decides (a header, the
+//! body, shared data, the clock) and the callouts it starts go through the small [`Host`] trait,
+//! which tests replace with a double.
+//!
+//! The stages, in the order a request meets them, each in its own file:
+//! - `admit`: the caller's key, the endpoint, the body's validation, routing (with the
+//!   classifier callout), limits and budgets (with the rate limit service callouts);
+//! - `answer`: the response's shape (JSON, stream, error), usage read as it passes, secrets
+//!   scrubbed, caps enforced, failures turned into OpenAI errors;
+//! - `account`: settlement of the reserved limits, stats, access-log fields, observations for
+//!   routing.
+//!
+//! Adding a stage (a cache lookup, a guard): a module here with its decision as a function of
+//! the request's state, called from the event it belongs to, its effects pushed like the
+//! others'; README "How it works" says where each stage sits.
+
+mod account;
+mod admit;
+mod answer;
+#[cfg(test)]
+mod tests;
+
+use std::rc::Rc;
+use std::time::{Duration, SystemTime};
+
+use crate::config::Config;
+use crate::error::GatewayError;
+use crate::gateway::{Plan, Prepared};
+use crate::keys::Estimate;
+use crate::metrics::Labels;
+use crate::provider::Operation;
+use crate::quota::{self, Reservation, SharedStore};
+use crate::response::ResponseMode;
+use crate::scrub::StreamScrub;
+use crate::usage::Usage;
+
+/// What the host can tell the machine, and the callouts it can start. Everything the machine
+/// changes goes out as an [`Effect`] instead.
+pub trait Host {
+    fn now(&self) -> SystemTime;
+    fn request_header(&self, name: &str) -> Option<String>;
+    fn response_header(&self, name: &str) -> Option<String>;
+    /// The first `len` bytes of the buffered request body.
+    fn request_body(&self, len: usize) -> Vec<u8>;
+    /// The first `len` bytes of the response body piece at hand.
+    fn response_body(&self, len: usize) -> Vec<u8>;
+    /// A host property (filter state another filter wrote, Envoy's response details, ...).
+    fn property(&self, path: &[&str]) -> Option<String>;
+    /// Shared data: every worker of this Envoy sees the same entries.
+    fn store(&self) -> &dyn SharedStore;
+    /// Starts a gRPC call; its answer comes back as [`Request::on_rate_limit_answer`].
+    fn call_grpc(&self, call: GrpcCall<'_>) -> Result<u32, String>;
+    /// Starts an HTTP call; its answer comes back as [`Request::on_classifier_answer`].
+    fn call_http(&self, call: HttpCall<'_>) -> Result<u32, String>;
+}
+
+pub struct GrpcCall<'a> {
+    pub cluster: &'a str,
+    pub service: &'a str,
+    pub method: &'a str,
+    pub message: &'a [u8],
+    pub timeout: Duration,
+}
+
+pub struct HttpCall<'a> {
+    pub cluster: &'a str,
+    pub path: &'a str,
+    pub body: &'a [u8],
+    pub timeout: Duration,
+}
+
+/// What the adapter carries out, in order, after an event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Effect {
+    /// Answer the client now; the request goes no further.
+    Reply {
+        status: u32,
+        headers: Vec<(&'static str, String)>,
+        body: Vec<u8>,
+    },
+    RemoveRequestHeader(&'static str),
+    /// Sets (or with `None` removes) a response header.
+    SetResponseHeader(&'static str, Option<String>),
+    /// Filter state, read by Envoy (routes, access log) and the provider filter.
+    SetProperty(&'static str, Vec<u8>),
+    /// The route is chosen again from the filter state just written.
+    ClearRouteCache,
+    /// The response body piece at hand is sent as these bytes instead.
+    ReplaceResponseBody(Vec<u8>),
+    /// The paused request goes on (every callout has answered).
+    ResumeRequest,
+    Count(String, u64),
+    Record(String, u64),
+}
+
+/// Whether the host goes on with the request or response, or waits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Flow {
+    Continue,
+    /// Buffer the body (or wait for a callout, or for a local reply to go out).
+    Pause,
+}
+
+/// One client request, from its headers to its access-log line.
+pub struct Request {
+    config: Rc<Config>,
+    /// When the plugin started (the `created` of `/v1/models`).
+    started_unix: u64,
+    start: SystemTime,
+    effects: Vec<Effect>,
+    /// Set for the endpoints that go to a provider.
+    operation: Option<Operation>,
+    plan: Option<Plan>,
+    status: u32,
+    /// The OpenAI error code of a failed request, and whose fault it was.
+    error_code: Option<(&'static str, &'static str)>,
+    mode: Option<ResponseMode>,
+    first_byte_ms: Option<u64>,
+    usage: Option<Usage>,
+    /// Body log of this request (its model or key has `log_bodies`): the request, then the
+    /// response.
+    body_log: Option<(String, Option<String>)>,
+    /// A provider the caller pinned with `x-gateway-provider`.
+    pinned: Option<String>,
+    /// A request waiting for the classifier's answer, with its body.
+    classifying: Option<(Prepared, Vec<u8>)>,
+    /// The caller's key id and team, once authenticated.
+    key: Option<(String, Option<String>)>,
+    /// What the request holds of the local limits and budgets, settled at the end.
+    reservation: Option<Reservation>,
+    estimate: Estimate,
+    /// The usage reserved at admission; charged when the answer reports none.
+    estimated_usage: Usage,
+    /// Calls to the global rate limit service still out: (token, unit).
+    rls_pending: Vec<(u32, quota::Kind)>,
+    /// `x-ratelimit-*` headers for the response.
+    limit_headers: Vec<(&'static str, String)>,
+    /// Keeps provider secrets out of the response body (and so out of the body log).
+    scrub: StreamScrub,
+}
+
+impl Request {
+    pub fn new(config: Rc<Config>, started_unix: u64, now: SystemTime) -> Self {
+        Self {
+            config,
+            started_unix,
+            start: now,
+            effects: Vec::new(),
+            operation: None,
+            plan: None,
+            status: 0,
+            error_code: None,
+            mode: None,
+            first_byte_ms: None,
+            usage: None,
+            body_log: None,
+            pinned: None,
+            classifying: None,
+            key: None,
+            reservation: None,
+            estimate: Estimate::default(),
+            estimated_usage: Usage::default(),
+            rls_pending: Vec::new(),
+            limit_headers: Vec::new(),
+            scrub: StreamScrub::default(),
+        }
+    }
+
+    /// The effects of the last event, for the adapter to carry out.
+    pub fn take_effects(&mut self) -> Vec<Effect> {
+        std::mem::take(&mut self.effects)
+    }
+
+    fn emit(&mut self, effect: Effect) {
+        self.effects.push(effect);
+    }
+
+    fn set_property(&mut self, name: &'static str, value: impl Into<String>) {
+        self.emit(Effect::SetProperty(name, value.into().into_bytes()));
+    }
+
+    /// Answers the client with an OpenAI-shaped error (and the `x-ratelimit-*` headers).
+    fn reply_error(&mut self, error: &GatewayError) -> Flow {
+        self.status = error.status();
+        self.error_code = Some((error.code(), error.fault()));
+        let mut headers = vec![("content-type", "application/json".to_string())];
+        headers.extend(self.limit_headers.iter().cloned());
+        if matches!(error, GatewayError::Auth { status: 401, .. }) {
+            headers.push(("www-authenticate", "Bearer".into()));
+        }
+        self.emit(Effect::Reply {
+            status: error.status(),
+            headers,
+            body: error.to_json(),
+        });
+        Flow::Pause
+    }
+
+    fn reply_json(&mut self, body: Vec<u8>) -> Flow {
+        self.status = 200;
+        self.emit(Effect::Reply {
+            status: 200,
+            headers: vec![("content-type", "application/json".into())],
+            body,
+        });
+        Flow::Pause
+    }
+
+    fn labels<'a>(&'a self, provider: &'a str, model: &'a str) -> Labels<'a> {
+        Labels {
+            model,
+            provider,
+            operation: self.operation.map_or("none", |o| o.name()),
+            key_id: self.key.as_ref().map_or("none", |(id, _)| id.as_str()),
+            team: self
+                .key
+                .as_ref()
+                .and_then(|(_, t)| t.as_deref())
+                .unwrap_or("none"),
+        }
+    }
+
+    fn millis_since_start(&self, now: SystemTime) -> u64 {
+        let elapsed = now.duration_since(self.start).unwrap_or(Duration::ZERO);
+        u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX)
+    }
+}
+
+fn unix_seconds(t: SystemTime) -> u64 {
+    t.duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
