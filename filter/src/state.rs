@@ -19,6 +19,9 @@ pub const OPERATION: &str = "gw_operation";
 /// The client's validated OpenAI body: every upstream attempt translates it in its headers
 /// phase (headers can no longer change once the body flows, and SigV4 signs the body).
 pub const BODY: &str = "gw_body";
+/// The id of the request's handoff, when the provider filter runs in the same VM
+/// (`pipeline::handoff`): it replaces the decision's other fields for the provider filter.
+pub const HANDOFF: &str = "gw_handoff";
 /// The model the client asked for.
 pub const MODEL: &str = "gw_model";
 /// "true" when the client asked for a stream.

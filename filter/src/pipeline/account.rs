@@ -12,11 +12,11 @@ use crate::routing::Observed;
 use crate::state;
 use crate::usage::{charged_usage, UsageSource};
 
-/// Who served the request, as the provider filter of the last attempt wrote it.
-struct Served {
-    provider: String,
-    upstream_model: Option<String>,
-    attempts: u64,
+/// Who served the request, as the provider filter of the last attempt told.
+pub(super) struct Served {
+    pub provider: String,
+    pub upstream_model: Option<String>,
+    pub attempts: u64,
 }
 
 impl Request {
@@ -179,9 +179,44 @@ impl Request {
             self.set_property(state::COST_MICROS, cost.to_string());
             self.set_property(state::COST_USD, format_dollars(cost));
         }
+        self.log_decision(&served);
     }
 
-    fn served(&self, host: &dyn Host) -> Served {
+    /// With the provider filter in this VM, the decision was handed over in the VM: its
+    /// access-log fields are written once, here, instead of as the provider filter's input.
+    fn log_decision(&mut self, served: &Served) {
+        let Some((id, _)) = self.handoff.take() else {
+            return;
+        };
+        super::handoff::release(id);
+        let Some(plan) = self.plan.take() else {
+            return;
+        };
+        self.set_property(state::MODEL, plan.model.clone());
+        self.set_property(state::OPERATION, plan.operation.name());
+        self.set_property(state::STREAM, super::admit::bool_str(plan.stream));
+        self.set_property(state::STRATEGY, plan.strategy);
+        self.set_property(state::REASON, plan.reason.clone());
+        self.set_property(state::PROVIDER, served.provider.clone());
+        if let Some(model) = &served.upstream_model {
+            self.set_property(state::UPSTREAM_MODEL, model.clone());
+        }
+        self.plan = Some(plan);
+    }
+
+    /// Who served: from the handoff when the provider filter runs in this VM, else from the
+    /// filter state it wrote.
+    pub(super) fn served(&self, host: &dyn Host) -> Served {
+        if let (Some((_, handoff)), Some(plan)) = (&self.handoff, &self.plan) {
+            let served = handoff.served.borrow();
+            return Served {
+                provider: served
+                    .as_ref()
+                    .map_or_else(|| plan.provider.clone(), |(p, _)| p.clone()),
+                upstream_model: served.as_ref().map(|(_, m)| m.clone()),
+                attempts: handoff.attempts.get() as u64,
+            };
+        }
         let provider = host
             .property(&[state::PROVIDER])
             .unwrap_or_else(|| "none".into());

@@ -2,9 +2,11 @@
 //! goes (routing, with the classifier callout), and whether it fits the limits and budgets (local
 //! counters in shared data, then the global rate limit service callouts).
 
+use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 use std::time::Duration;
 
+use super::handoff::{self, Handoff};
 use super::{unix_seconds, Effect, Flow, GrpcCall, Host, HttpCall, Request};
 use crate::error::GatewayError;
 use crate::gateway::{
@@ -265,23 +267,45 @@ impl Request {
         Flow::Continue
     }
 
-    /// The decision as filter state: the route and first cluster for Envoy, the request for the
-    /// provider filter, the fields of the access log.
+    /// The decision: the route and first cluster for Envoy, and the request for the provider
+    /// filter (in this VM when it runs here, else as filter state).
     fn record_plan(&mut self, plan: &Plan, body: Vec<u8>) {
-        let chain: Vec<String> = plan.chain.iter().map(ToString::to_string).collect();
         self.set_property(state::ROUTE, plan.route.clone());
         self.set_property(state::TARGET, plan.cluster.clone());
-        self.set_property(state::CHAIN, chain.join(","));
-        self.set_property(state::STRATEGY, plan.strategy);
-        self.set_property(state::REASON, plan.reason.clone());
-        self.set_property(state::OPERATION, plan.operation.name());
-        self.set_property(state::MODEL, plan.model.clone());
-        self.set_property(state::STREAM, bool_str(plan.stream));
-        self.set_property(state::USAGE_ASKED, bool_str(plan.client_asked_usage));
-        // Handed to Envoy (moved, not copied): the VM keeps no body while the provider works.
-        self.emit(Effect::SetProperty(state::BODY, body));
-        // The provider filter overwrites this with the provider that really served.
-        self.set_property(state::PROVIDER, plan.provider.clone());
+        if handoff::provider_filter_here() {
+            let small = body.len() <= handoff::MAX_BODY_IN_VM;
+            let (id, shared) = handoff::register(Handoff {
+                model: plan.model.clone(),
+                operation: plan.operation,
+                stream: plan.stream,
+                client_asked_usage: plan.client_asked_usage,
+                chain: plan.chain.clone(),
+                body: RefCell::new(None),
+                attempts: Cell::new(0),
+                served: RefCell::new(None),
+            });
+            self.set_property(state::HANDOFF, id.to_string());
+            if small {
+                *shared.body.borrow_mut() = Some(Rc::from(body));
+            } else {
+                // Handed to Envoy (moved, not copied): the VM keeps no large body while the
+                // provider works.
+                self.emit(Effect::SetProperty(state::BODY, body));
+            }
+            self.handoff = Some((id, shared));
+        } else {
+            let chain: Vec<String> = plan.chain.iter().map(ToString::to_string).collect();
+            self.set_property(state::CHAIN, chain.join(","));
+            self.set_property(state::OPERATION, plan.operation.name());
+            self.set_property(state::MODEL, plan.model.clone());
+            self.set_property(state::STREAM, bool_str(plan.stream));
+            self.set_property(state::USAGE_ASKED, bool_str(plan.client_asked_usage));
+            self.set_property(state::STRATEGY, plan.strategy);
+            self.set_property(state::REASON, plan.reason.clone());
+            // The provider filter overwrites this with the provider that really served.
+            self.set_property(state::PROVIDER, plan.provider.clone());
+            self.emit(Effect::SetProperty(state::BODY, body));
+        }
         self.emit(Effect::ClearRouteCache);
     }
 
@@ -434,7 +458,7 @@ fn next_nonce() -> u32 {
     })
 }
 
-fn bool_str(b: bool) -> &'static str {
+pub(super) fn bool_str(b: bool) -> &'static str {
     if b {
         "true"
     } else {

@@ -5,7 +5,6 @@
 use super::{Effect, Flow, Host, Request};
 use crate::error::GatewayError;
 use crate::response::{log_excerpt, normalize_error_body, ResponseMode, MAX_ERROR_BODY};
-use crate::state;
 
 impl Request {
     /// The response's headers: chooses how its body is handled and adds the gateway's headers.
@@ -25,10 +24,12 @@ impl Request {
             .plan
             .as_ref()
             .is_some_and(|p| p.stream && !p.client_asked_usage);
-        let provider = self
-            .plan
-            .as_ref()
-            .and_then(|_| host.property(&[state::PROVIDER]));
+        // No attempt follows once the answer is here: a body kept for them goes.
+        if let Some((_, handoff)) = &self.handoff {
+            handoff.body.borrow_mut().take();
+        }
+        let served = self.plan.as_ref().map(|_| self.served(host));
+        let provider = served.as_ref().map(|s| s.provider.clone());
         let mode = match (&provider, status) {
             (Some(provider), 401 | 403) => {
                 let e = GatewayError::ProviderAuth {
@@ -66,17 +67,20 @@ impl Request {
                 Some(provider),
             ));
         }
-        if let Some(model) = host.property(&[state::UPSTREAM_MODEL]) {
-            self.emit(Effect::SetResponseHeader("x-gateway-model", Some(model)));
+        if let Some(served) = served {
+            if let Some(model) = served.upstream_model {
+                self.emit(Effect::SetResponseHeader("x-gateway-model", Some(model)));
+            }
+            if served.attempts > 0 {
+                let attempts = served.attempts.to_string();
+                self.emit(Effect::SetResponseHeader(
+                    "x-gateway-attempts",
+                    Some(attempts),
+                ));
+            }
         }
         for (name, value) in std::mem::take(&mut self.limit_headers) {
             self.emit(Effect::SetResponseHeader(name, Some(value)));
-        }
-        if let Some(attempts) = host.property(&[state::ATTEMPT]) {
-            self.emit(Effect::SetResponseHeader(
-                "x-gateway-attempts",
-                Some(attempts),
-            ));
         }
         Flow::Continue
     }

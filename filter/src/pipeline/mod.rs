@@ -21,6 +21,8 @@
 mod account;
 mod admit;
 mod answer;
+pub mod attempt;
+pub mod handoff;
 #[cfg(test)]
 mod tests;
 
@@ -37,6 +39,7 @@ use crate::quota::{self, Reservation, SharedStore};
 use crate::response::ResponseMode;
 use crate::scrub::StreamScrub;
 use crate::usage::Usage;
+use handoff::Handoff;
 
 /// What the host can tell the machine, and the callouts it can start. Everything the machine
 /// changes goes out as an [`Effect`] instead.
@@ -48,8 +51,12 @@ pub trait Host {
     fn request_body(&self, len: usize) -> Vec<u8>;
     /// The first `len` bytes of the response body piece at hand.
     fn response_body(&self, len: usize) -> Vec<u8>;
+    /// The names of the request's headers.
+    fn request_header_names(&self) -> Result<Vec<String>, String>;
     /// A host property (filter state another filter wrote, Envoy's response details, ...).
     fn property(&self, path: &[&str]) -> Option<String>;
+    /// A filter-state field as bytes (a body).
+    fn property_bytes(&self, name: &str) -> Option<Vec<u8>>;
     /// Shared data: every worker of this Envoy sees the same entries.
     fn store(&self) -> &dyn SharedStore;
     /// Starts a gRPC call; its answer comes back as [`Request::on_rate_limit_answer`].
@@ -83,6 +90,10 @@ pub enum Effect {
         body: Vec<u8>,
     },
     RemoveRequestHeader(&'static str),
+    /// Sets (or with `None` removes) a request header.
+    SetRequestHeader(String, Option<String>),
+    /// The buffered request body is sent as these bytes instead.
+    ReplaceRequestBody(Vec<u8>),
     /// Sets (or with `None` removes) a response header.
     SetResponseHeader(&'static str, Option<String>),
     /// Filter state, read by Envoy (routes, access log) and the provider filter.
@@ -141,6 +152,8 @@ pub struct Request {
     limit_headers: Vec<(&'static str, String)>,
     /// Keeps provider secrets out of the response body (and so out of the body log).
     scrub: StreamScrub,
+    /// The decision handed to the provider filter in this VM, and its id.
+    handoff: Option<(u32, Rc<Handoff>)>,
 }
 
 impl Request {
@@ -167,6 +180,7 @@ impl Request {
             rls_pending: Vec::new(),
             limit_headers: Vec::new(),
             scrub: StreamScrub::default(),
+            handoff: None,
         }
     }
 
@@ -227,6 +241,15 @@ impl Request {
     fn millis_since_start(&self, now: SystemTime) -> u64 {
         let elapsed = now.duration_since(self.start).unwrap_or(Duration::ZERO);
         u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX)
+    }
+}
+
+impl Drop for Request {
+    fn drop(&mut self) {
+        // Also when Envoy ends a request before its log (the handoff must not outlive it).
+        if let Some((id, _)) = self.handoff.take() {
+            handoff::release(id);
+        }
     }
 }
 

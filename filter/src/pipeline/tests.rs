@@ -48,6 +48,12 @@ impl Host for FakeHost {
     fn property(&self, path: &[&str]) -> Option<String> {
         self.properties.get(&path.join(".")).cloned()
     }
+    fn property_bytes(&self, name: &str) -> Option<Vec<u8>> {
+        self.properties.get(name).map(|v| v.clone().into_bytes())
+    }
+    fn request_header_names(&self) -> Result<Vec<String>, String> {
+        Ok(self.request_headers.keys().map(|k| k.to_string()).collect())
+    }
     fn store(&self) -> &dyn SharedStore {
         &self.store
     }
@@ -423,4 +429,78 @@ fn the_rate_limit_service_is_asked_and_its_failure_mode_applies() {
             "{mode}"
         );
     }
+}
+
+/// The gateway filter and the provider filter in one VM: the decision goes over in the VM (no
+/// body or decision fields in filter state), the attempt translates from it and says who served,
+/// and nothing outlives the request.
+#[test]
+fn the_decision_is_handed_to_the_provider_filter_in_the_vm() {
+    use super::attempt::ProviderAttempt;
+    handoff::note_provider_filter_here();
+    let config = config(json!({}));
+    let mut host = chat_host(&hello(false));
+    let mut request = Request::new(Rc::clone(&config), 0, host.now());
+    assert_eq!(send(&mut request, &host), Flow::Continue);
+    let effects = request.take_effects();
+    assert_eq!(
+        property(&effects, state::BODY),
+        None,
+        "the body stays in the VM"
+    );
+    assert_eq!(property(&effects, state::MODEL), None);
+    let id = property(&effects, state::HANDOFF)
+        .expect("a handoff id")
+        .to_string();
+    // The attempt, as Envoy runs it in the provider cluster.
+    let mut upstream = FakeHost::default();
+    upstream
+        .properties
+        .insert(state::HANDOFF.into(), id.clone());
+    upstream
+        .properties
+        .insert("xds.cluster_name".into(), "provider_demo".into());
+    upstream
+        .request_headers
+        .insert("x-forwarded-for", "10.0.0.1".into());
+    let mut attempt = ProviderAttempt::new(Rc::clone(&config));
+    assert_eq!(attempt.on_request_headers(&upstream), Flow::Continue);
+    let sent = attempt.take_effects();
+    assert!(sent.contains(&Effect::SetRequestHeader(
+        ":path".into(),
+        Some("/v1/chat/completions".into())
+    )));
+    assert!(sent.contains(&Effect::SetRequestHeader("x-forwarded-for".into(), None)));
+    assert!(
+        sent.iter().all(|e| !matches!(e, Effect::SetProperty(..))),
+        "nothing written back as filter state: {sent:?}"
+    );
+    // The provider's model name is in the rewritten body.
+    assert_eq!(attempt.on_request_body(true), Flow::Continue);
+    let Some(Effect::ReplaceRequestBody(body)) = attempt.take_effects().pop() else {
+        panic!("the body is rewritten for the provider")
+    };
+    let body: Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(body["model"], "demo-v2");
+    // The gateway filter learns who served, from the VM.
+    host.response_headers.insert(":status", "200".into());
+    host.response_headers
+        .insert("content-type", "application/json".into());
+    request.on_response_headers(&host);
+    let headers = request.take_effects();
+    assert!(headers.contains(&Effect::SetResponseHeader(
+        "x-gateway-model",
+        Some("demo-v2".into())
+    )));
+    assert!(headers.contains(&Effect::SetResponseHeader(
+        "x-gateway-attempts",
+        Some("1".into())
+    )));
+    request.on_log(&host);
+    let log = request.take_effects();
+    assert_eq!(property(&log, state::UPSTREAM_MODEL), Some("demo-v2"));
+    assert_eq!(property(&log, state::MODEL), Some("demo-chat"));
+    assert_eq!(handoff::live(), 0, "released at the end of the request");
+    drop(request);
+    assert!(handoff::find(id.parse().unwrap()).is_none());
 }

@@ -26,9 +26,9 @@ impl GatewayFilter {
     }
 
     /// Carries out what the last event decided, then tells Envoy whether to go on.
-    fn apply(&mut self, flow: Flow, response_body_size: usize) -> Action {
+    fn apply(&mut self, flow: Flow, body_size: usize) -> Action {
         for effect in self.request.take_effects() {
-            carry_out(effect, response_body_size);
+            carry_out(effect, body_size);
         }
         match flow {
             Flow::Continue => Action::Continue,
@@ -37,7 +37,8 @@ impl GatewayFilter {
     }
 }
 
-fn carry_out(effect: Effect, response_body_size: usize) {
+/// Carries out one effect; `body_size` is the size of the body piece of the callback at hand.
+pub(super) fn carry_out(effect: Effect, body_size: usize) {
     match effect {
         Effect::Reply {
             status,
@@ -53,13 +54,19 @@ fn carry_out(effect: Effect, response_body_size: usize) {
         Effect::RemoveRequestHeader(name) => {
             host::set_header(MapType::HttpRequestHeaders, name, None);
         }
+        Effect::SetRequestHeader(name, value) => {
+            host::set_header(MapType::HttpRequestHeaders, &name, value.as_deref());
+        }
+        Effect::ReplaceRequestBody(body) => {
+            host::replace_body(BufferType::HttpRequestBody, body_size, &body);
+        }
         Effect::SetResponseHeader(name, value) => {
             host::set_header(MapType::HttpResponseHeaders, name, value.as_deref());
         }
         Effect::SetProperty(name, value) => host::set_property_bytes(name, &value),
         Effect::ClearRouteCache => host::clear_route_cache(),
         Effect::ReplaceResponseBody(body) => {
-            host::replace_body(BufferType::HttpResponseBody, response_body_size, &body);
+            host::replace_body(BufferType::HttpResponseBody, body_size, &body);
         }
         Effect::ResumeRequest => {
             if let Err(s) = hostcalls::resume_http_request() {
@@ -71,8 +78,8 @@ fn carry_out(effect: Effect, response_body_size: usize) {
     }
 }
 
-/// The proxy-wasm host as the state machine sees it.
-struct WasmHost;
+/// The proxy-wasm host as the state machines see it.
+pub(super) struct WasmHost;
 
 impl Host for WasmHost {
     fn now(&self) -> SystemTime {
@@ -97,6 +104,16 @@ impl Host for WasmHost {
 
     fn property(&self, path: &[&str]) -> Option<String> {
         host::property_path(path)
+    }
+
+    fn property_bytes(&self, name: &str) -> Option<Vec<u8>> {
+        host::property_bytes(name)
+    }
+
+    fn request_header_names(&self) -> Result<Vec<String>, String> {
+        hostcalls::get_map(MapType::HttpRequestHeaders)
+            .map(|headers| headers.into_iter().map(|(name, _)| name).collect())
+            .map_err(|s| format!("{s:?}"))
     }
 
     fn store(&self) -> &dyn SharedStore {

@@ -6,8 +6,6 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use proxy_wasm::hostcalls;
 use proxy_wasm::types::{BufferType, MapType, MetricType};
 
-use crate::error::GatewayError;
-
 pub fn header(map: MapType, name: &str) -> Option<String> {
     hostcalls::get_map_value(map, name).unwrap_or_else(|s| {
         log::warn!("reading header {name} failed: {s:?}");
@@ -37,10 +35,6 @@ pub fn replace_body(buffer: BufferType, old_size: usize, new: &[u8]) -> bool {
         .is_ok()
 }
 
-pub fn property(name: &str) -> Option<String> {
-    property_path(&[name])
-}
-
 pub fn property_path(path: &[&str]) -> Option<String> {
     match hostcalls::get_property(path.to_vec()) {
         Ok(Some(bytes)) => String::from_utf8(bytes).ok(),
@@ -62,26 +56,8 @@ pub fn set_property_bytes(name: &str, value: &[u8]) {
     }
 }
 
-pub fn set_property(name: &str, value: &str) {
-    if let Err(s) = hostcalls::set_property(vec![name], Some(value.as_bytes())) {
-        log::warn!("setting property {name} failed: {s:?}");
-    }
-}
-
 pub fn now() -> SystemTime {
     hostcalls::get_current_time().unwrap_or(UNIX_EPOCH)
-}
-
-/// Answers the client directly with an OpenAI-shaped error.
-pub fn send_error(error: &GatewayError) {
-    send_json(error.status(), &error.to_json());
-}
-
-pub fn send_json(status: u32, body: &[u8]) {
-    let headers = vec![("content-type", "application/json")];
-    if let Err(s) = hostcalls::send_http_response(status, headers, Some(body)) {
-        log::error!("sending a local reply failed: {s:?}");
-    }
 }
 
 /// Envoy re-selects the route after the filter state that routes match on has changed.
@@ -140,29 +116,6 @@ pub fn record(name: &str, value: u64) {
     if let Some(id) = metric_id(MetricType::Histogram, name) {
         let _ = hostcalls::record_metric(id, value);
     }
-}
-
-/// Reads a shared-data value and its CAS token.
-pub fn shared(key: &str) -> (Option<Vec<u8>>, Option<u32>) {
-    hostcalls::get_shared_data(key).unwrap_or((None, None))
-}
-
-/// Updates a shared-data value with compare-and-swap, retrying a few times when another worker
-/// wrote in between. Returns whether the update landed.
-pub fn update_shared(key: &str, update: impl Fn(Option<&[u8]>) -> Vec<u8>) -> bool {
-    for _ in 0..8 {
-        let (current, cas) = shared(key);
-        let next = update(current.as_deref());
-        match hostcalls::set_shared_data(key, Some(&next), cas) {
-            Ok(()) => return true,
-            Err(proxy_wasm::types::Status::CasMismatch) => continue,
-            Err(s) => {
-                log::warn!("updating shared data {key} failed: {s:?}");
-                return false;
-            }
-        }
-    }
-    false
 }
 
 /// Proxy-wasm shared data as the quota module's store: shared by every worker of this Envoy,

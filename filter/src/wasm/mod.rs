@@ -45,7 +45,7 @@ impl RootContext for Root {
     }
 
     fn on_configure(&mut self, size: usize) -> bool {
-        let root_id = host::property("plugin_root_id").unwrap_or_default();
+        let root_id = host::property_path(&["plugin_root_id"]).unwrap_or_default();
         let role = match root_id.as_str() {
             "gateway" => Role::Gateway,
             "provider" => Role::Provider,
@@ -73,6 +73,10 @@ impl RootContext for Root {
                             p.missing_vars()
                         );
                     }
+                }
+                if role == Role::Provider {
+                    // The gateway filter hands this VM's provider filters its decision in the VM.
+                    crate::pipeline::handoff::note_provider_filter_here();
                 }
                 self.role = Some(role);
                 self.config = Some(Rc::new(config));
