@@ -48,7 +48,7 @@ use std::fmt;
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::config::ConfigError;
+use crate::config_error::{err, ConfigError};
 use crate::error::GatewayError;
 use crate::quota::{Charge, Counter, Kind, Scope, Window};
 use crate::sha256;
@@ -57,13 +57,6 @@ use crate::sha256;
 pub const MAX_ID_LEN: usize = 64;
 /// Largest budget accepted, in dollars (a typo guard, far above any real budget).
 const MAX_BUDGET_USD: f64 = 1_000_000_000.0;
-
-fn err(field: impl Into<String>, message: impl Into<String>) -> ConfigError {
-    ConfigError {
-        field: field.into(),
-        message: message.into(),
-    }
-}
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
