@@ -1,6 +1,6 @@
 //! What a request cost: the built-in price table (each price with its source and the date it was
-//! read), overridable per model in the configuration (the `price` section, [`compile_price`]), and the cost of a normalized [`Usage`] in
-//! integer micro-dollars (never floats for money).
+//! read), overridable per model in the configuration (the `price` section, [`compile_price`]),
+//! and the cost of a normalized [`Usage`] in integer micro-dollars (never floats for money).
 //!
 //! Limits, stated in README: a provider's higher tier for very long prompts (Gemini above 200k
 //! tokens) and Anthropic's 1-hour cache writes (billed above the 5-minute price used here) are
