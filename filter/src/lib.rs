@@ -10,6 +10,7 @@
 
 pub mod chat;
 pub mod config;
+pub mod config_error;
 pub mod error;
 pub mod gateway;
 pub mod keys;
@@ -18,6 +19,7 @@ pub mod pipeline;
 pub mod pricing;
 pub mod provider;
 pub mod quota;
+pub mod ratelimit;
 pub mod ratelimit_proto;
 pub mod response;
 pub mod routing;

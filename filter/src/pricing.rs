@@ -1,11 +1,15 @@
 //! What a request cost: the built-in price table (each price with its source and the date it was
-//! read), overridable per model in the configuration, and the cost of a normalized [`Usage`] in
-//! integer micro-dollars (never floats for money).
+//! read), overridable per model in the configuration (the `price` section, [`compile_price`]),
+//! and the cost of a normalized [`Usage`] in integer micro-dollars (never floats for money).
 //!
 //! Limits, stated in README: a provider's higher tier for very long prompts (Gemini above 200k
 //! tokens) and Anthropic's 1-hour cache writes (billed above the 5-minute price used here) are
 //! not modelled; batch discounts do not apply to this gateway's traffic.
 
+use serde::Deserialize;
+use serde_json::Value;
+
+use crate::config_error::{err, ConfigError};
 use crate::usage::Usage;
 
 /// Prices in micro-dollars per million tokens ($2.50 per 1M tokens = 2_500_000).
@@ -241,6 +245,46 @@ pub fn from_dollars(dollars_per_mtok: f64) -> Option<u64> {
 /// Dollars from micro-dollars, for logs and the access log (`0.001234`).
 pub fn format_dollars(micros: u64) -> String {
     format!("{}.{:06}", micros / 1_000_000, micros % 1_000_000)
+}
+
+/// A price override (`models.<name>.price`, `...targets[n].price`) in US dollars per million
+/// tokens, as providers publish them.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PriceSection {
+    input: f64,
+    output: f64,
+    cached_input: Option<f64>,
+    cache_write: Option<f64>,
+}
+
+/// Compiles a price override found at `at` (its field path).
+pub fn compile_price(value: &Value, at: &str) -> Result<Price, ConfigError> {
+    let raw = PriceSection::deserialize(value).map_err(|e| err(at, e.to_string()))?;
+    let dollars = |field: &str, v: f64| {
+        from_dollars(v).ok_or_else(|| {
+            err(
+                format!("{at}.{field}"),
+                "must be a number of US dollars per million tokens, from 0 to 1000000",
+            )
+        })
+    };
+    let input = dollars("input", raw.input)?;
+    Ok(Price {
+        input,
+        output: dollars("output", raw.output)?,
+        // Without a cache price, cached input costs as much as any input.
+        cached_input: raw
+            .cached_input
+            .map(|v| dollars("cached_input", v))
+            .transpose()?
+            .unwrap_or(input),
+        cache_write: raw
+            .cache_write
+            .map(|v| dollars("cache_write", v))
+            .transpose()?
+            .unwrap_or(input),
+    })
 }
 
 #[cfg(test)]

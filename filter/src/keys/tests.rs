@@ -1,4 +1,6 @@
+use super::config::parse_sha256;
 use super::*;
+use crate::config_error::ConfigError;
 use serde_json::json;
 
 // Published SHA-256 values (FIPS 180-4 examples / widely quoted), independent of crate::sha256.

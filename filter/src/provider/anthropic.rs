@@ -65,10 +65,13 @@
 //! → the OpenAI error shape with Anthropic's status and message. Streams are translated event by
 //! event; a stream that ends without `message_stop` ends with an OpenAI error event and `[DONE]`.
 
+use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
+use super::config::{ApiKeyEnv, ProviderSettings};
 use super::openai_format::{self, CompletionId};
 use super::{Attempt, Operation, ResponseShape, ResponseTranslator, Translator, UpstreamRequest};
+use crate::config_error::{err, ConfigError};
 use crate::error::{invalid, parse_object, GatewayError};
 use crate::sse::{SseEvent, SseParser};
 use crate::usage::Usage;
@@ -172,7 +175,10 @@ fn messages_body(attempt: &Attempt, body: &[u8]) -> Result<Value, GatewayError> 
         .into_iter()
         .flatten()
         .find_map(Value::as_u64)
-        .unwrap_or(attempt.provider.default_max_tokens);
+        .unwrap_or(match &attempt.provider.settings {
+            ProviderSettings::Anthropic(settings) => settings.default_max_tokens,
+            _ => default_max_tokens(),
+        });
     out.insert("max_tokens".into(), max_tokens.into());
 
     // Tools, and the schema tool of `response_format: json_schema`.
@@ -1006,6 +1012,33 @@ impl ResponseTranslator for AnthropicResponse {
                 out
             }
         }
+    }
+}
+
+/// The settings of an Anthropic provider (`providers.<id>`, besides the common keys).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AnthropicSettings {
+    pub api_key_env: Option<ApiKeyEnv>,
+    /// `max_tokens` sent when the client set none: the Messages API requires it.
+    #[serde(default = "default_max_tokens")]
+    pub default_max_tokens: u64,
+}
+
+fn default_max_tokens() -> u64 {
+    4096
+}
+
+impl AnthropicSettings {
+    /// Refuses values serde lets through; `here` is the provider's field path.
+    pub fn check(&self, here: &str) -> Result<(), ConfigError> {
+        if self.default_max_tokens == 0 {
+            return Err(err(
+                format!("{here}.default_max_tokens"),
+                "must be at least 1",
+            ));
+        }
+        Ok(())
     }
 }
 

@@ -14,8 +14,10 @@
 //! event passes as it came, byte for byte. Non-streamed answers carry `prompt_filter_results`
 //! as an extra field, which OpenAI clients ignore: they pass untouched.
 
+use serde::Deserialize;
 use serde_json::{Map, Value};
 
+use super::config::{ApiKeyEnv, ProviderSettings};
 use super::openai::openai_body;
 use super::{Attempt, Operation, ResponseShape, ResponseTranslator, Translator, UpstreamRequest};
 use crate::error::GatewayError;
@@ -29,6 +31,12 @@ impl Translator for Azure {
             Operation::Chat => "chat/completions",
             Operation::Embeddings => "embeddings",
         };
+        let ProviderSettings::Azure(settings) = &attempt.provider.settings else {
+            return Err(GatewayError::Misconfigured(format!(
+                "provider '{}' has no Azure settings",
+                attempt.provider.id
+            )));
+        };
         let mut headers = Vec::with_capacity(1);
         if let Some(key) = attempt.api_key() {
             headers.push(("api-key", key.to_string()));
@@ -38,7 +46,7 @@ impl Translator for Azure {
                 "{}/deployments/{}/{endpoint}?api-version={}",
                 attempt.provider.path_prefix,
                 crate::provider::percent_encode(attempt.upstream_model),
-                crate::provider::percent_encode(&attempt.provider.api_version)
+                crate::provider::percent_encode(&settings.api_version)
             ),
             headers,
             body: openai_body(attempt, body)?,
@@ -198,6 +206,29 @@ impl ResponseTranslator for AzureStream {
         }
         out
     }
+}
+
+/// The settings of an Azure OpenAI provider (`providers.<id>`, besides the common keys). The
+/// deployment is the model entry's `model`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AzureSettings {
+    pub api_key_env: Option<ApiKeyEnv>,
+    /// The `api-version` query parameter.
+    #[serde(default = "default_api_version")]
+    pub api_version: String,
+    /// Ask for usage on streams (`stream_options.include_usage`).
+    #[serde(default = "stream_usage_by_default")]
+    pub stream_usage: bool,
+}
+
+/// The latest GA `api-version` of the data plane when this was written (reference above).
+fn default_api_version() -> String {
+    "2024-10-21".into()
+}
+
+fn stream_usage_by_default() -> bool {
+    true
 }
 
 #[cfg(test)]

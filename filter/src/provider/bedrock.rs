@@ -76,6 +76,7 @@
 //! other model families → 400. `encoding_format: base64` is honoured.
 
 mod eventstream;
+mod settings;
 mod sigv4;
 #[cfg(test)]
 mod tests;
@@ -89,7 +90,9 @@ use super::{
     percent_encode, Attempt, Operation, ResponseShape, ResponseTranslator, Translator,
     UpstreamRequest,
 };
-use crate::config::Credentials;
+pub use settings::BedrockSettings;
+
+use super::config::{Credentials, ProviderSettings};
 use crate::error::{invalid, parse_object, GatewayError};
 use crate::usage::Usage;
 
@@ -168,7 +171,13 @@ fn signed_headers(
             attempt.provider.id
         )));
     };
-    let region = attempt.provider.region.as_str();
+    let ProviderSettings::Bedrock(settings) = &attempt.provider.settings else {
+        return Err(GatewayError::Misconfigured(format!(
+            "provider '{}' has no Bedrock settings",
+            attempt.provider.id
+        )));
+    };
+    let region = settings.region.as_str();
     let host = format!("bedrock-runtime.{region}.amazonaws.com");
     let amz_date = sigv4::amz_date(attempt.now_unix);
     let payload_hash = sigv4::payload_hash(payload);

@@ -70,8 +70,10 @@
 //! data line. A stream that ends without `message-end` gets an error event and `[DONE]`.
 //! Any non-2xx answer becomes `{"error": {...}}` with Cohere's `message` and the same status.
 
+use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
+use super::config::ApiKeyEnv;
 use super::openai::refuse_multiple_choices;
 use super::openai_format::{self, CompletionId};
 use super::{Attempt, Operation, ResponseShape, ResponseTranslator, Translator, UpstreamRequest};
@@ -827,6 +829,13 @@ fn error_message(body: &Value, raw: &[u8], status: u32) -> String {
     } else {
         message
     }
+}
+
+/// The settings of a Cohere provider (`providers.<id>`, besides the common keys).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CohereSettings {
+    pub api_key_env: Option<ApiKeyEnv>,
 }
 
 #[cfg(test)]

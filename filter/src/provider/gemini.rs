@@ -84,8 +84,10 @@
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
+use super::config::ApiKeyEnv;
 use super::openai_format::{self, CompletionId};
 use super::{
     percent_encode, Attempt, Operation, ResponseShape, ResponseTranslator, Translator,
@@ -896,6 +898,13 @@ fn embeddings_request(
         .collect();
     let base64 = present(req, "encoding_format").and_then(Value::as_str) == Some("base64");
     Ok((json!({ "requests": requests }), base64))
+}
+
+/// The settings of a Gemini provider (`providers.<id>`, besides the common keys).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GeminiSettings {
+    pub api_key_env: Option<ApiKeyEnv>,
 }
 
 mod response;

@@ -5,8 +5,7 @@
 //! removal. Decided afresh on every attempt, because header changes of one attempt carry into
 //! the next (the previous attempt's credentials must go too).
 
-use super::ProviderKind;
-use crate::config::Provider;
+use super::{Provider, ProviderKind};
 
 /// The `user-agent` every provider sees: the gateway, not the client's SDK.
 pub const USER_AGENT: &str = concat!("ai-gateway/", env!("CARGO_PKG_VERSION"));

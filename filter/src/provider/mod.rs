@@ -2,21 +2,24 @@
 //! the translator of the cluster it runs in for the path, headers and body of every attempt, and
 //! for a response translator, so a retry that lands on another provider is translated afresh.
 //!
-//! Adding a wire format: a module here, a variant in [`ProviderKind`]. Adding an
-//! OpenAI-compatible provider: a row in [`openai::COMPATIBLE`].
+//! Adding a wire format: a module here, a variant in [`ProviderKind`] and in
+//! [`ProviderSettings`] (its settings type lives in its module; [`config`] compiles the
+//! `providers.<id>` section). Adding an OpenAI-compatible provider: a row in
+//! [`openai::COMPATIBLE`].
 
 pub mod anthropic;
 pub mod azure;
 pub mod bedrock;
 pub mod cohere;
+pub mod config;
 pub mod gemini;
 pub mod headers;
 pub mod openai;
 pub mod openai_format;
 
-use crate::config::Provider;
 use crate::error::GatewayError;
 
+pub use config::{Credentials, Provider, ProviderSettings, Secret};
 pub use openai::CompatRow;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -87,13 +90,6 @@ impl ProviderKind {
             Self::Gemini => "/v1beta",
             Self::Bedrock => "",
             Self::Cohere => "/v2",
-        }
-    }
-
-    pub fn default_stream_usage(self) -> bool {
-        match self {
-            Self::OpenAiCompatible(row) => row.stream_usage,
-            _ => true,
         }
     }
 

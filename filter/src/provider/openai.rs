@@ -3,8 +3,10 @@
 //! the family is a row of [`COMPATIBLE`] with its defaults and known quirks.
 //! Reference: https://platform.openai.com/docs/api-reference/chat/create
 
+use serde::Deserialize;
 use serde_json::Value;
 
+use super::config::ApiKeyEnv;
 use super::{Attempt, Operation, ResponseTranslator, Translator, UpstreamRequest};
 use crate::error::{parse_object, GatewayError};
 
@@ -100,7 +102,7 @@ impl OpenAiCompatible {
 pub fn injects_usage(attempt: &Attempt) -> bool {
     attempt.operation == Operation::Chat
         && attempt.stream
-        && attempt.provider.stream_usage
+        && attempt.provider.stream_usage()
         && !attempt.client_asked_usage
 }
 
@@ -178,6 +180,15 @@ impl Translator for OpenAiCompatible {
     fn response(&self, _: &Attempt) -> Option<Box<dyn ResponseTranslator>> {
         None
     }
+}
+
+/// The settings of an OpenAI-compatible provider (`providers.<id>`, besides the common keys).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OpenAiSettings {
+    pub api_key_env: Option<ApiKeyEnv>,
+    /// Ask for usage on streams; absent: the row's default (see [`CompatRow::stream_usage`]).
+    pub stream_usage: Option<bool>,
 }
 
 #[cfg(test)]
