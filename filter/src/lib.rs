@@ -20,7 +20,6 @@ pub mod pricing;
 pub mod provider;
 pub mod quota;
 pub mod ratelimit;
-pub mod ratelimit_proto;
 pub mod response;
 pub mod routing;
 pub mod scrub;

@@ -56,6 +56,9 @@ pub struct Options {
     pub grpc_clusters: Vec<(String, u16)>,
     /// Replaces every route's `per_try_timeout` (e.g. "1s").
     pub per_try_timeout: Option<String>,
+    /// Replaces the `connect_timeout` of the clusters pointed at local upstreams (load tests:
+    /// a worker busy with big bodies handles a connection's completion late).
+    pub connect_timeout: Option<String>,
     /// Environment of the Envoy process (provider keys), besides a cleaned-up base. Each name
     /// is also added to the VMs' `host_env_keys`, as a user would.
     pub env: Vec<(String, String)>,
@@ -417,6 +420,9 @@ pub fn render_config(options: &Options, dir: &Path) -> Json {
                 .collect();
             if !ports.is_empty() {
                 point_at_local(cluster, &name, &ports);
+                if let Some(timeout) = &options.connect_timeout {
+                    cluster["connect_timeout"] = timeout.clone().into();
+                }
             }
         }
         let plain = options.extra_clusters.iter().map(|c| (c, false));

@@ -17,7 +17,7 @@ use crate::metrics;
 use crate::pricing::cost_micros;
 use crate::provider::Operation;
 use crate::quota::{self, Actual, QuotaError};
-use crate::ratelimit_proto::{Subject, Verdict, GRPC_METHOD, GRPC_SERVICE};
+use crate::ratelimit::{Subject, Verdict, GRPC_METHOD, GRPC_SERVICE};
 use crate::response::log_excerpt;
 use crate::routing::{self, Classified, Inputs, Observed};
 use crate::state;
