@@ -58,6 +58,9 @@ pub struct Config {
     pub rate_limit_service: Option<Service>,
     /// Some route picks by observed latency: only then are latencies recorded.
     pub observes_latency: bool,
+    /// Some route picks by cost or latency, which skip rate-limited targets: only then are the
+    /// providers' rate-limit headers read.
+    pub observes_limits: bool,
     /// Every provider secret, scrubbed from what providers send back.
     pub scrubber: Scrubber,
 }
@@ -118,6 +121,12 @@ impl Config {
         let observes_latency = models
             .values()
             .any(|m| matches!(m.route.strategy, Strategy::Latency { .. }));
+        let observes_limits = models.values().any(|m| {
+            matches!(
+                m.route.strategy,
+                Strategy::Latency { .. } | Strategy::Cost { .. }
+            )
+        });
         let scrubber = scrubber_of(&providers);
         Ok(Self {
             providers,
@@ -127,6 +136,7 @@ impl Config {
             keys,
             rate_limit_service,
             observes_latency,
+            observes_limits,
             scrubber,
         })
     }

@@ -209,9 +209,9 @@ impl StreamObserver {
             self.saw_done = true;
             return true;
         }
-        // Parse only the events that can matter (most are content deltas), or all of them when
-        // the answer is being reassembled for the body log.
-        let matters = data.contains("\"usage\"") || data.contains("\"error\"");
+        // Parse only the events that can matter (most are content deltas, and OpenAI's carry
+        // `"usage":null`), or all of them when the answer is reassembled for the body log.
+        let matters = has_value(data, "\"usage\"") || has_value(data, "\"error\"");
         if !matters && self.transcript.is_none() {
             return true;
         }
@@ -234,6 +234,22 @@ impl StreamObserver {
             .is_some_and(|c| c.is_empty());
         !(self.strip_usage_chunk && usage_only)
     }
+}
+
+/// Whether the JSON text has a member `key` (quoted) whose value is not `null`. A key inside a
+/// string is escaped (`\"usage\"`) and does not count. Errs towards true: the caller then parses.
+fn has_value(json: &str, key: &str) -> bool {
+    let bytes = json.as_bytes();
+    json.match_indices(key).any(|(at, _)| {
+        if at > 0 && bytes.get(at - 1) == Some(&b'\\') {
+            return false;
+        }
+        let rest = json.get(at + key.len()..).unwrap_or_default().trim_start();
+        match rest.strip_prefix(':') {
+            Some(value) => !value.trim_start().starts_with("null"),
+            None => false,
+        }
+    })
 }
 
 /// The provider ended a stream without its end marker: it hung up or was cut.
@@ -549,6 +565,17 @@ data: [DONE]\n\n";
         w.push(format!(r#"{{"choices":[{{"x":"{}"}}]}}"#, "y".repeat(100)).as_bytes());
         assert_eq!(w.usage(), None);
         assert!(w.excerpt(8).ends_with("more bytes]"));
+    }
+
+    #[test]
+    fn only_members_with_a_value_make_an_event_worth_parsing() {
+        assert!(!has_value(r#"{"choices":[],"usage":null}"#, "\"usage\""));
+        assert!(!has_value(r#"{"usage" : null}"#, "\"usage\""));
+        assert!(has_value(r#"{"usage": {"prompt_tokens":1}}"#, "\"usage\""));
+        assert!(has_value(r#"{"error":{"message":"x"}}"#, "\"error\""));
+        // Quoted in content: escaped, not a member.
+        assert!(!has_value(r#"{"content":"say \"usage\": 1"}"#, "\"usage\""));
+        assert!(!has_value(r#"{"content":"usage"}"#, "\"usage\""));
     }
 
     #[test]

@@ -42,12 +42,19 @@ impl Request {
     pub fn on_request_headers(&mut self, host: &dyn Host, end_of_stream: bool) -> Flow {
         self.start = host.now();
         let config = Rc::clone(&self.config);
+        // All of them in one host call: most requests carry few headers, and the credentials are
+        // removed only where present.
+        let headers = host.request_headers().unwrap_or_default();
+        let header = |name: &str| {
+            headers
+                .iter()
+                .find(|(n, _)| n.eq_ignore_ascii_case(name))
+                .map(|(_, v)| v.as_str())
+        };
         if config.keys.required() {
-            let authorization = host.request_header("authorization");
-            let x_api_key = host.request_header("x-api-key");
             match config
                 .keys
-                .authenticate(authorization.as_deref(), x_api_key.as_deref())
+                .authenticate(header("authorization"), header("x-api-key"))
             {
                 Ok(key) => self.key = Some((key.id.clone(), key.team.clone())),
                 Err(e) => {
@@ -64,9 +71,9 @@ impl Request {
                 }
             }
         }
-        let method = host.request_header(":method").unwrap_or_default();
-        let path = host.request_header(":path").unwrap_or_default();
-        let operation = match endpoint_for(&method, &path) {
+        let method = header(":method").unwrap_or_default();
+        let path = header(":path").unwrap_or_default();
+        let operation = match endpoint_for(method, path) {
             Err(e) => return self.reply_error(&e),
             Ok(Endpoint::ListModels) => {
                 return self.reply_json(models_list(&config, self.started_unix))
@@ -80,11 +87,14 @@ impl Request {
             Ok(Endpoint::ChatCompletions) => Operation::Chat,
             Ok(Endpoint::Embeddings) => Operation::Embeddings,
         };
-        for name in CLIENT_CREDENTIALS {
-            self.emit(Effect::RemoveRequestHeader(name));
+        self.pinned = header(PIN_HEADER)
+            .filter(|p| !p.is_empty())
+            .map(str::to_string);
+        for name in CLIENT_CREDENTIALS.iter().chain([&PIN_HEADER]) {
+            if header(name).is_some() {
+                self.emit(Effect::RemoveRequestHeader(name));
+            }
         }
-        self.pinned = host.request_header(PIN_HEADER).filter(|p| !p.is_empty());
-        self.emit(Effect::RemoveRequestHeader(PIN_HEADER));
         if end_of_stream {
             return self.reply_error(&GatewayError::InvalidJson("the request has no body".into()));
         }

@@ -223,9 +223,10 @@ impl ProviderAttempt {
             client_asked_usage: decision.client_asked_usage,
             embeddings_base64: decision.operation == Operation::Embeddings
                 && embeddings_base64(body),
-            // Envoy already picked the endpoint; its metadata names the key it stands for.
-            key_index: host
-                .property(&[
+            // Envoy already picked the endpoint; its metadata names the key it stands for
+            // (asked only when there is a choice).
+            key_index: if provider.api_key_count() > 1 {
+                host.property(&[
                     "xds",
                     "upstream_host_metadata",
                     "filter_metadata",
@@ -233,7 +234,10 @@ impl ProviderAttempt {
                     "key_index",
                 ])
                 .and_then(|v| v.trim().trim_matches('"').parse().ok())
-                .unwrap_or(0),
+                .unwrap_or(0)
+            } else {
+                0
+            },
             now_unix: host
                 .now()
                 .duration_since(UNIX_EPOCH)
@@ -242,10 +246,10 @@ impl ProviderAttempt {
         let translator = provider.kind.translator();
         let request = translator.request(&attempt_info, body)?;
         // Fails closed: without the list of headers, none could be vetted.
-        let present = host.request_header_names().map_err(|e| {
+        let present = host.request_headers().map_err(|e| {
             GatewayError::Misconfigured(format!("reading the request headers failed: {e}"))
         })?;
-        for name in headers::removals(present.iter().map(String::as_str), provider) {
+        for name in headers::removals(present.iter().map(|(n, _)| n.as_str()), provider) {
             self.effects
                 .push(Effect::SetRequestHeader(name.to_string(), None));
         }
@@ -287,6 +291,10 @@ impl ProviderAttempt {
         let Some(key) = &self.observed_key else {
             return;
         };
+        // Only the cost and latency strategies look at limits: read no headers for nothing.
+        if !self.config.observes_limits {
+            return;
+        }
         let exhausted = || {
             [
                 "x-ratelimit-remaining-requests",

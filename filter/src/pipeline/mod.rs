@@ -45,14 +45,13 @@ use handoff::Handoff;
 /// changes goes out as an [`Effect`] instead.
 pub trait Host {
     fn now(&self) -> SystemTime;
-    fn request_header(&self, name: &str) -> Option<String>;
+    /// Every request header (one host call; names lower-case, pseudo-headers included).
+    fn request_headers(&self) -> Result<Vec<(String, String)>, String>;
     fn response_header(&self, name: &str) -> Option<String>;
     /// The first `len` bytes of the buffered request body.
     fn request_body(&self, len: usize) -> Vec<u8>;
     /// The first `len` bytes of the response body piece at hand.
     fn response_body(&self, len: usize) -> Vec<u8>;
-    /// The names of the request's headers.
-    fn request_header_names(&self) -> Result<Vec<String>, String>;
     /// A host property (filter state another filter wrote, Envoy's response details, ...).
     fn property(&self, path: &[&str]) -> Option<String>;
     /// A filter-state field as bytes (a body).

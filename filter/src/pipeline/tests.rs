@@ -33,8 +33,12 @@ impl Host for FakeHost {
         self.now
             .unwrap_or(UNIX_EPOCH + Duration::from_secs(1_780_000_000))
     }
-    fn request_header(&self, name: &str) -> Option<String> {
-        self.request_headers.get(name).cloned()
+    fn request_headers(&self) -> Result<Vec<(String, String)>, String> {
+        Ok(self
+            .request_headers
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.clone()))
+            .collect())
     }
     fn response_header(&self, name: &str) -> Option<String> {
         self.response_headers.get(name).cloned()
@@ -51,9 +55,7 @@ impl Host for FakeHost {
     fn property_bytes(&self, name: &str) -> Option<Vec<u8>> {
         self.properties.get(name).map(|v| v.clone().into_bytes())
     }
-    fn request_header_names(&self) -> Result<Vec<String>, String> {
-        Ok(self.request_headers.keys().map(|k| k.to_string()).collect())
-    }
+
     fn store(&self) -> &dyn SharedStore {
         &self.store
     }
@@ -138,7 +140,13 @@ fn counted(effects: &[Effect], prefix: &str) -> Vec<(String, u64)> {
 
 #[test]
 fn a_valid_chat_request_is_routed_through_filter_state() {
-    let host = chat_host(&hello(false));
+    let mut host = chat_host(&hello(false));
+    // The client's credentials and the pin header never go further, even on an open gateway.
+    host.request_headers
+        .insert("authorization", "Bearer sk-client".into());
+    host.request_headers.insert("x-api-key", "sk-client".into());
+    host.request_headers
+        .insert("x-gateway-provider", "demo".into());
     let mut request = Request::new(config(json!({})), 0, host.now());
     assert_eq!(request.on_request_headers(&host, false), Flow::Continue);
     let headers = request.take_effects();

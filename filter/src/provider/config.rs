@@ -92,6 +92,14 @@ impl Provider {
         }
     }
 
+    /// How many API keys the provider has (Envoy endpoints stand for them, one each).
+    pub fn api_key_count(&self) -> usize {
+        match &self.credentials {
+            Credentials::ApiKeys(keys) => keys.len(),
+            _ => 0,
+        }
+    }
+
     /// The key at `index` (0 when the endpoint names none); the first when out of range.
     pub fn api_key(&self, index: usize) -> Option<&str> {
         match &self.credentials {

@@ -86,10 +86,6 @@ impl Host for WasmHost {
         host::now()
     }
 
-    fn request_header(&self, name: &str) -> Option<String> {
-        host::header(MapType::HttpRequestHeaders, name)
-    }
-
     fn response_header(&self, name: &str) -> Option<String> {
         host::header(MapType::HttpResponseHeaders, name)
     }
@@ -110,10 +106,8 @@ impl Host for WasmHost {
         host::property_bytes(name)
     }
 
-    fn request_header_names(&self) -> Result<Vec<String>, String> {
-        hostcalls::get_map(MapType::HttpRequestHeaders)
-            .map(|headers| headers.into_iter().map(|(name, _)| name).collect())
-            .map_err(|s| format!("{s:?}"))
+    fn request_headers(&self) -> Result<Vec<(String, String)>, String> {
+        hostcalls::get_map(MapType::HttpRequestHeaders).map_err(|s| format!("{s:?}"))
     }
 
     fn store(&self) -> &dyn SharedStore {
