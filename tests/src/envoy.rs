@@ -199,6 +199,15 @@ impl Envoy {
             .ok_or_else(|| format!("no listener port in {v}"))
     }
 
+    /// Envoy's resident memory in KiB (`VmRSS` of /proc), 0 when unreadable.
+    pub fn rss_kib(&self) -> u64 {
+        read(Path::new(&format!("/proc/{}/status", self.child.id())))
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .unwrap_or(0)
+    }
+
     pub fn log(&self) -> String {
         read(&self.dir.join("envoy.log"))
     }

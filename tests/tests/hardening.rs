@@ -101,7 +101,11 @@ const VM_MEMORY_BOUND: u64 = 256 * 1024 * 1024;
 
 fn assert_vm_healthy(envoy: &Envoy, what: &str) {
     let memory = stat(envoy, "wasmcustom.gw.vm_memory_bytes");
-    eprintln!("{what}: VM memory (both workers) {} MiB", memory >> 20);
+    eprintln!(
+        "{what}: VM memory (both workers) {} MiB, Envoy RSS {} MiB",
+        memory >> 20,
+        envoy.rss_kib() >> 10
+    );
     assert!(memory > 0, "the gateway reports its VM memory");
     assert!(
         memory <= VM_MEMORY_BOUND,

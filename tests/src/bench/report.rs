@@ -121,11 +121,13 @@ pub struct Report {
     pub upstream_direct: Option<(WrkFigures, WrkFigures)>,
 }
 
-const TARGET_ADDED_P50_MS: f64 = 0.2;
-const TARGET_THROUGHPUT_SHARE: f64 = 0.75;
+// The targets of the request-pipeline work (issue "One request pipeline"): 60% of plain Envoy's
+// throughput (75% after that), 10× Portkey's, 0.1 ms added at c=1 and to a stream's first byte.
+const TARGET_ADDED_P50_MS: f64 = 0.1;
+const TARGET_THROUGHPUT_SHARE: f64 = 0.60;
 const TARGET_VS_LITELLM: f64 = 10.0;
-const TARGET_VS_PORTKEY: f64 = 3.0;
-const TARGET_TTFB_MS: f64 = 0.5;
+const TARGET_VS_PORTKEY: f64 = 10.0;
+const TARGET_TTFB_MS: f64 = 0.1;
 const TARGET_WASM_BYTES: u64 = 1_000_000;
 
 fn ms(x: f64) -> String {
@@ -225,14 +227,19 @@ impl Report {
 
     fn targets(&self) -> Vec<Target> {
         let mut out = Vec::new();
-        let added = self
-            .find("gateway-anthropic")
-            .and_then(|s| self.added_p50(s));
-        out.push(Target {
-            goal: format!("Added p50 latency over plain Envoy at c=1, OpenAI→Anthropic ≤ {TARGET_ADDED_P50_MS} ms"),
-            measured: added.map_or("not measured".into(), signed_ms),
-            met: added.map(|a| a <= TARGET_ADDED_P50_MS),
-        });
+        for (id, name) in [
+            ("gateway-openai", "OpenAI-compatible"),
+            ("gateway-anthropic", "OpenAI→Anthropic"),
+        ] {
+            let added = self.find(id).and_then(|s| self.added_p50(s));
+            out.push(Target {
+                goal: format!(
+                    "Added p50 latency over plain Envoy at c=1, {name} ≤ {TARGET_ADDED_P50_MS} ms"
+                ),
+                measured: added.map_or("not measured".into(), signed_ms),
+                met: added.map(|a| a <= TARGET_ADDED_P50_MS),
+            });
+        }
         for (id, name) in [
             ("gateway-openai", "OpenAI-compatible"),
             ("gateway-anthropic", "OpenAI→Anthropic"),
