@@ -157,7 +157,16 @@ impl SseParser {
     }
 
     fn process_field(&mut self) {
-        let line = std::mem::take(&mut self.line);
+        // The line buffer is kept (cleared, not replaced): one allocation per stream, not per line.
+        let Self {
+            line, data, event, ..
+        } = self;
+        let line_bytes: &[u8] = line;
+        Self::field(line_bytes, data, event);
+        line.clear();
+    }
+
+    fn field(line: &[u8], data: &mut Option<Vec<u8>>, event: &mut Option<String>) {
         if line.first() == Some(&b':') {
             return; // comment
         }
@@ -167,17 +176,17 @@ impl SseParser {
                 let value = rest.get(1..).unwrap_or_default();
                 (name, value.strip_prefix(b" ").unwrap_or(value))
             }
-            None => (line.as_slice(), &[][..]),
+            None => (line, &[][..]),
         };
         match name {
-            b"data" => match &mut self.data {
+            b"data" => match data {
                 Some(data) => {
                     data.push(b'\n');
                     data.extend_from_slice(value);
                 }
-                None => self.data = Some(value.to_vec()),
+                None => *data = Some(value.to_vec()),
             },
-            b"event" => self.event = Some(String::from_utf8_lossy(value).into_owned()),
+            b"event" => *event = Some(String::from_utf8_lossy(value).into_owned()),
             _ => {} // id, retry and unknown fields need no action here; they stay in `raw`.
         }
     }
@@ -188,7 +197,11 @@ impl SseParser {
             data: self
                 .data
                 .take()
-                .map(|d| String::from_utf8_lossy(&d).into_owned()),
+                // No copy when the data is UTF-8, as it nearly always is.
+                .map(|d| {
+                    String::from_utf8(d)
+                        .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
+                }),
             raw: std::mem::take(&mut self.raw),
         });
     }

@@ -54,15 +54,28 @@ pub fn completion(
     .into_bytes()
 }
 
-/// One `chat.completion.chunk` SSE event with one choice.
+/// One `chat.completion.chunk` SSE event with one choice. Written straight into the output (a
+/// stream has one per token): the same bytes as serializing the whole object as a JSON value, in
+/// that order (members sorted), without building it.
 pub fn chunk_event(id: &CompletionId, delta: Value, finish_reason: Option<&str>) -> Vec<u8> {
-    sse(&json!({
-        "id": id.id,
-        "object": "chat.completion.chunk",
-        "created": id.created,
-        "model": id.model,
-        "choices": [{"index": 0, "delta": delta, "logprobs": null, "finish_reason": finish_reason}],
-    }))
+    let mut out = Vec::with_capacity(160 + id.id.len() + id.model.len());
+    out.extend_from_slice(b"data: {\"choices\":[{\"delta\":");
+    write_json(&mut out, &delta);
+    out.extend_from_slice(b",\"finish_reason\":");
+    write_json(&mut out, &finish_reason);
+    out.extend_from_slice(b",\"index\":0,\"logprobs\":null}],\"created\":");
+    out.extend_from_slice(id.created.to_string().as_bytes());
+    out.extend_from_slice(b",\"id\":");
+    write_json(&mut out, &id.id);
+    out.extend_from_slice(b",\"model\":");
+    write_json(&mut out, &id.model);
+    out.extend_from_slice(b",\"object\":\"chat.completion.chunk\"}\n\n");
+    out
+}
+
+fn write_json(out: &mut Vec<u8>, value: &impl serde::Serialize) {
+    // Writing strings, numbers and maps into a Vec cannot fail.
+    let _ = serde_json::to_writer(out, value);
 }
 
 /// The final usage-only chunk (`choices: []`), as OpenAI sends it for `include_usage`. The
@@ -157,6 +170,35 @@ fn sse(v: &Value) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_chunk_is_written_as_its_json_value_would_be() {
+        let id = CompletionId {
+            id: "chatcmpl-\"q\"".into(),
+            created: 1_700_000_000,
+            model: "m/ü".into(),
+        };
+        for (delta, finish) in [
+            (json!({"content": "a \"quote\" and\nnewline"}), None),
+            (json!({}), Some("stop")),
+            (
+                json!({"tool_calls": [{"index": 0, "function": {"arguments": "{}"}}]}),
+                None,
+            ),
+        ] {
+            let expected = sse(&json!({
+                "id": id.id,
+                "object": "chat.completion.chunk",
+                "created": id.created,
+                "model": id.model,
+                "choices": [{"index": 0, "delta": delta, "logprobs": null, "finish_reason": finish}],
+            }));
+            assert_eq!(
+                String::from_utf8(chunk_event(&id, delta, finish)).unwrap(),
+                String::from_utf8(expected).unwrap()
+            );
+        }
+    }
 
     #[test]
     fn chunks_and_usage_round_trip_through_the_usage_reader() {
