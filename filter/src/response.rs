@@ -49,7 +49,7 @@ impl ResponseMode {
         } else if ct.starts_with("text/event-stream") {
             let mut observer = StreamObserver::new(strip_usage_chunk);
             if transcript {
-                observer.transcript = Some(Transcript::default());
+                observer.transcript = Some(Transcript::new(body_log_cap));
             }
             Self::Stream(Box::new(observer))
         } else {
@@ -79,39 +79,85 @@ pub struct StreamObserver {
     pub transcript: Option<Transcript>,
 }
 
-/// A streamed answer put back together: content, tool calls by index, finish reason.
-#[derive(Debug, Default)]
+/// Most tool calls a transcript keeps apart (a provider names their indices).
+const MAX_TRANSCRIPT_CALLS: usize = 128;
+
+/// A streamed answer put back together: content, tool calls by index, finish reason. Only for
+/// the body log, so it keeps at most the log's cap of text: a provider's endless stream cannot
+/// grow it.
+#[derive(Debug)]
 pub struct Transcript {
     content: String,
     /// index -> (id, name, arguments)
     tool_calls: BTreeMap<u64, (String, String, String)>,
     finish_reason: Option<String>,
+    /// Bytes of text it may still keep.
+    room: usize,
+    /// Text was left out.
+    cut: bool,
+}
+
+/// Appends what of `text` fits in `room` (cut on a character boundary).
+fn keep(out: &mut String, text: &str, room: &mut usize, cut: &mut bool) {
+    let mut end = text.len().min(*room);
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    *cut |= end < text.len();
+    *room -= end;
+    out.push_str(text.get(..end).unwrap_or_default());
 }
 
 impl Transcript {
+    /// A transcript of at most `cap` bytes of text.
+    pub fn new(cap: usize) -> Self {
+        Self {
+            content: String::new(),
+            tool_calls: BTreeMap::new(),
+            finish_reason: None,
+            room: cap,
+            cut: false,
+        }
+    }
+
     fn add(&mut self, chunk: &Value) {
         let Some(choice) = chunk.get("choices").and_then(|c| c.get(0)) else {
             return;
         };
         let delta = choice.get("delta");
-        let text = |v: Option<&Value>| v.and_then(Value::as_str).unwrap_or_default().to_string();
+        fn text(v: Option<&Value>) -> &str {
+            v.and_then(Value::as_str).unwrap_or_default()
+        }
         if let Some(content) = delta.and_then(|d| d.get("content")).and_then(Value::as_str) {
-            self.content.push_str(content);
+            keep(&mut self.content, content, &mut self.room, &mut self.cut);
         }
         let calls = delta
             .and_then(|d| d.get("tool_calls"))
             .and_then(Value::as_array);
         for call in calls.into_iter().flatten() {
             let index = call.get("index").and_then(Value::as_u64).unwrap_or(0);
+            if !self.tool_calls.contains_key(&index)
+                && self.tool_calls.len() >= MAX_TRANSCRIPT_CALLS
+            {
+                self.cut = true;
+                continue;
+            }
             let function = call.get("function");
             let entry = self.tool_calls.entry(index).or_default();
-            entry.0.push_str(&text(call.get("id")));
-            entry
-                .1
-                .push_str(&text(function.and_then(|f| f.get("name"))));
-            entry
-                .2
-                .push_str(&text(function.and_then(|f| f.get("arguments"))));
+            let (room, cut) = (&mut self.room, &mut self.cut);
+            keep(&mut entry.0, text(call.get("id")), room, cut);
+            keep(
+                &mut entry.1,
+                text(function.and_then(|f| f.get("name"))),
+                room,
+                cut,
+            );
+            keep(
+                &mut entry.2,
+                text(function.and_then(|f| f.get("arguments"))),
+                room,
+                cut,
+            );
         }
         if let Some(reason) = choice.get("finish_reason").and_then(Value::as_str) {
             self.finish_reason = Some(reason.to_string());
@@ -131,6 +177,9 @@ impl Transcript {
         message.insert("finish_reason".into(), json!(self.finish_reason));
         if !calls.is_empty() {
             message.insert("tool_calls".into(), Value::Array(calls));
+        }
+        if self.cut {
+            message.insert("truncated".into(), Value::Bool(true));
         }
         Value::Object(message).to_string()
     }
@@ -579,6 +628,22 @@ data: [DONE]\n\n";
     }
 
     #[test]
+    fn a_transcript_keeps_at_most_its_cap() {
+        let mut t = Transcript::new(10);
+        let delta = |content: &str| json!({"choices": [{"delta": {"content": content}}]});
+        for _ in 0..1000 {
+            t.add(&delta("héllo wörld "));
+        }
+        for i in 0..1000u64 {
+            t.add(&json!({"choices": [{"delta": {"tool_calls": [{"index": i, "id": "c"}]}}]}));
+        }
+        assert!(t.content.len() <= 10 && t.content.starts_with("héllo"));
+        assert!(t.tool_calls.len() <= MAX_TRANSCRIPT_CALLS);
+        let message: Value = serde_json::from_str(&t.to_json()).unwrap();
+        assert_eq!(message["truncated"], true);
+    }
+
+    #[test]
     fn error_bodies_get_the_openai_shape_once() {
         let wrapped = normalize_error_body(503, b"no healthy upstream").unwrap();
         let v: Value = serde_json::from_slice(&wrapped).unwrap();
@@ -632,7 +697,7 @@ data: [DONE]\n\n";
             "data: [DONE]\n\n"
         );
         let mut obs = StreamObserver::new(false);
-        obs.transcript = Some(Transcript::default());
+        obs.transcript = Some(Transcript::new(usize::MAX));
         assert_eq!(
             obs.on_chunk(stream.as_bytes(), true),
             None,

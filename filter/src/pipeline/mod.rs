@@ -64,6 +64,10 @@ pub trait Host {
     fn call_http(&self, call: HttpCall<'_>) -> Result<u32, String>;
 }
 
+/// Largest callout answer (classifier, rate limit service) read into the VM; their real answers
+/// are a few hundred bytes, and a longer one is read only this far.
+pub const MAX_CALLOUT_ANSWER: usize = 64 * 1024;
+
 pub struct GrpcCall<'a> {
     pub cluster: &'a str,
     pub service: &'a str,

@@ -11,7 +11,7 @@ use proxy_wasm::types::{Action, BufferType, MapType};
 
 use super::host;
 use crate::config::Config;
-use crate::pipeline::{Effect, Flow, GrpcCall, Host, HttpCall, Request};
+use crate::pipeline::{Effect, Flow, GrpcCall, Host, HttpCall, Request, MAX_CALLOUT_ANSWER};
 use crate::quota::SharedStore;
 
 pub struct GatewayFilter {
@@ -140,7 +140,8 @@ impl Host for WasmHost {
 
 impl Context for GatewayFilter {
     fn on_grpc_call_response(&mut self, token: u32, status_code: u32, response_size: usize) {
-        let body = hostcalls::get_buffer(BufferType::GrpcReceiveBuffer, 0, response_size)
+        let size = response_size.min(MAX_CALLOUT_ANSWER);
+        let body = hostcalls::get_buffer(BufferType::GrpcReceiveBuffer, 0, size)
             .ok()
             .flatten();
         self.request
@@ -150,7 +151,10 @@ impl Context for GatewayFilter {
 
     fn on_http_call_response(&mut self, _: u32, _: usize, body_size: usize, _: usize) {
         let status = host::header(MapType::HttpCallResponseHeaders, ":status").unwrap_or_default();
-        let answer = host::body(BufferType::HttpCallResponseBody, body_size);
+        let answer = host::body(
+            BufferType::HttpCallResponseBody,
+            body_size.min(MAX_CALLOUT_ANSWER),
+        );
         self.request
             .on_classifier_answer(&WasmHost, &status, &answer);
         self.apply(Flow::Continue, 0);
