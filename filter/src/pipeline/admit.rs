@@ -128,7 +128,7 @@ impl Request {
             .get(&prepared.model)
             .and_then(|m| m.route.classifier.clone());
         if let Some(classifier) = classifier {
-            let call = self.classifier_call(&classifier, &prepared, &body);
+            let call = self.classifier_call(&prepared, &body);
             let started = host.call_http(HttpCall {
                 cluster: &classifier.cluster,
                 path: &classifier.path,
@@ -428,12 +428,7 @@ impl Request {
     }
 
     /// The request to the route's classifier (a Not Diamond-style model-select API).
-    fn classifier_call(
-        &self,
-        _classifier: &routing::Classifier,
-        prepared: &Prepared,
-        body: &[u8],
-    ) -> Vec<u8> {
+    fn classifier_call(&self, prepared: &Prepared, body: &[u8]) -> Vec<u8> {
         let messages = serde_json::from_slice::<serde_json::Value>(body)
             .ok()
             .and_then(|v| v.get("messages").cloned())
