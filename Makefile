@@ -33,6 +33,7 @@ $(ENVOY): tests/requirements.txt
 wasm: $(WASM_MODE) ## Build the release .wasm
 	@bash tests/scripts/wasm-std.sh
 	$(WASM_CARGO) build --release $(WASM_FLAGS) -p ai-gateway-filter
+	@bash tests/scripts/wasm-opt.sh $(WASM)
 	@ls -l $(WASM) | awk '{print "built " $$NF " (" $$5 " bytes)"}'
 
 run: wasm $(ENVOY) ## Start Envoy with the gateway on :10000 and the demo provider on :10001
