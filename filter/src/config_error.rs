@@ -1,5 +1,5 @@
 //! What every configuration section shares: [`ConfigError`], the refusal that names the field
-//! path, and [`field_names`] to tell which keys a section's serde type takes. Depends on no
+//! path, [`field_names`] to tell which keys a section's serde type takes, and [`is_env_name`]. Depends on no
 //! domain module, so each of them can own its section without importing the configuration root.
 
 use std::fmt;
@@ -68,6 +68,16 @@ impl<'de> Deserializer<'de> for StructProbe<'_> {
         option unit unit_struct newtype_struct seq tuple tuple_struct map enum identifier
         ignored_any
     }
+}
+
+/// An environment variable's name as the configuration may give it (`api_key_env`, `key_env`):
+/// a letter or `_`, then letters, digits and `_`.
+pub fn is_env_name(s: &str) -> bool {
+    let mut chars = s.chars();
+    chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
 #[cfg(test)]

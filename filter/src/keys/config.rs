@@ -7,7 +7,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::{Budgets, Key, Keys, Limits, Sections, Team, MAX_ID_LEN};
-use crate::config_error::{err, ConfigError};
+use crate::config_error::{err, is_env_name, ConfigError};
 use crate::sha256;
 
 /// Largest budget accepted, in dollars (a typo guard, far above any real budget).
@@ -301,12 +301,4 @@ pub(super) fn parse_sha256(hex: &str) -> Option<[u8; 32]> {
         *o = u8::try_from(hi * 16 + lo).ok()?;
     }
     Some(out)
-}
-
-fn is_env_name(s: &str) -> bool {
-    let mut chars = s.chars();
-    chars
-        .next()
-        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
-        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
 }

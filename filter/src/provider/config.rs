@@ -17,7 +17,7 @@ use super::gemini::GeminiSettings;
 use super::headers;
 use super::openai::OpenAiSettings;
 use super::ProviderKind;
-use crate::config_error::{err, field_names, ConfigError};
+use crate::config_error::{err, field_names, is_env_name, ConfigError};
 
 /// A provider key read from the environment. Never printed: `Debug` hides it.
 #[derive(Clone, PartialEq, Eq)]
@@ -364,14 +364,6 @@ fn is_identifier(s: &str) -> bool {
     !s.is_empty()
         && s.chars()
             .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
-}
-
-fn is_env_name(s: &str) -> bool {
-    let mut chars = s.chars();
-    chars
-        .next()
-        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
-        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
 #[cfg(test)]

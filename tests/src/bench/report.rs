@@ -145,6 +145,11 @@ fn signed_ms(x: f64) -> String {
 }
 
 fn rps(x: f64) -> String {
+    grouped(x)
+}
+
+/// `12345.6` as `12,346`.
+pub fn grouped(x: f64) -> String {
     let n = x.round() as u64;
     let s = n.to_string();
     let mut out = String::new();

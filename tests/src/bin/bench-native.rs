@@ -55,16 +55,7 @@ fn time(budget: Duration, mut work: impl FnMut() -> usize) -> Timing {
 }
 
 fn ns(x: f64) -> String {
-    let n = x.round() as u64;
-    let s = n.to_string();
-    let mut out = String::new();
-    for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    format!("{out} ns")
+    format!("{} ns", gateway_tests::bench::report::grouped(x))
 }
 
 fn main() {
