@@ -13,6 +13,7 @@ use crate::state;
 use crate::usage::{charged_usage, UsageSource};
 
 /// Who served the request, as the provider filter of the last attempt told.
+#[derive(Clone)]
 pub(super) struct Served {
     pub provider: String,
     pub upstream_model: Option<String>,
@@ -27,7 +28,11 @@ impl Request {
         }
         let now = host.now();
         let duration = self.millis_since_start(now);
-        let served = self.served(host);
+        // Read when the answer started (no attempt follows then), or now for a local reply.
+        let served = match self.served.take() {
+            Some(served) => served,
+            None => self.read_served(host),
+        };
         let provider = served.provider.as_str();
         let model = self
             .plan
@@ -206,7 +211,7 @@ impl Request {
 
     /// Who served: from the handoff when the provider filter runs in this VM, else from the
     /// filter state it wrote.
-    pub(super) fn served(&self, host: &dyn Host) -> Served {
+    pub(super) fn read_served(&self, host: &dyn Host) -> Served {
         if let (Some((_, handoff)), Some(plan)) = (&self.handoff, &self.plan) {
             let served = handoff.served.borrow();
             return Served {

@@ -28,7 +28,8 @@ impl Request {
         if let Some((_, handoff)) = &self.handoff {
             handoff.body.borrow_mut().take();
         }
-        let served = self.plan.as_ref().map(|_| self.served(host));
+        let served = self.plan.as_ref().map(|_| self.read_served(host));
+        self.served.clone_from(&served);
         let provider = served.as_ref().map(|s| s.provider.clone());
         let mode = match (&provider, status) {
             (Some(provider), 401 | 403) => {

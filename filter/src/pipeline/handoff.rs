@@ -68,7 +68,8 @@ pub fn release(id: u32) {
     HANDOFFS.with(|h| h.borrow_mut().remove(&id));
 }
 
-/// Handoffs alive in this VM (tests: none may outlive its request).
+/// Handoffs alive in this VM (none may outlive its request).
+#[cfg(test)]
 pub fn live() -> usize {
     HANDOFFS.with(|h| h.borrow().len())
 }

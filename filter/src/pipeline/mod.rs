@@ -157,6 +157,8 @@ pub struct Request {
     scrub: StreamScrub,
     /// The decision handed to the provider filter in this VM, and its id.
     handoff: Option<(u32, Rc<Handoff>)>,
+    /// Who served, read once when the answer started.
+    served: Option<account::Served>,
 }
 
 impl Request {
@@ -184,6 +186,7 @@ impl Request {
             limit_headers: Vec::new(),
             scrub: StreamScrub::default(),
             handoff: None,
+            served: None,
         }
     }
 
