@@ -11,6 +11,7 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 use serde_json::Value;
 
+use crate::cache::{self, CacheConfig};
 use crate::keys::{self, Keys};
 use crate::provider;
 use crate::ratelimit::{self, Service};
@@ -43,6 +44,7 @@ struct Document {
     teams: Option<Value>,
     model_limits: Option<Value>,
     rate_limit_service: Option<Value>,
+    cache: Option<Value>,
 }
 
 #[derive(Debug, Clone)]
@@ -63,6 +65,8 @@ pub struct Config {
     pub observes_limits: bool,
     /// Every provider secret, scrubbed from what providers send back.
     pub scrubber: Scrubber,
+    /// Response caching (`crate::cache`); `None`: no request is looked up or stored.
+    pub cache: Option<CacheConfig>,
 }
 
 impl Config {
@@ -128,6 +132,11 @@ impl Config {
             )
         });
         let scrubber = scrubber_of(&providers);
+        let cache = doc
+            .cache
+            .as_ref()
+            .map(|v| cache::config::compile(v, &|name| models.contains_key(name)))
+            .transpose()?;
         Ok(Self {
             providers,
             models,
@@ -138,6 +147,7 @@ impl Config {
             observes_latency,
             observes_limits,
             scrubber,
+            cache,
         })
     }
 

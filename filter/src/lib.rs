@@ -8,6 +8,7 @@
 //!
 //! Everything but `wasm/` is plain Rust without host calls, unit-tested natively.
 
+pub mod cache;
 pub mod chat;
 pub mod config;
 pub mod config_error;

@@ -36,6 +36,16 @@ pub const VM_MEMORY: &str = "gw.vm_memory_bytes";
 /// Answered requests whose usage could not be read (counter): charged at the admission estimate.
 pub const USAGE_MISSING: &str = "gw.usage_missing";
 
+/// Cache lookups (counter, by `model`, `layer` (exact) and `outcome`: hit, miss, bypass).
+pub const CACHE_LOOKUPS: &str = "gw.cache.lookups";
+/// Answers offered to the cache (counter, by `model` and `outcome`: stored, or why not).
+pub const CACHE_STORES: &str = "gw.cache.stores";
+/// Tokens of the answers hits replayed, which no provider was paid for (counter, by `model`
+/// and `token_type`).
+pub const CACHE_TOKENS_SAVED: &str = "gw.cache.tokens_saved";
+/// What the hits' answers cost when a provider gave them, in micro-dollars (counter).
+pub const CACHE_SAVED_COST: &str = "gw.cache.saved.microdollars";
+
 /// Every label the stat names carry, with the Prometheus label it becomes (the `stats_tags` of
 /// envoy/envoy.yaml must list each).
 pub const LABELS: &[&str] = &[
@@ -47,6 +57,8 @@ pub const LABELS: &[&str] = &[
     "error_type",
     "key_id",
     "team",
+    "layer",
+    "outcome",
 ];
 
 /// The provider filter's refusals come back as text (filter state); as a stat label they must be
@@ -179,6 +191,27 @@ pub fn threshold_crossing(l: &Labels, threshold: u8) -> String {
     )
 }
 
+/// A cache lookup's outcome.
+pub fn cache_lookup(model: &str, layer: &str, outcome: &str) -> String {
+    name(
+        CACHE_LOOKUPS,
+        &[("model", model), ("layer", layer), ("outcome", outcome)],
+    )
+}
+
+/// An answer stored, or why it was not.
+pub fn cache_store(model: &str, outcome: &str) -> String {
+    name(CACHE_STORES, &[("model", model), ("outcome", outcome)])
+}
+
+/// What a hit saved: [`CACHE_TOKENS_SAVED`] (with a `token_type`) or [`CACHE_SAVED_COST`].
+pub fn cache_saved(metric: &str, model: &str, token_type: Option<&str>) -> String {
+    match token_type {
+        Some(t) => name(metric, &[("model", model), ("token_type", t)]),
+        None => name(metric, &[("model", model)]),
+    }
+}
+
 fn status_class(status: u32) -> String {
     format!("{}xx", (status / 100).min(9))
 }
@@ -222,6 +255,9 @@ mod tests {
             operation_duration(&L, 200),
             requests(&L, 200, "none"),
             cost(&L),
+            cache_lookup("m", "exact", "hit"),
+            cache_store("m", "stored"),
+            cache_saved(CACHE_TOKENS_SAVED, "m", Some("input")),
         ];
         for n in all {
             for part in n.split(';').skip(1) {

@@ -61,3 +61,7 @@ pub const REFUSED: &str = "gw_refused";
 /// Where the logged usage came from: `reported`, `estimated` or `missing` (see
 /// `usage::UsageSource`).
 pub const USAGE_SOURCE: &str = "gw_usage";
+/// The response cache's verdict: `hit`, `miss` or `bypass` (models with a cache only).
+pub const CACHE: &str = "gw_cache";
+/// What a cache hit saved: the cost of the stored answer when a provider gave it.
+pub const CACHE_SAVED_MICROS: &str = "gw_cache_saved_microdollars";

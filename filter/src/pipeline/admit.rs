@@ -87,6 +87,7 @@ impl Request {
             Ok(Endpoint::ChatCompletions) => Operation::Chat,
             Ok(Endpoint::Embeddings) => Operation::Embeddings,
         };
+        self.note_cache_control(header("cache-control"));
         self.pinned = header(PIN_HEADER)
             .filter(|p| !p.is_empty())
             .map(str::to_string);
@@ -122,6 +123,9 @@ impl Request {
             Ok(p) => p,
             Err(e) => return self.reply_error(&e),
         };
+        if let Some(flow) = self.cache_lookup(host, &prepared, &body) {
+            return flow; // answered from the cache
+        }
         let classifier = self
             .config
             .models

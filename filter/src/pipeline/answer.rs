@@ -9,6 +9,9 @@ use crate::response::{log_excerpt, normalize_error_body, ResponseMode, MAX_ERROR
 impl Request {
     /// The response's headers: chooses how its body is handled and adds the gateway's headers.
     pub fn on_response_headers(&mut self, host: &dyn Host) -> Flow {
+        if self.cache.answered() {
+            return Flow::Continue; // the cache's own reply
+        }
         let status = host
             .response_header(":status")
             .and_then(|s| s.parse().ok())
@@ -58,7 +61,9 @@ impl Request {
             // The body may be rewritten: its length is not known in advance.
             self.emit(Effect::SetResponseHeader("content-length", None));
         }
+        let stream = matches!(mode, ResponseMode::Stream(_));
         self.mode = Some(mode);
+        self.cache_on_response_headers(status, stream);
         if self.plan.is_none() {
             return Flow::Continue;
         }
@@ -131,12 +136,14 @@ impl Request {
                 let chunk = host.response_body(size);
                 let scrubbed = self.scrub.feed(scrubber, &chunk, end_of_stream);
                 window.push(scrubbed.as_deref().unwrap_or(&chunk));
+                self.cache.feed(scrubbed.as_deref().unwrap_or(&chunk));
                 replacement = scrubbed;
             }
             Some(ResponseMode::Stream(observer)) => {
                 let chunk = host.response_body(size);
                 let scrubbed = self.scrub.feed(scrubber, &chunk, end_of_stream);
                 let clean = scrubbed.as_deref().unwrap_or(&chunk);
+                self.cache.feed(clean);
                 replacement = observer.on_chunk(clean, end_of_stream).or(scrubbed);
             }
         }
@@ -145,6 +152,7 @@ impl Request {
         }
         if end_of_stream {
             self.on_response_end(None);
+            self.cache_store(host);
         }
         Flow::Continue
     }

@@ -9,6 +9,8 @@
 //! The stages, in the order a request meets them, each in its own file:
 //! - `admit`: the caller's key, the endpoint, the body's validation, routing (with the
 //!   classifier callout), limits and budgets (with the rate limit service callouts);
+//! - `cache`: a model with a cache answers a repeated request from it (no provider), and
+//!   stores a successful answer at its end;
 //! - `answer`: the response's shape (JSON, stream, error), usage read as it passes, secrets
 //!   scrubbed, caps enforced, failures turned into OpenAI errors;
 //! - `account`: settlement of the reserved limits, stats, access-log fields, observations for
@@ -22,6 +24,7 @@ mod account;
 mod admit;
 mod answer;
 pub mod attempt;
+mod cache;
 pub mod handoff;
 #[cfg(test)]
 mod tests;
@@ -159,6 +162,8 @@ pub struct Request {
     handoff: Option<(u32, Rc<Handoff>)>,
     /// Who served, read once when the answer started.
     served: Option<account::Served>,
+    /// What the response cache did with this request.
+    cache: cache::CacheState,
 }
 
 impl Request {
@@ -187,6 +192,7 @@ impl Request {
             scrub: StreamScrub::default(),
             handoff: None,
             served: None,
+            cache: cache::CacheState::default(),
         }
     }
 

@@ -1,0 +1,242 @@
+//! The `cache` section: the local tier's bounds and, per model (a model is also a route here),
+//! whether its answers are cached, for how long and in which namespace.
+//!
+//! ```json
+//! "cache": {
+//!   "local": {"slots": 4096, "max_bytes": 67108864},
+//!   "models": {"demo-chat": {"ttl": 300, "scope": "team", "max_entry_bytes": 131072,
+//!                            "tool_calls": false}}
+//! }
+//! ```
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+use serde_json::Value;
+
+use crate::config_error::{err, ConfigError};
+
+const DEFAULT_SLOTS: u32 = 4096;
+const MAX_SLOTS: u32 = 1 << 20;
+const DEFAULT_MAX_BYTES: u64 = 64 * 1024 * 1024;
+const MAX_MAX_BYTES: u64 = 4 * 1024 * 1024 * 1024;
+const DEFAULT_TTL_SECS: u64 = 300;
+const MAX_TTL_SECS: u64 = 30 * 24 * 3600;
+const DEFAULT_MAX_ENTRY_BYTES: usize = 128 * 1024;
+const MAX_MAX_ENTRY_BYTES: usize = 4 * 1024 * 1024;
+
+/// Whose entries a request may read and write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
+    /// The key's team (the key itself when it has no team).
+    Team,
+    /// The key alone.
+    Key,
+    /// Every caller of the model.
+    Global,
+}
+
+/// How one model's answers are cached.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ModelCache {
+    pub ttl_secs: u64,
+    pub scope: Scope,
+    /// Larger answers are not stored.
+    pub max_entry_bytes: usize,
+    /// Answers that call tools are stored too (off by default: an agent loop would get the
+    /// previous turn's call again).
+    pub tool_calls: bool,
+}
+
+/// The local tier (proxy-wasm shared data of one Envoy).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LocalTier {
+    pub slots: u32,
+    /// Total bytes of entries held at once.
+    pub max_bytes: u64,
+}
+
+/// The compiled `cache` section.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CacheConfig {
+    pub local: LocalTier,
+    pub models: BTreeMap<String, ModelCache>,
+}
+
+impl CacheConfig {
+    pub fn model(&self, name: &str) -> Option<&ModelCache> {
+        self.models.get(name)
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSection {
+    local: Option<RawLocal>,
+    #[serde(default)]
+    models: BTreeMap<String, Value>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawLocal {
+    slots: Option<u32>,
+    max_bytes: Option<u64>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawModel {
+    ttl: Option<u64>,
+    scope: Option<String>,
+    max_entry_bytes: Option<usize>,
+    tool_calls: Option<bool>,
+    exact: Option<bool>,
+    semantic: Option<Value>,
+}
+
+/// Compiles the `cache` section; `is_model` tells which model names exist.
+pub fn compile(value: &Value, is_model: &dyn Fn(&str) -> bool) -> Result<CacheConfig, ConfigError> {
+    let raw = RawSection::deserialize(value).map_err(|e| err("cache", e.to_string()))?;
+    let local = raw.local.unwrap_or(RawLocal {
+        slots: None,
+        max_bytes: None,
+    });
+    let slots = local.slots.unwrap_or(DEFAULT_SLOTS);
+    if slots == 0 || slots > MAX_SLOTS {
+        return Err(err(
+            "cache.local.slots",
+            format!("must be between 1 and {MAX_SLOTS}"),
+        ));
+    }
+    let max_bytes = local.max_bytes.unwrap_or(DEFAULT_MAX_BYTES);
+    if max_bytes == 0 || max_bytes > MAX_MAX_BYTES {
+        return Err(err(
+            "cache.local.max_bytes",
+            format!("must be between 1 and {MAX_MAX_BYTES}"),
+        ));
+    }
+    let mut models = BTreeMap::new();
+    for (name, value) in raw.models {
+        let at = format!("cache.models.{name}");
+        if !is_model(&name) {
+            return Err(err(&at, format!("no model named '{name}'")));
+        }
+        let m = RawModel::deserialize(&value).map_err(|e| err(&at, e.to_string()))?;
+        if m.semantic.is_some() {
+            return Err(err(
+                format!("{at}.semantic"),
+                "the semantic cache is not available in this version; only the exact cache is",
+            ));
+        }
+        if m.exact == Some(false) {
+            continue; // switched off for this model
+        }
+        let ttl_secs = m.ttl.unwrap_or(DEFAULT_TTL_SECS);
+        if ttl_secs == 0 || ttl_secs > MAX_TTL_SECS {
+            return Err(err(
+                format!("{at}.ttl"),
+                format!("seconds between 1 and {MAX_TTL_SECS}"),
+            ));
+        }
+        let scope = match m.scope.as_deref() {
+            None | Some("team") => Scope::Team,
+            Some("key") => Scope::Key,
+            Some("global") => Scope::Global,
+            Some(other) => {
+                return Err(err(
+                    format!("{at}.scope"),
+                    format!("'{other}' is not one of team, key, global"),
+                ))
+            }
+        };
+        let max_entry_bytes = m.max_entry_bytes.unwrap_or(DEFAULT_MAX_ENTRY_BYTES);
+        let entry_cap = MAX_MAX_ENTRY_BYTES.min(usize::try_from(max_bytes).unwrap_or(usize::MAX));
+        if max_entry_bytes == 0 || max_entry_bytes > entry_cap {
+            return Err(err(
+                format!("{at}.max_entry_bytes"),
+                format!("must be between 1 and {entry_cap} (and at most cache.local.max_bytes)"),
+            ));
+        }
+        models.insert(
+            name,
+            ModelCache {
+                ttl_secs,
+                scope,
+                max_entry_bytes,
+                tool_calls: m.tool_calls.unwrap_or(false),
+            },
+        );
+    }
+    Ok(CacheConfig {
+        local: LocalTier { slots, max_bytes },
+        models,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn compile_json(v: Value) -> Result<CacheConfig, ConfigError> {
+        compile(&v, &|m| m == "chat")
+    }
+
+    #[test]
+    fn defaults_are_conservative() {
+        let c = compile_json(json!({"models": {"chat": {}}})).unwrap();
+        let m = c.model("chat").unwrap();
+        assert_eq!(m.ttl_secs, 300);
+        assert_eq!(m.scope, Scope::Team);
+        assert!(!m.tool_calls);
+        assert_eq!(m.max_entry_bytes, 128 * 1024);
+        assert_eq!(c.local.slots, 4096);
+    }
+
+    #[test]
+    fn refusals_name_the_field() {
+        let cases = [
+            (json!({"models": {"nope": {}}}), "cache.models.nope"),
+            (
+                json!({"models": {"chat": {"ttl": 0}}}),
+                "cache.models.chat.ttl",
+            ),
+            (
+                json!({"models": {"chat": {"scope": "org"}}}),
+                "cache.models.chat.scope",
+            ),
+            (
+                json!({"models": {"chat": {"max_entry_bytes": 0}}}),
+                "cache.models.chat.max_entry_bytes",
+            ),
+            (
+                json!({"models": {"chat": {"semantic": {}}}}),
+                "cache.models.chat.semantic",
+            ),
+            (
+                json!({"models": {"chat": {"ttl_s": 3}}}),
+                "cache.models.chat",
+            ),
+            (json!({"local": {"slots": 0}}), "cache.local.slots"),
+            (json!({"local": {"max_bytes": 0}}), "cache.local.max_bytes"),
+            (json!({"locals": {}}), "cache"),
+        ];
+        for (doc, field) in cases {
+            let e = compile_json(doc.clone()).unwrap_err();
+            assert_eq!(e.field, field, "{doc}: {e}");
+        }
+    }
+
+    #[test]
+    fn an_entry_cannot_be_larger_than_the_tier() {
+        let e = compile_json(
+            json!({"local": {"max_bytes": 1000}, "models": {"chat": {"max_entry_bytes": 1001}}}),
+        )
+        .unwrap_err();
+        assert_eq!(e.field, "cache.models.chat.max_entry_bytes");
+        let off = compile_json(json!({"models": {"chat": {"exact": false}}})).unwrap();
+        assert!(off.model("chat").is_none());
+    }
+}

@@ -1,0 +1,19 @@
+//! Response caching, host-free: the exact key of a request (`key`), the stored entry and what
+//! may be stored (`entry`), a stream reassembled into the completion it stands for
+//! (`assemble`) and a completion replayed as a stream (`replay`), the client's
+//! `Cache-Control` (`control`), the configuration (`config`) and the local tier in shared data
+//! (`local`, whose doc describes its slots, expiry and byte budget). The pipeline stage that
+//! uses them is `pipeline/cache.rs`.
+//!
+//! An answer is stored once, as OpenAI JSON, whichever way it came, and served either way: as
+//! JSON to a client that did not ask for a stream, as SSE to one that did.
+
+pub mod assemble;
+pub mod config;
+pub mod control;
+pub mod entry;
+pub mod key;
+pub mod local;
+pub mod replay;
+
+pub use config::{CacheConfig, ModelCache, Scope};
