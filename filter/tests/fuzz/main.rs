@@ -11,6 +11,8 @@
 
 // `cfg(test)` tells clippy these are tests (clippy.toml lets tests index, unwrap and panic).
 #[cfg(test)]
+mod cache;
+#[cfg(test)]
 mod common;
 #[cfg(test)]
 mod config;
