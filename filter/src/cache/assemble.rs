@@ -6,8 +6,6 @@
 //! filter/testdata/cache/README.md). Bounded: past `cap` bytes of text it only notes that the
 //! answer is too large.
 
-use std::collections::BTreeMap;
-
 use serde_json::{json, Map, Value};
 
 use super::entry::{check_chat, NotStored};
@@ -21,15 +19,33 @@ struct Choice {
     content: Option<String>,
     refusal: Option<String>,
     /// index -> (id, type, name, arguments)
-    tool_calls: BTreeMap<u64, (String, String, String, String)>,
+    tool_calls: Vec<(u64, ToolCall)>,
     finish_reason: Option<String>,
+}
+
+/// id, type, name, arguments.
+type ToolCall = (String, String, String, String);
+
+/// The part at `index` of a list kept in index order, added when new and there is room (a
+/// vector: a few parts at most, and no map code in the .wasm for it).
+fn part<T: Default>(parts: &mut Vec<(u64, T)>, index: u64) -> Option<&mut T> {
+    let at = match parts.binary_search_by_key(&index, |(i, _)| *i) {
+        Ok(at) => at,
+        Err(_) if parts.len() >= MAX_PARTS => return None,
+        Err(at) => {
+            parts.insert(at, (index, T::default()));
+            at
+        }
+    };
+    parts.get_mut(at).map(|(_, part)| part)
 }
 
 /// Reassembles one stream, event by event.
 #[derive(Debug)]
 pub struct Assembler {
     head: Map<String, Value>,
-    choices: BTreeMap<u64, Choice>,
+    /// By index, in index order.
+    choices: Vec<(u64, Choice)>,
     usage: Option<Value>,
     /// Bytes of text still allowed.
     room: usize,
@@ -51,7 +67,7 @@ impl Assembler {
     pub fn new(cap: usize) -> Self {
         Self {
             head: Map::new(),
-            choices: BTreeMap::new(),
+            choices: Vec::new(),
             usage: None,
             room: cap,
             too_large: false,
@@ -98,13 +114,12 @@ impl Assembler {
 
     fn add_choice(&mut self, choice: &Value) {
         let index = choice.get("index").and_then(Value::as_u64).unwrap_or(0);
-        if !self.choices.contains_key(&index) && self.choices.len() >= MAX_PARTS {
-            self.too_large = true;
-            return;
-        }
         let room = &mut self.room;
         let too_large = &mut self.too_large;
-        let acc = self.choices.entry(index).or_default();
+        let Some(acc) = part(&mut self.choices, index) else {
+            *too_large = true;
+            return;
+        };
         if let Some(reason) = choice.get("finish_reason").and_then(Value::as_str) {
             acc.finish_reason = Some(reason.to_string());
         }
@@ -148,11 +163,10 @@ impl Assembler {
             .flatten()
         {
             let i = call.get("index").and_then(Value::as_u64).unwrap_or(0);
-            if !acc.tool_calls.contains_key(&i) && acc.tool_calls.len() >= MAX_PARTS {
+            let Some(slot) = part(&mut acc.tool_calls, i) else {
                 *too_large = true;
                 continue;
-            }
-            let slot = acc.tool_calls.entry(i).or_default();
+            };
             let function = call.get("function");
             append(&mut slot.0, call.get("id"), room, too_large);
             append(&mut slot.1, call.get("type"), room, too_large);
@@ -195,8 +209,8 @@ impl Assembler {
                 if !c.tool_calls.is_empty() {
                     let calls: Vec<Value> = c
                         .tool_calls
-                        .into_values()
-                        .map(|(id, kind, name, args)| {
+                        .into_iter()
+                        .map(|(_, (id, kind, name, args))| {
                             let kind = if kind.is_empty() { "function".into() } else { kind };
                             json!({"id": id, "type": kind, "function": {"name": name, "arguments": args}})
                         })
