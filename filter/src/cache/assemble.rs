@@ -185,6 +185,11 @@ impl Assembler {
         }
     }
 
+    /// `[DONE]` was seen: the answer is complete (the connection may end a little later).
+    pub fn done(&self) -> bool {
+        self.done
+    }
+
     /// The stream ended (cleanly or not): the completion to store, or why not.
     pub fn finish(self, tool_calls: bool) -> Result<Value, NotStored> {
         if self.too_large {

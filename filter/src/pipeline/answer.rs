@@ -152,6 +152,8 @@ impl Request {
         }
         if end_of_stream {
             self.on_response_end(None);
+        }
+        if end_of_stream || self.cache.stream_ended() {
             self.cache_store(host);
         }
         Flow::Continue

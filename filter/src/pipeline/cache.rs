@@ -109,6 +109,12 @@ impl CacheState {
         }
     }
 
+    /// A captured stream has passed its `[DONE]`: it can be stored now, before the client,
+    /// which may send its next request as soon as it reads `[DONE]`, could ask for it again.
+    pub(super) fn stream_ended(&self) -> bool {
+        matches!(&self.capture, Some(Capture::Stream { assembler, .. }) if assembler.done())
+    }
+
     pub(super) fn answered(&self) -> bool {
         self.hit.is_some()
     }
