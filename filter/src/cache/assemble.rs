@@ -51,8 +51,13 @@ pub struct Assembler {
     room: usize,
     too_large: bool,
     failed: bool,
+    /// Something the completion would not keep was seen.
+    unsupported: bool,
     done: bool,
 }
+
+/// Delta fields the completion keeps; any other with a value makes the stream unsupported.
+const DELTA_FIELDS: &[&str] = &["role", "content", "refusal", "tool_calls"];
 
 /// Top-level chunk fields carried into the completion.
 const HEAD_FIELDS: &[&str] = &[
@@ -72,6 +77,7 @@ impl Assembler {
             room: cap,
             too_large: false,
             failed: false,
+            unsupported: false,
             done: false,
         }
     }
@@ -114,6 +120,18 @@ impl Assembler {
 
     fn add_choice(&mut self, choice: &Value) {
         let index = choice.get("index").and_then(Value::as_u64).unwrap_or(0);
+        let logprobs = choice.get("logprobs").is_some_and(|l| !l.is_null());
+        let other = choice
+            .get("delta")
+            .and_then(Value::as_object)
+            .is_some_and(|d| {
+                d.iter()
+                    .any(|(k, v)| !v.is_null() && !DELTA_FIELDS.contains(&k.as_str()))
+            });
+        if logprobs || other {
+            self.unsupported = true;
+            return;
+        }
         let room = &mut self.room;
         let too_large = &mut self.too_large;
         let Some(acc) = part(&mut self.choices, index) else {
@@ -197,6 +215,9 @@ impl Assembler {
         }
         if self.failed || !self.done {
             return Err(NotStored::Malformed);
+        }
+        if self.unsupported {
+            return Err(NotStored::Unsupported);
         }
         let choices: Vec<Value> = self
             .choices
@@ -286,6 +307,24 @@ mod tests {
             Err(NotStored::Incomplete)
         );
         assert_eq!(run(STREAM, 5, false), Err(NotStored::TooLarge));
+        // Log probabilities and audio would be lost in the stored completion.
+        let logprobs = STREAM[1].replace(
+            r#""logprobs":null"#,
+            r#""logprobs":{"content":[{"token":"Hello","logprob":-0.1,"bytes":[72],"top_logprobs":[]}]}"#,
+        );
+        let audio = STREAM[1].replace(
+            r#"{"content":"Hello"}"#,
+            r#"{"audio":{"id":"a","data":"AAAA"}}"#,
+        );
+        for changed in [logprobs, audio] {
+            let mut events = STREAM.to_vec();
+            events[1] = &changed;
+            assert_eq!(
+                run(&events, 1000, false),
+                Err(NotStored::Unsupported),
+                "{changed}"
+            );
+        }
     }
 
     #[test]

@@ -122,6 +122,9 @@ pub enum NotStored {
     Incomplete,
     /// Not an answer of the expected shape, or the stream failed.
     Malformed,
+    /// A stream carried what the stored completion would lose (log probabilities, audio, or
+    /// another delta field the cache does not reassemble).
+    Unsupported,
 }
 
 impl NotStored {
@@ -131,6 +134,7 @@ impl NotStored {
             Self::ToolCalls => "tool_calls",
             Self::Incomplete => "incomplete",
             Self::Malformed => "malformed",
+            Self::Unsupported => "unsupported",
         }
     }
 }

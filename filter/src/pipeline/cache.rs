@@ -33,6 +33,11 @@ const LAYER: &str = "exact";
 /// The response header that tells the client what the cache did.
 const HEADER: &str = "x-gateway-cache";
 
+thread_local! {
+    /// A failed lookup was logged by this worker.
+    static LOOKUP_FAILURE_LOGGED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
 /// What the stage knows of one request.
 #[derive(Default)]
 pub(super) struct CacheState {
@@ -143,7 +148,12 @@ impl Request {
             });
             namespace(settings.scope, id, team)
         };
-        let key = exact_key(&ns, prepared.operation.name(), body)?;
+        // A provider the caller pinned may answer otherwise: its entries are apart.
+        let endpoint = match &self.pinned {
+            Some(pin) => format!("{}|pinned={pin}", prepared.operation.name()),
+            None => prepared.operation.name().to_string(),
+        };
+        let key = exact_key(&ns, &endpoint, body)?;
         let control = self.cache.control;
         let pending = Pending {
             key,
@@ -157,15 +167,23 @@ impl Request {
             return None;
         }
         let now = unix_seconds(host.now());
-        let entry = self
-            .local_tier(host)
-            .and_then(|tier| match tier.get(&key, now) {
-                Ok(e) => e,
-                Err(e) => {
-                    log::warn!("cache lookup failed ({e:?}); answering from the provider");
-                    None
+        let entry = match self.local_tier(host).map(|tier| tier.get(&key, now)) {
+            Some(Ok(e)) => e,
+            Some(Err(e)) => {
+                // A miss, counted; logged once per worker (a failing store fails every time).
+                if !LOOKUP_FAILURE_LOGGED.replace(true) {
+                    log::error!(
+                        "cache lookup failed ({e:?}); answering from the provider (logged once)"
+                    );
                 }
-            });
+                self.emit(Effect::Count(
+                    metrics::cache_lookup(&model, LAYER, "error"),
+                    1,
+                ));
+                None
+            }
+            None => None,
+        };
         let entry = entry.filter(|e| {
             control
                 .max_age

@@ -343,3 +343,15 @@ fn without_a_cache_nothing_changes() {
     assert_eq!(property(&effects, state::CACHE), None);
     assert!(counted(&effects, "gw.cache").is_empty());
 }
+
+#[test]
+fn a_pinned_provider_has_entries_of_its_own() {
+    let config = cached_config(default_cache());
+    let mut host = with_key(chat_host(&hello(false)), ALICE_KEY);
+    miss_and_answer(&config, &mut host, None);
+    host.request_headers
+        .insert("x-gateway-provider", "demo".into());
+    assert!(hit(&config, &host).is_none(), "pinned: another entry");
+    miss_and_answer(&config, &mut host, None);
+    assert!(hit(&config, &host).is_some(), "pinned again: its own entry");
+}
