@@ -1,0 +1,166 @@
+//! A request answered from the cache: the checks a hit still passes (the key may use the model,
+//! the request fits the requests-per-minute limits), the reply in the shape the client asked
+//! for, and its access-log fields and stats (cost 0, and what it saved).
+
+use serde_json::Value;
+
+use super::{Hit, HEADER, LAYER};
+use crate::cache::entry::Entry;
+use crate::cache::replay::to_sse;
+use crate::error::GatewayError;
+use crate::gateway::Prepared;
+use crate::keys::Estimate;
+use crate::metrics;
+use crate::pipeline::{Effect, Flow, Host, Request};
+use crate::pricing::{cost_micros, format_dollars};
+use crate::quota::{self, Kind, QuotaError};
+use crate::state;
+
+impl Request {
+    /// Answers from a stored entry: the key may use the model, and the request fits the
+    /// requests-per-minute limits (a hit uses no tokens and costs nothing).
+    pub(super) fn reply_hit(
+        &mut self,
+        host: &dyn Host,
+        prepared: &Prepared,
+        entry: Entry,
+        now: u64,
+    ) -> Flow {
+        let config = std::rc::Rc::clone(&self.config);
+        let key = self.key.as_ref().and_then(|(id, _)| config.keys.key(id));
+        if let Some(key) = key {
+            if let Err(e) = config.keys.authorize(key, &prepared.model) {
+                return self.reply_error(&e.into());
+            }
+        }
+        let charges: Vec<_> = config
+            .keys
+            .charges(key, &prepared.model, &Estimate::default())
+            .into_iter()
+            .filter(|c| c.counter.kind == Kind::Requests)
+            .collect();
+        if !charges.is_empty() {
+            match quota::reserve(host.store(), now, &charges) {
+                Ok(reservation) => {
+                    self.report_crossings(&reservation.crossings);
+                    self.limit_headers = reservation.headers(now);
+                }
+                Err(QuotaError::Refused(refusal)) => {
+                    self.report_crossings(&refusal.crossings);
+                    self.limit_headers = refusal.headers();
+                    return self.reply_error(&(&refusal).into());
+                }
+                Err(QuotaError::Contention { key } | QuotaError::Store { key }) => {
+                    log::error!("quota counter {key} could not be updated; refusing the request");
+                    return self.reply_error(&GatewayError::RateLimitServiceDown);
+                }
+            }
+        }
+        let usage = entry.usage();
+        let saved_micros = usage.and_then(|u| {
+            let target = config
+                .models
+                .get(&prepared.model)?
+                .route
+                .targets
+                .iter()
+                .find(|t| {
+                    t.upstream_model == entry.upstream_model
+                        && config
+                            .providers
+                            .get(t.provider)
+                            .is_some_and(|p| p.id == entry.provider)
+                })?;
+            Some(cost_micros(&u, &target.price?))
+        });
+        let (content_type, body) = if prepared.stream {
+            let Ok(completion) = serde_json::from_slice::<Value>(&entry.body) else {
+                return self.reply_error(&GatewayError::Misconfigured(
+                    "a cached answer could not be read".into(),
+                ));
+            };
+            (
+                "text/event-stream",
+                to_sse(&completion, prepared.client_asked_usage),
+            )
+        } else {
+            ("application/json", entry.body)
+        };
+        self.cache.verdict = None;
+        self.emit(Effect::Count(
+            metrics::cache_lookup(&prepared.model, LAYER, "hit"),
+            1,
+        ));
+        let mut headers = vec![
+            ("content-type", content_type.to_string()),
+            (HEADER, "hit".to_string()),
+            ("age", now.saturating_sub(entry.created).to_string()),
+        ];
+        headers.extend(self.limit_headers.iter().cloned());
+        self.status = 200;
+        self.cache.hit = Some(Hit {
+            model: prepared.model.clone(),
+            operation: prepared.operation,
+            stream: prepared.stream,
+            usage,
+            provider: entry.provider,
+            upstream_model: entry.upstream_model,
+            saved_micros,
+        });
+        self.emit(Effect::Reply {
+            status: 200,
+            headers,
+            body,
+        });
+        Flow::Pause
+    }
+
+    /// The access-log fields and stats of a request answered from the cache.
+    pub(in crate::pipeline) fn log_cache_hit(&mut self, host: &dyn Host) {
+        let Some(hit) = self.cache.hit.take() else {
+            return;
+        };
+        let duration = self.millis_since_start(host.now());
+        self.set_property(state::DURATION_MS, duration.to_string());
+        self.set_property(state::CACHE, "hit");
+        self.set_property(state::MODEL, hit.model.clone());
+        self.set_property(state::OPERATION, hit.operation.name());
+        self.set_property(state::STREAM, crate::pipeline::admit::bool_str(hit.stream));
+        self.set_property(state::PROVIDER, "cache");
+        self.set_property(state::UPSTREAM_MODEL, hit.upstream_model.clone());
+        self.set_property(state::COST_MICROS, "0");
+        self.set_property(state::COST_USD, format_dollars(0));
+        let labels = self.labels("cache", &hit.model);
+        let mut stats = vec![Effect::Count(metrics::requests(&labels, 200, "none"), 1)];
+        if let Some(u) = hit.usage {
+            for (key, value) in [
+                (state::PROMPT_TOKENS, u.prompt),
+                (state::COMPLETION_TOKENS, u.completion),
+                (state::TOTAL_TOKENS, u.total),
+            ] {
+                self.set_property(key, value.to_string());
+            }
+            for (token_type, count) in [("input", u.prompt), ("output", u.completion)] {
+                if count > 0 {
+                    let stat = metrics::cache_saved(
+                        metrics::CACHE_TOKENS_SAVED,
+                        &hit.model,
+                        Some(token_type),
+                    );
+                    stats.push(Effect::Count(stat, count));
+                }
+            }
+        }
+        if let Some(saved) = hit.saved_micros {
+            self.set_property(state::CACHE_SAVED_MICROS, saved.to_string());
+            let stat = metrics::cache_saved(metrics::CACHE_SAVED_COST, &hit.model, None);
+            stats.push(Effect::Count(stat, saved));
+        }
+        log::debug!(
+            "answered from the cache: model '{}' (first served by '{}')",
+            hit.model,
+            hit.provider
+        );
+        self.effects.extend(stats);
+    }
+}
