@@ -191,7 +191,7 @@ impl Request {
             self.cache.pending = Some(pending);
             return None;
         };
-        Some(self.reply_hit(host, prepared, entry, now))
+        Some(self.reply_hit(host, prepared, body, entry, now))
     }
 
     fn cache_verdict(&mut self, model: &str, verdict: &'static str) {

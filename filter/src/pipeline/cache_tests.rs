@@ -355,3 +355,16 @@ fn a_pinned_provider_has_entries_of_its_own() {
     miss_and_answer(&config, &mut host, None);
     assert!(hit(&config, &host).is_some(), "pinned again: its own entry");
 }
+
+#[test]
+fn a_hit_of_a_model_with_log_bodies_goes_to_the_body_log() {
+    let config = config(json!({
+        "models": {"demo-chat": {"provider": "demo", "model": "demo-v2", "log_bodies": true}},
+        "cache": default_cache()}));
+    let mut host = chat_host(&hello(false));
+    miss_and_answer(&config, &mut host, None);
+    let (_, _, log) = hit(&config, &host).expect("a hit");
+    let request = property(&log, state::LOG_REQUEST).expect("the request logged");
+    assert_eq!(request.as_bytes(), host.request_body.as_slice());
+    assert_eq!(property(&log, state::LOG_RESPONSE), Some(JSON_ANSWER));
+}

@@ -14,6 +14,7 @@ use crate::metrics;
 use crate::pipeline::{Effect, Flow, Host, Request};
 use crate::pricing::{cost_micros, format_dollars};
 use crate::quota::{self, Kind, QuotaError};
+use crate::response::log_excerpt;
 use crate::state;
 
 impl Request {
@@ -23,6 +24,7 @@ impl Request {
         &mut self,
         host: &dyn Host,
         prepared: &Prepared,
+        request_body: &[u8],
         entry: Entry,
         now: u64,
     ) -> Flow {
@@ -73,6 +75,19 @@ impl Request {
                 })?;
             Some(cost_micros(&u, &target.price?))
         });
+        let key_logs = key.is_some_and(|k| k.log_bodies);
+        if key_logs
+            || config
+                .models
+                .get(&prepared.model)
+                .is_some_and(|m| m.log_bodies)
+        {
+            let cap = config.body_log_max_bytes;
+            self.body_log = Some((
+                log_excerpt(request_body, cap),
+                Some(log_excerpt(&entry.body, cap)),
+            ));
+        }
         let (content_type, body) = if prepared.stream {
             let Ok(completion) = serde_json::from_slice::<Value>(&entry.body) else {
                 return self.reply_error(&GatewayError::Misconfigured(
@@ -162,5 +177,9 @@ impl Request {
             hit.provider
         );
         self.effects.extend(stats);
+        if let Some((request, response)) = self.body_log.take() {
+            self.set_property(state::LOG_REQUEST, request);
+            self.set_property(state::LOG_RESPONSE, response.unwrap_or_default());
+        }
     }
 }
