@@ -451,3 +451,77 @@ fn namespaces_cache_control_and_budgets() {
     assert_eq!(r.header("x-gateway-cache"), Some("hit"));
     assert_eq!(fake.received().len(), n + 4);
 }
+
+#[test]
+fn the_local_tier_stays_within_its_slots_and_bytes() {
+    let plugin = |local: Value, model: Value| {
+        json!({"providers": {"demo": {"type": "openai", "cluster": "provider_demo"}},
+            "models": models(), "cache": {"local": local, "models": {"plain": model}}})
+    };
+    // Two slots: a third answer replaces the older of the two stored (entries' ages are in
+    // whole seconds, hence the pause between the first two).
+    let (fake, gw) = start(plugin(json!({"slots": 2}), json!({})));
+    let q = |n: &str| ask("plain", &format!("question {n}"), false);
+    for (n, pause) in [("a", 1100), ("b", 50), ("c", 50)] {
+        assert_eq!(
+            chat(&gw, None, &[], &q(n)).header("x-gateway-cache"),
+            Some("miss")
+        );
+        thread::sleep(Duration::from_millis(pause));
+    }
+    assert_eq!(
+        chat(&gw, None, &[], &q("b")).header("x-gateway-cache"),
+        Some("hit")
+    );
+    assert_eq!(
+        chat(&gw, None, &[], &q("c")).header("x-gateway-cache"),
+        Some("hit")
+    );
+    assert_eq!(
+        chat(&gw, None, &[], &q("a")).header("x-gateway-cache"),
+        Some("miss"),
+        "the oldest went"
+    );
+    assert_eq!(fake.received().len(), 4);
+    drop(gw);
+    // 500 bytes for every entry of this Envoy: one answer of the fake (about 300 bytes with
+    // its slot's header) fits, a second is refused and counted, the first stays.
+    let (_fake, gw) = start(plugin(
+        json!({"max_bytes": 500}),
+        json!({"max_entry_bytes": 450}),
+    ));
+    for n in ["a", "b"] {
+        assert_eq!(
+            chat(&gw, None, &[], &q(n)).header("x-gateway-cache"),
+            Some("miss")
+        );
+        thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(
+        chat(&gw, None, &[], &q("a")).header("x-gateway-cache"),
+        Some("hit")
+    );
+    assert_eq!(
+        chat(&gw, None, &[], &q("b")).header("x-gateway-cache"),
+        Some("miss")
+    );
+    let stats = gw.prometheus();
+    assert_eq!(
+        sample(
+            &stats,
+            "gw_cache_stores",
+            &[("model", "plain"), ("outcome", "full")]
+        ),
+        Some(2.0),
+        "{stats}"
+    );
+    assert_eq!(
+        sample(
+            &stats,
+            "gw_cache_stores",
+            &[("model", "plain"), ("outcome", "stored")]
+        ),
+        Some(1.0),
+        "{stats}"
+    );
+}
