@@ -198,7 +198,12 @@ impl Request {
             return;
         };
         self.set_property(state::MODEL, plan.model.clone());
-        self.set_property(state::OPERATION, plan.operation.name());
+        // The API the client used names the operation (`messages`), as in the stats.
+        let operation = match self.api {
+            crate::inbound::Api::OpenAi => plan.operation.name(),
+            api => api.name(),
+        };
+        self.set_property(state::OPERATION, operation);
         self.set_property(state::STREAM, super::admit::bool_str(plan.stream));
         self.set_property(state::STRATEGY, plan.strategy);
         self.set_property(state::REASON, plan.reason.clone());

@@ -32,6 +32,7 @@ use std::time::{Duration, SystemTime};
 use crate::config::Config;
 use crate::error::GatewayError;
 use crate::gateway::{Plan, Prepared};
+use crate::inbound::{Api, Front, FrontStream};
 use crate::keys::Estimate;
 use crate::metrics::Labels;
 use crate::provider::Operation;
@@ -159,6 +160,26 @@ pub struct Request {
     handoff: Option<(u32, Rc<Handoff>)>,
     /// Who served, read once when the answer started.
     served: Option<account::Served>,
+    /// The API the client used (its answers and errors take that API's shape).
+    api: Api,
+    /// For an API other than OpenAI's: what its answer needs, and the client's own body until
+    /// it is handed to the provider filter.
+    front: Option<Front>,
+    native_body: Option<Vec<u8>>,
+    /// `POST /v1/messages/count_tokens`: answered with the gateway's estimate.
+    count_tokens: bool,
+    /// How the answer reaches a client of another API, chosen when it starts.
+    outbound: Option<Outbound>,
+}
+
+/// How the answer of a provider reaches a client whose API is not OpenAI's.
+#[derive(Debug)]
+enum Outbound {
+    /// The provider speaks the client's API: its answer passes untouched (a stream observed
+    /// for usage and breaks).
+    Native(Option<Box<crate::inbound::messages::NativeStream>>),
+    /// The OpenAI answer is translated: a JSON answer whole, a stream piece by piece.
+    Translate(Option<Box<FrontStream>>),
 }
 
 impl Request {
@@ -187,6 +208,11 @@ impl Request {
             scrub: StreamScrub::default(),
             handoff: None,
             served: None,
+            api: Api::OpenAi,
+            front: None,
+            native_body: None,
+            count_tokens: false,
+            outbound: None,
         }
     }
 
@@ -215,7 +241,7 @@ impl Request {
         self.emit(Effect::Reply {
             status: error.status(),
             headers,
-            body: error.to_json(),
+            body: self.api.error_body(error.status(), error.to_json()),
         });
         Flow::Pause
     }
@@ -234,7 +260,10 @@ impl Request {
         Labels {
             model,
             provider,
-            operation: self.operation.map_or("none", |o| o.name()),
+            operation: match (self.api, self.operation) {
+                (Api::Messages, _) => Api::Messages.name(),
+                (Api::OpenAi, o) => o.map_or("none", |o| o.name()),
+            },
             key_id: self.key.as_ref().map_or("none", |(id, _)| id.as_str()),
             team: self
                 .key
