@@ -26,6 +26,8 @@ pub const API: &str = "gw_api";
 pub const NATIVE_BODY: &str = "gw_native_body";
 /// Why the request cannot go to a provider that does not speak the client's API, if it cannot.
 pub const UNTRANSLATABLE: &str = "gw_untranslatable";
+/// "true" for a `count_tokens` request, which goes to Anthropic's counting endpoint.
+pub const COUNT_TOKENS: &str = "gw_count_tokens";
 /// The id of the request's handoff, when the provider filter runs in the same VM
 /// (`pipeline::handoff`): it replaces the decision's other fields for the provider filter.
 pub const HANDOFF: &str = "gw_handoff";

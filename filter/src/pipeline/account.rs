@@ -46,6 +46,10 @@ impl Request {
             self.set_property(state::FAULT, fault);
         }
         let answered = self.plan.is_some() && (200..300).contains(&self.status);
+        if self.count_tokens && answered {
+            // Anthropic's count costs nothing and reports no usage.
+            self.usage.get_or_insert_with(Default::default);
+        }
         let embeddings = self.operation == Some(Operation::Embeddings);
         if let Some((usage, source)) =
             charged_usage(self.usage, answered, embeddings, self.estimated_usage)

@@ -15,7 +15,7 @@ use crate::gateway::{
 use crate::keys::Estimate;
 use crate::metrics;
 use crate::pricing::cost_micros;
-use crate::provider::Operation;
+use crate::provider::{Operation, ProviderKind};
 use crate::quota::{self, Actual, QuotaError};
 use crate::ratelimit::{Subject, Verdict, GRPC_METHOD, GRPC_SERVICE};
 use crate::response::log_excerpt;
@@ -143,7 +143,7 @@ impl Request {
             Ok(p) => p,
             Err(e) => return self.reply_error(&e),
         };
-        if self.count_tokens {
+        if self.count_tokens && !self.counts_at_anthropic(&prepared.model) {
             return self.reply_token_count(&prepared);
         }
         let classifier = self
@@ -255,6 +255,32 @@ impl Request {
         self.reply_json(body.to_string().into_bytes())
     }
 
+    /// Whether Anthropic counts this request's tokens: the model's first target is an Anthropic
+    /// provider that is switched on (else the gateway estimates them).
+    fn counts_at_anthropic(&self, model: &str) -> bool {
+        self.anthropic_targets(model)
+            .first()
+            .is_some_and(|&i| i == 0)
+    }
+
+    /// Indices of the model's targets at an Anthropic provider that is switched on.
+    fn anthropic_targets(&self, model: &str) -> Vec<usize> {
+        let config = &self.config;
+        let Some(model) = config.models.get(model) else {
+            return Vec::new();
+        };
+        (0..model.route.targets.len())
+            .filter(|&i| {
+                model
+                    .route
+                    .targets
+                    .get(i)
+                    .and_then(|t| config.providers.get(t.provider))
+                    .is_some_and(|p| p.enabled() && p.kind == ProviderKind::Anthropic)
+            })
+            .collect()
+    }
+
     /// Decides the targets, admits the request and hands it on, or answers the error.
     fn finish_plan(
         &mut self,
@@ -290,10 +316,28 @@ impl Request {
             pinned: self.pinned.as_deref(),
             classified,
         };
-        let plan = match plan(&config, prepared, &inputs) {
+        let mut plan = match plan(&config, prepared, &inputs) {
             Ok(plan) => plan,
             Err(e) => return self.reply_error(&e),
         };
+        if self.count_tokens {
+            // Only Anthropic counts: the chain keeps its Anthropic targets.
+            let anthropic = self.anthropic_targets(&plan.model);
+            plan.chain.retain(|i| anthropic.contains(i));
+            let first = plan
+                .chain
+                .first()
+                .and_then(|&i| config.models.get(&plan.model)?.route.targets.get(i))
+                .and_then(|t| config.providers.get(t.provider));
+            let Some(first) = first else {
+                return self.reply_error(&GatewayError::Misconfigured(
+                    "count_tokens found no Anthropic target".into(),
+                ));
+            };
+            plan.provider.clone_from(&first.id);
+            plan.cluster.clone_from(&first.cluster);
+            plan.route = format!("chain{}", plan.chain.len());
+        }
         if let Err(e) = self.admit(host, &plan, facts.prompt_tokens, facts.max_tokens) {
             return self.reply_error(&e);
         }
@@ -336,6 +380,7 @@ impl Request {
                 chain: plan.chain.clone(),
                 body: RefCell::new(None),
                 api: self.api,
+                count_tokens: self.count_tokens,
                 native_body: RefCell::new(None),
                 untranslatable,
                 attempts: Cell::new(0),
@@ -372,6 +417,9 @@ impl Request {
             }
             if let Some(reason) = untranslatable {
                 self.set_property(state::UNTRANSLATABLE, reason);
+            }
+            if self.count_tokens {
+                self.set_property(state::COUNT_TOKENS, "true");
             }
         }
         self.emit(Effect::ClearRouteCache);

@@ -45,6 +45,7 @@ struct Decision {
     /// The API the client used, its own body (for another API than OpenAI's) and why that
     /// cannot be translated, if it cannot.
     api: Api,
+    count_tokens: bool,
     native_body: Option<Rc<[u8]>>,
     untranslatable: Option<String>,
 }
@@ -257,7 +258,10 @@ impl ProviderAttempt {
             .as_ref()
             .filter(|_| decision.api.native_to(provider.kind));
         let (request, response) = match native {
-            Some(native) => (native_request(&attempt_info, native)?, None),
+            Some(native) => (
+                native_request(&attempt_info, native, decision.count_tokens)?,
+                None,
+            ),
             None => {
                 if let Some(reason) = &decision.untranslatable {
                     return Err(invalid("model", reason.clone()));
@@ -360,9 +364,10 @@ impl ProviderAttempt {
 fn native_request(
     attempt: &Attempt,
     body: &[u8],
+    count_tokens: bool,
 ) -> Result<crate::provider::UpstreamRequest, GatewayError> {
     match attempt.provider.kind {
-        ProviderKind::Anthropic => anthropic::native_request(attempt, body),
+        ProviderKind::Anthropic => anthropic::native_request(attempt, body, count_tokens),
         other => Err(GatewayError::Misconfigured(format!(
             "no native request for a {} provider",
             other.name()
@@ -399,6 +404,7 @@ fn from_handoff(host: &dyn Host, handoff: &Handoff) -> Result<Decision, GatewayE
         attempt,
         body,
         api: handoff.api,
+        count_tokens: handoff.count_tokens,
         native_body,
         untranslatable: handoff.untranslatable.clone(),
     })
@@ -436,6 +442,7 @@ fn from_filter_state(host: &dyn Host) -> Result<Decision, GatewayError> {
         attempt,
         body: Rc::from(host_body(host)?),
         api,
+        count_tokens: host.property(&[state::COUNT_TOKENS]).as_deref() == Some("true"),
         native_body: match api {
             Api::OpenAi => None,
             _ => host.property_bytes(state::NATIVE_BODY).map(Rc::from),

@@ -30,6 +30,8 @@ pub struct Handoff {
     /// The API the client used; for one other than OpenAI's, its own body (same rules as
     /// `body`) and why it cannot be translated, if it cannot.
     pub api: Api,
+    /// `POST /v1/messages/count_tokens` (sent only to Anthropic targets).
+    pub count_tokens: bool,
     pub native_body: RefCell<Option<Rc<[u8]>>>,
     pub untranslatable: Option<String>,
     /// Attempts started so far.

@@ -138,8 +138,13 @@ impl Translator for Anthropic {
 /// A Messages request from a client of the Messages API (`inbound::messages`): its body goes
 /// as sent, every field kept (`system` blocks, `cache_control`, `thinking`, tools, images,
 /// documents, `metadata`), but for `model`, which becomes the provider's name for it. The
-/// client's `anthropic-beta` header stays (`headers::client_chosen`).
-pub fn native_request(attempt: &Attempt, body: &[u8]) -> Result<UpstreamRequest, GatewayError> {
+/// client's `anthropic-beta` header stays (`headers::client_chosen`). `count_tokens` sends it
+/// to the token-counting endpoint instead.
+pub fn native_request(
+    attempt: &Attempt,
+    body: &[u8],
+    count_tokens: bool,
+) -> Result<UpstreamRequest, GatewayError> {
     let mut req = parse_object(body)?;
     req.insert("model".into(), attempt.upstream_model.into());
     let mut headers = Vec::with_capacity(3);
@@ -149,7 +154,11 @@ pub fn native_request(attempt: &Attempt, body: &[u8]) -> Result<UpstreamRequest,
     headers.push(("anthropic-version", API_VERSION.to_string()));
     headers.push(("content-type", "application/json".to_string()));
     Ok(UpstreamRequest {
-        path: format!("{}/messages", attempt.provider.path_prefix),
+        path: format!(
+            "{}/messages{}",
+            attempt.provider.path_prefix,
+            if count_tokens { "/count_tokens" } else { "" }
+        ),
         headers,
         body: Some(
             serde_json::to_vec(&req).map_err(|e| GatewayError::Misconfigured(e.to_string()))?,
