@@ -167,13 +167,29 @@ impl Converter {
             .as_object()
             .ok_or_else(|| wrong(param, "an object", turn))?;
         let role = required_str(turn, "role", param)?;
-        if role != "user" && role != "assistant" {
-            return Err(invalid(
-                format!("{param}.role"),
-                format!("Invalid value: '{role}'. Supported values are: 'user' and 'assistant'."),
-            ));
-        }
         let content_param = format!("{param}.content");
+        match role {
+            "user" | "assistant" => {}
+            // Claude Code sends system turns among the messages (instructions that arrive
+            // mid-conversation); their text becomes a chat system message where it stands.
+            "system" => {
+                let content = turn.get("content").unwrap_or(&Value::Null);
+                let text = system_text(content).map_err(|e| match e {
+                    GatewayError::InvalidParameter { message, .. } => {
+                        invalid(content_param.clone(), message)
+                    }
+                    other => other,
+                })?;
+                out.push(json!({"role": "system", "content": text}));
+                return Ok(());
+            }
+            _ => {
+                return Err(invalid(
+                    format!("{param}.role"),
+                    format!("Invalid value: '{role}'. Supported values are: 'user', 'assistant' and 'system'."),
+                ))
+            }
+        }
         let blocks = match turn.get("content") {
             None | Some(Value::Null) => return Err(missing(&content_param)),
             Some(Value::String(s)) => {

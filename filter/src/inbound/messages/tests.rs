@@ -144,6 +144,20 @@ fn images_documents_and_named_tool_choice() {
 }
 
 #[test]
+fn system_turns_among_the_messages_stay_where_they_are() {
+    // Claude Code sends them (a system turn between user turns).
+    let (chat, _) = chat_of(json!({"model": "m", "max_tokens": 5, "messages": [
+        {"role": "user", "content": "a"},
+        {"role": "system", "content": [{"type": "text", "text": "be careful"}]},
+        {"role": "user", "content": "b"}]}));
+    assert_eq!(
+        chat["messages"],
+        json!([{"role": "user", "content": "a"}, {"role": "system", "content": "be careful"},
+               {"role": "user", "content": "b"}])
+    );
+}
+
+#[test]
 fn server_tools_are_only_for_anthropic() {
     let (chat, ctx) = chat_of(json!({"model": "m", "max_tokens": 5,
         "tools": [{"type": "web_search_20250305", "name": "web_search", "max_uses": 5}],
@@ -177,7 +191,7 @@ fn refusals_name_the_field() {
             "messages",
         ),
         (
-            json!({"model": "m", "max_tokens": 5, "messages": [{"role": "system", "content": "x"}]}),
+            json!({"model": "m", "max_tokens": 5, "messages": [{"role": "tool", "content": "x"}]}),
             "messages[0].role",
         ),
         (
