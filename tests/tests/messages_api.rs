@@ -529,3 +529,43 @@ fn claude_code_runs_through_the_gateway() {
         .iter()
         .any(|l| l["operation"] == "messages" && l["provider"] == "anthropic"));
 }
+
+#[test]
+fn a_broken_stream_ends_with_an_anthropic_error_event() {
+    let fake = FakeProvider::start(0).unwrap();
+    let gw = start(&fake);
+    // Anthropic's stream (the streaming guide's events) stops before message_stop: passed
+    // through, then ended by the gateway with an error event.
+    let start_event = "event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"id\":\"msg_1\",\"type\":\"message\",\"role\":\"assistant\",\"content\":[],\"model\":\"claude-haiku-4-5-20251001\",\"stop_reason\":null,\"stop_sequence\":null,\"usage\":{\"input_tokens\":3,\"output_tokens\":1}}}\n\n";
+    let delta = "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":\"Hel\"}}\n\n";
+    // OpenAI's chunks stop before [DONE]: translated, then ended the same way.
+    let chunk = "data: {\"id\":\"chatcmpl-1\",\"object\":\"chat.completion.chunk\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"Hel\"},\"finish_reason\":null}]}\n\n";
+    for (model, events) in [
+        (
+            "claude-haiku-4-5",
+            vec![start_event.to_string(), delta.to_string()],
+        ),
+        ("gpt-4o-mini", vec![chunk.to_string()]),
+    ] {
+        fake.push_reply(Reply::sse(&events, std::time::Duration::ZERO));
+        let body = json!({"model": model, "max_tokens": 20, "stream": true,
+            "messages": [{"role": "user", "content": "hello"}]});
+        let r = post(&gw, "/v1/messages", &[], &body);
+        assert_eq!(r.status, 200, "{}", r.text());
+        let text = r.text();
+        assert!(text.contains("\"text\":\"Hel\""), "{model}: {text}");
+        let last = text.trim_end().rsplit("\n\n").next().unwrap();
+        assert!(last.starts_with("event: error\ndata: "), "{model}: {text}");
+        let error: Value =
+            serde_json::from_str(last.lines().nth(1).unwrap().strip_prefix("data: ").unwrap())
+                .unwrap();
+        assert_eq!(error["type"], "error", "{model}");
+        assert_eq!(error["error"]["type"], "api_error", "{model}");
+        assert!(!text.contains("message_stop"), "{model}: {text}");
+    }
+    let log = gw.access_log(2);
+    assert!(
+        log.iter().all(|l| l["error"] == "upstream_stream_reset"),
+        "{log:?}"
+    );
+}

@@ -195,6 +195,10 @@ impl Request {
     /// access-log fields are written once, here, instead of as the provider filter's input.
     fn log_decision(&mut self, served: &Served) {
         let Some((id, _)) = self.handoff.take() else {
+            // Filter state holds the decision; its operation was the provider filter's `chat`.
+            if self.plan.is_some() && self.api != crate::inbound::Api::OpenAi {
+                self.set_property(state::OPERATION, self.api.name());
+            }
             return;
         };
         super::handoff::release(id);

@@ -25,6 +25,8 @@ pub mod attempt;
 pub mod handoff;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_messages;
 
 use std::rc::Rc;
 use std::time::{Duration, SystemTime};
