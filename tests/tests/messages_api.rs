@@ -2,61 +2,15 @@
 //! through the real Envoy: the official Anthropic Python SDK against the fake provider of every
 //! wire format (passed through to Anthropic, translated for the others), errors before and
 //! inside streams in Anthropic's shape, fallback from Anthropic to an OpenAI-format provider,
-//! gateway keys and limits, the access log and stats (operation `messages`).
+//! gateway keys and limits, the access log and stats (operation `messages`). Claude Code itself
+//! runs in `claude_code.rs`.
 
 use std::process::Command;
 
 use gateway_tests::envoy::{repo_root, Envoy, Options};
 use gateway_tests::fake_provider::{demo_answer, FakeProvider, Reply};
+use gateway_tests::messages_api::{plugin, post, start, KEY, LIMITED};
 use serde_json::{json, Value};
-
-const KEY: &str = "gw-messages-5d2c7e";
-const LIMITED: &str = "gw-limited-0a9b11";
-
-fn sha256_hex(s: &str) -> String {
-    use sha2::Digest;
-    sha2::Sha256::digest(s.as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
-}
-
-/// Every provider family, one chat model each, a chain Anthropic -> OpenAI, and two keys (one
-/// limited to a single request a minute).
-fn plugin() -> Value {
-    json!({
-        "providers": {
-            "openai": {"type": "openai", "api_key_env": "OPENAI_API_KEY"},
-            "anthropic": {"type": "anthropic", "api_key_env": "ANTHROPIC_API_KEY"},
-            "gemini": {"type": "gemini", "api_key_env": "GEMINI_API_KEY"},
-            "bedrock": {"type": "bedrock", "region": "us-east-1"},
-            "cohere": {"type": "cohere", "api_key_env": "COHERE_API_KEY"},
-            "azure": {"type": "azure", "api_key_env": "AZURE_OPENAI_API_KEY", "api_version": "2024-10-21"}
-        },
-        "models": {
-            "claude-haiku-4-5": {"provider": "anthropic", "model": "claude-haiku-4-5-20251001"},
-            "gpt-4o-mini": {"provider": "openai"},
-            "azure-gpt-4o": {"provider": "azure", "model": "gpt-4o"},
-            "gemini-2.5-flash": {"provider": "gemini"},
-            "bedrock-nova-lite": {"provider": "bedrock", "model": "us.amazon.nova-lite-v1:0"},
-            "command-a": {"provider": "cohere", "model": "command-a-03-2025"},
-            "claude-then-gpt": {"targets": [
-                {"provider": "anthropic", "model": "claude-haiku-4-5", "weight": 1},
-                {"provider": "openai", "model": "gpt-4o-mini", "weight": 0}]}
-        },
-        "keys": {
-            "sdk": {"sha256": sha256_hex(KEY)},
-            "limited": {"sha256": sha256_hex(LIMITED), "limits": {"requests_per_minute": 1}}
-        }
-    })
-}
-
-fn start(fake: &FakeProvider) -> Envoy {
-    Envoy::start(Options {
-        plugin_config: Some(plugin()),
-        ..Options::every_provider_family(fake.port)
-    })
-}
 
 fn run_sdk(port: u16, models: &[&str]) -> Value {
     let python = repo_root().join(".venv/bin/python");
@@ -223,21 +177,6 @@ fn the_official_anthropic_sdk_works_with_every_provider_family() {
         !format!("{received:?}").contains(KEY),
         "the gateway key reached a provider"
     );
-}
-
-fn post(
-    gw: &Envoy,
-    path: &str,
-    headers: &[(&str, &str)],
-    body: &Value,
-) -> gateway_tests::http::Response {
-    let mut all = vec![
-        ("content-type", "application/json"),
-        ("x-api-key", KEY),
-        ("anthropic-version", "2023-06-01"),
-    ];
-    all.extend_from_slice(headers);
-    gw.request("POST", path, &all, body.to_string().as_bytes())
 }
 
 #[test]
@@ -461,73 +400,6 @@ fn count_tokens_goes_to_anthropic_or_is_estimated_locally() {
     let mut expected = body.clone();
     expected["model"] = json!("claude-haiku-4-5-20251001");
     assert_eq!(sent.json(), expected);
-}
-
-/// Where the pinned Claude Code CLI is (installed by tests/scripts/claude-code.sh).
-fn claude_code() -> Option<std::path::PathBuf> {
-    let status = Command::new("bash")
-        .arg(repo_root().join("tests/scripts/claude-code.sh"))
-        .output()
-        .expect("running tests/scripts/claude-code.sh");
-    let stdout = String::from_utf8_lossy(&status.stdout);
-    if !status.status.success() {
-        eprintln!(
-            "Claude Code could not be installed; skipped:\n{stdout}\n{}",
-            String::from_utf8_lossy(&status.stderr)
-        );
-        return None;
-    }
-    Some(std::path::PathBuf::from(stdout.trim()))
-}
-
-#[test]
-fn claude_code_runs_through_the_gateway() {
-    let Some(claude) = claude_code() else {
-        return;
-    };
-    let fake = FakeProvider::start(0).unwrap();
-    let gw = start(&fake);
-    let home = gw.dir.join("claude-home");
-    std::fs::create_dir_all(&home).unwrap();
-    for model in ["claude-haiku-4-5", "gpt-4o-mini"] {
-        let before = fake.received().len();
-        let output = Command::new(&claude)
-            .args(["-p", "say hello", "--max-turns", "3"])
-            .env_clear()
-            .env("PATH", std::env::var("PATH").unwrap_or_default())
-            .env("HOME", &home)
-            .env(
-                "ANTHROPIC_BASE_URL",
-                format!("http://127.0.0.1:{}", gw.port),
-            )
-            .env("ANTHROPIC_API_KEY", KEY)
-            .env("ANTHROPIC_MODEL", model)
-            .env("ANTHROPIC_SMALL_FAST_MODEL", model)
-            .env("ANTHROPIC_DEFAULT_HAIKU_MODEL", model)
-            .env("CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC", "1")
-            .env("DISABLE_AUTOUPDATER", "1")
-            .output()
-            .expect("running claude");
-        let stdout = String::from_utf8_lossy(&output.stdout);
-        let stderr = String::from_utf8_lossy(&output.stderr);
-        let sent = &fake.received()[before..];
-        assert!(
-            !sent.is_empty(),
-            "{model}: Claude Code sent nothing through the gateway:\n{stdout}\n{stderr}"
-        );
-        // The demo answers text, or calls the first tool and then says what the tool said.
-        assert!(
-            stdout.contains("Hello from the demo provider!") || stdout.contains("Tool said:"),
-            "{model}: {stdout}\n{stderr}\n{sent:?}"
-        );
-    }
-    let log = gw.access_log(2);
-    assert!(log
-        .iter()
-        .any(|l| l["operation"] == "messages" && l["provider"] == "openai"));
-    assert!(log
-        .iter()
-        .any(|l| l["operation"] == "messages" && l["provider"] == "anthropic"));
 }
 
 #[test]

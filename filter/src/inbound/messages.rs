@@ -11,7 +11,7 @@
 //! - Stop reasons: https://docs.anthropic.com/en/api/handling-stop-reasons
 //! - Token counting: https://docs.anthropic.com/en/api/messages-count-tokens
 //!
-//! Request (Messages -> chat), in `request`:
+//! Request (Messages -> chat), in `request` and `blocks`:
 //! - `model`, `max_tokens` (both required), `stream` (with `stream_options.include_usage`, so
 //!   the answer can carry Anthropic's usage), `temperature`, `top_p`, `stop_sequences` -> `stop`,
 //!   `metadata.user_id` -> `user`.
@@ -38,11 +38,14 @@
 //! `cache_creation_input_tokens`, `output_tokens`.
 
 mod answer;
+mod blocks;
 mod native;
 mod request;
 mod stream;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_answer;
 
 pub use answer::{answer_from_chat, error_from_chat, error_type_for_status};
 pub use native::{native_usage, NativeStream};

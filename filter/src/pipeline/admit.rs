@@ -15,7 +15,7 @@ use crate::gateway::{
 use crate::keys::Estimate;
 use crate::metrics;
 use crate::pricing::cost_micros;
-use crate::provider::{Operation, ProviderKind};
+use crate::provider::Operation;
 use crate::quota::{self, Actual, QuotaError};
 use crate::ratelimit::{Subject, Verdict, GRPC_METHOD, GRPC_SERVICE};
 use crate::response::log_excerpt;
@@ -242,45 +242,6 @@ impl Request {
         }
     }
 
-    /// `count_tokens` answered here with the gateway's own estimate (the same one limits
-    /// reserve), for a model the key may use.
-    fn reply_token_count(&mut self, prepared: &Prepared) -> Flow {
-        let config = Rc::clone(&self.config);
-        if let Some(key) = self.key.as_ref().and_then(|(id, _)| config.keys.key(id)) {
-            if let Err(e) = config.keys.authorize(key, &prepared.model) {
-                return self.reply_error(&e.into());
-            }
-        }
-        let body = serde_json::json!({"input_tokens": prepared.facts.prompt_tokens});
-        self.reply_json(body.to_string().into_bytes())
-    }
-
-    /// Whether Anthropic counts this request's tokens: the model's first target is an Anthropic
-    /// provider that is switched on (else the gateway estimates them).
-    fn counts_at_anthropic(&self, model: &str) -> bool {
-        self.anthropic_targets(model)
-            .first()
-            .is_some_and(|&i| i == 0)
-    }
-
-    /// Indices of the model's targets at an Anthropic provider that is switched on.
-    fn anthropic_targets(&self, model: &str) -> Vec<usize> {
-        let config = &self.config;
-        let Some(model) = config.models.get(model) else {
-            return Vec::new();
-        };
-        (0..model.route.targets.len())
-            .filter(|&i| {
-                model
-                    .route
-                    .targets
-                    .get(i)
-                    .and_then(|t| config.providers.get(t.provider))
-                    .is_some_and(|p| p.enabled() && p.kind == ProviderKind::Anthropic)
-            })
-            .collect()
-    }
-
     /// Decides the targets, admits the request and hands it on, or answers the error.
     fn finish_plan(
         &mut self,
@@ -321,22 +282,9 @@ impl Request {
             Err(e) => return self.reply_error(&e),
         };
         if self.count_tokens {
-            // Only Anthropic counts: the chain keeps its Anthropic targets.
-            let anthropic = self.anthropic_targets(&plan.model);
-            plan.chain.retain(|i| anthropic.contains(i));
-            let first = plan
-                .chain
-                .first()
-                .and_then(|&i| config.models.get(&plan.model)?.route.targets.get(i))
-                .and_then(|t| config.providers.get(t.provider));
-            let Some(first) = first else {
-                return self.reply_error(&GatewayError::Misconfigured(
-                    "count_tokens found no Anthropic target".into(),
-                ));
-            };
-            plan.provider.clone_from(&first.id);
-            plan.cluster.clone_from(&first.cluster);
-            plan.route = format!("chain{}", plan.chain.len());
+            if let Err(e) = self.keep_anthropic_targets(&mut plan) {
+                return self.reply_error(&e);
+            }
         }
         if let Err(e) = self.admit(host, &plan, facts.prompt_tokens, facts.max_tokens) {
             return self.reply_error(&e);

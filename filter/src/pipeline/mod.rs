@@ -7,10 +7,13 @@
 //! which tests replace with a double.
 //!
 //! The stages, in the order a request meets them, each in its own file:
-//! - `admit`: the caller's key, the endpoint, the body's validation, routing (with the
-//!   classifier callout), limits and budgets (with the rate limit service callouts);
+//! - `admit`: the caller's key, the endpoint, the body's validation (another API's body, e.g.
+//!   Anthropic Messages, first becomes the OpenAI chat form: `crate::inbound`), routing (with
+//!   the classifier callout), limits and budgets (with the rate limit service callouts);
+//! - `count_tokens`: Anthropic's token counting, answered here or sent to Anthropic;
 //! - `answer`: the response's shape (JSON, stream, error), usage read as it passes, secrets
-//!   scrubbed, caps enforced, failures turned into OpenAI errors;
+//!   scrubbed, caps enforced, failures turned into OpenAI errors; for another API's client the
+//!   answer passed through (from a provider that speaks it) or translated back;
 //! - `account`: settlement of the reserved limits, stats, access-log fields, observations for
 //!   routing.
 //!
@@ -22,6 +25,7 @@ mod account;
 mod admit;
 mod answer;
 pub mod attempt;
+mod count_tokens;
 pub mod handoff;
 #[cfg(test)]
 mod tests;
