@@ -29,6 +29,7 @@ impl Request {
         // No attempt follows once the answer is here: a body kept for them goes.
         if let Some((_, handoff)) = &self.handoff {
             handoff.body.borrow_mut().take();
+            handoff.native_body.borrow_mut().take();
         }
         let served = self.plan.as_ref().map(|_| self.read_served(host));
         self.served.clone_from(&served);
