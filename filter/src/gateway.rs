@@ -7,6 +7,7 @@ use serde_json::json;
 use crate::chat::{parse_chat_request, parse_embeddings_request};
 use crate::config::{Config, Model};
 use crate::error::GatewayError;
+use crate::inbound::Api;
 use crate::provider::Operation;
 use crate::routing::{self, Facts, Inputs};
 
@@ -14,6 +15,10 @@ use crate::routing::{self, Facts, Inputs};
 pub enum Endpoint {
     ChatCompletions,
     Embeddings,
+    /// Anthropic Messages (`POST /v1/messages`).
+    Messages,
+    /// Anthropic token counting (`POST /v1/messages/count_tokens`).
+    CountTokens,
     ListModels,
     RetrieveModel(String),
 }
@@ -25,6 +30,8 @@ pub fn endpoint_for(method: &str, path: &str) -> Result<Endpoint, GatewayError> 
     let (endpoint, allowed) = match path_only {
         "/v1/chat/completions" => (Endpoint::ChatCompletions, "POST"),
         "/v1/embeddings" => (Endpoint::Embeddings, "POST"),
+        "/v1/messages" => (Endpoint::Messages, "POST"),
+        "/v1/messages/count_tokens" => (Endpoint::CountTokens, "POST"),
         "/v1/models" => (Endpoint::ListModels, "GET"),
         p => match p.strip_prefix("/v1/models/") {
             Some(id) if !id.is_empty() => (Endpoint::RetrieveModel(percent_decode(id)), "GET"),
@@ -43,6 +50,16 @@ pub fn endpoint_for(method: &str, path: &str) -> Result<Endpoint, GatewayError> 
             method: method.into(),
             path: path_only.into(),
         })
+    }
+}
+
+/// The API a path belongs to (its errors take that API's shape, even before the request is
+/// authenticated).
+pub fn api_of(path: &str) -> Api {
+    if path.starts_with("/v1/messages") {
+        Api::Messages
+    } else {
+        Api::OpenAi
     }
 }
 
@@ -308,6 +325,17 @@ mod tests {
             405
         );
         assert_eq!(endpoint_for("POST", "/v1/nope").unwrap_err().status(), 404);
+        assert_eq!(endpoint_for("POST", "/v1/messages"), Ok(Endpoint::Messages));
+        assert_eq!(
+            endpoint_for("POST", "/v1/messages/count_tokens?beta=true"),
+            Ok(Endpoint::CountTokens)
+        );
+        assert_eq!(
+            endpoint_for("GET", "/v1/messages").unwrap_err().status(),
+            405
+        );
+        assert_eq!(api_of("/v1/messages?beta=true"), Api::Messages);
+        assert_eq!(api_of("/v1/chat/completions"), Api::OpenAi);
         assert_eq!(endpoint_for("GET", "/").unwrap_err().code(), "unknown_url");
     }
 

@@ -331,6 +331,8 @@ pub fn log_excerpt(body: &[u8], cap: usize) -> String {
 /// usage and log an excerpt, in bounded memory whatever the answer's size.
 #[derive(Debug)]
 pub struct JsonWindow {
+    /// Reads a `usage` object (OpenAI's unless told otherwise).
+    reader: fn(&Value) -> Option<Usage>,
     head: Vec<u8>,
     head_cap: usize,
     tail: Vec<u8>,
@@ -340,11 +342,18 @@ pub struct JsonWindow {
 impl JsonWindow {
     pub fn new(head_cap: usize) -> Self {
         Self {
+            reader: Usage::from_openai,
             head: Vec::new(),
             head_cap,
             tail: Vec::new(),
             total: 0,
         }
+    }
+
+    /// The same window, reading `usage` objects of another format (an answer passed through
+    /// in the client's own API).
+    pub fn reading_usage_with(self, reader: fn(&Value) -> Option<Usage>) -> Self {
+        Self { reader, ..self }
     }
 
     pub fn push(&mut self, chunk: &[u8]) {
@@ -367,9 +376,14 @@ impl JsonWindow {
     /// `usage` member found in the tail.
     pub fn usage(&self) -> Option<Usage> {
         if self.tail.is_empty() {
-            return Usage::from_openai_body(&self.head);
+            #[derive(serde::Deserialize)]
+            struct OnlyUsage {
+                usage: Option<Value>,
+            }
+            let v: OnlyUsage = serde_json::from_slice(&self.head).ok()?;
+            return v.usage.as_ref().and_then(self.reader);
         }
-        usage_member(&self.tail)
+        usage_member(&self.tail, self.reader)
     }
 
     /// The body log's excerpt of the answer, saying how much was left out.
@@ -386,7 +400,7 @@ impl JsonWindow {
 
 /// The value of the last `"usage":` member in a piece of JSON text (an answer's tail). A
 /// `"usage"` inside a string is escaped (`\"usage\"`) and so is not taken for the member.
-fn usage_member(text: &[u8]) -> Option<Usage> {
+fn usage_member(text: &[u8], reader: fn(&Value) -> Option<Usage>) -> Option<Usage> {
     const KEY: &[u8] = b"\"usage\"";
     let mut end = text.len();
     while let Some(at) = text
@@ -404,7 +418,7 @@ fn usage_member(text: &[u8]) -> Option<Usage> {
         };
         let mut values = serde_json::Deserializer::from_slice(value).into_iter::<Value>();
         if let Some(Ok(v)) = values.next() {
-            if let Some(usage) = Usage::from_openai(&v) {
+            if let Some(usage) = reader(&v) {
                 return Some(usage);
             }
         }

@@ -19,6 +19,15 @@ pub const OPERATION: &str = "gw_operation";
 /// The client's validated OpenAI body: every upstream attempt translates it in its headers
 /// phase (headers can no longer change once the body flows, and SigV4 signs the body).
 pub const BODY: &str = "gw_body";
+/// The API the client used when it is not OpenAI's (`messages`): the provider filter then
+/// sends a provider that speaks it the client's own body (`NATIVE_BODY`).
+pub const API: &str = "gw_api";
+/// The client's body in its own API's format (BODY holds its OpenAI translation).
+pub const NATIVE_BODY: &str = "gw_native_body";
+/// Why the request cannot go to a provider that does not speak the client's API, if it cannot.
+pub const UNTRANSLATABLE: &str = "gw_untranslatable";
+/// "true" for a `count_tokens` request, which goes to Anthropic's counting endpoint.
+pub const COUNT_TOKENS: &str = "gw_count_tokens";
 /// The id of the request's handoff, when the provider filter runs in the same VM
 /// (`pipeline::handoff`): it replaces the decision's other fields for the provider filter.
 pub const HANDOFF: &str = "gw_handoff";

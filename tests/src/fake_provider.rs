@@ -284,6 +284,9 @@ fn default_reply(req: &Received) -> Reply {
     if path.ends_with("/messages") {
         return crate::fake::anthropic::reply(req);
     }
+    if path.ends_with("/messages/count_tokens") {
+        return crate::fake::anthropic::count_tokens(req);
+    }
     if path.contains(":generateContent")
         || path.contains(":streamGenerateContent")
         || path.contains(":batchEmbedContents")

@@ -8,5 +8,6 @@ pub mod fake;
 pub mod fake_provider;
 pub mod http;
 pub mod k8s;
+pub mod messages_api;
 pub mod ratelimit;
 pub mod scripted;

@@ -525,3 +525,75 @@ fn the_local_tier_stays_within_its_slots_and_bytes() {
         "{stats}"
     );
 }
+
+/// An Anthropic Messages client is served from the cache in its own shapes (a `message`
+/// object, or Anthropic's events), its entries apart from an OpenAI client's identical question.
+#[test]
+fn a_messages_client_gets_its_hits_in_anthropic_shapes() {
+    let (fake, gw) = start(
+        json!({"providers": {"demo": {"type": "openai", "cluster": "provider_demo"}},
+        "models": models(), "cache": cache_section()}),
+    );
+    let question = "a question asked in the messages api";
+    let expected = demo_answer(&ask("chat", question, false));
+    let messages = |stream: bool| {
+        json!({"model": "chat", "max_tokens": 100, "stream": stream,
+            "messages": [{"role": "user", "content": question}]})
+    };
+    let before = fake.received().len();
+    let first = post(&gw, "/v1/messages", None, &[], &messages(false));
+    assert_eq!(first.status, 200, "{}", first.text());
+    assert_eq!(first.header("x-gateway-cache"), Some("miss"));
+    assert_eq!(fake.received().len(), before + 1);
+    thread::sleep(Duration::from_millis(50));
+    // Anthropic's Messages API reference: a `message` object whose `content` holds text blocks,
+    // usage as input_tokens / output_tokens.
+    let json_hit = post(&gw, "/v1/messages", None, &[], &messages(false));
+    assert_eq!(
+        json_hit.header("x-gateway-cache"),
+        Some("hit"),
+        "{}",
+        json_hit.text()
+    );
+    let v = json_hit.json();
+    assert_eq!(v["type"], "message", "{v}");
+    assert_eq!(v["content"][0]["text"], expected.0.as_str(), "{v}");
+    assert_eq!(v["usage"]["input_tokens"], expected.1, "{v}");
+    assert_eq!(v["usage"]["output_tokens"], expected.2, "{v}");
+    // Streamed: message_start ... content_block_delta (text_delta) ... message_stop.
+    let stream_hit = post(&gw, "/v1/messages", None, &[], &messages(true));
+    assert_eq!(stream_hit.header("x-gateway-cache"), Some("hit"));
+    assert_eq!(stream_hit.header("content-type"), Some("text/event-stream"));
+    let text = stream_hit.text();
+    let mut streamed = String::new();
+    let mut names = Vec::new();
+    for block in text.split("\n\n").filter(|b| !b.trim().is_empty()) {
+        let event = block.lines().find_map(|l| l.strip_prefix("event: "));
+        names.push(event.unwrap_or_default().to_string());
+        let data = block.lines().find_map(|l| l.strip_prefix("data: "));
+        let v: Value = serde_json::from_str(data.unwrap_or("null")).unwrap_or(Value::Null);
+        if v["delta"]["type"] == "text_delta" {
+            streamed.push_str(v["delta"]["text"].as_str().unwrap_or_default());
+        }
+    }
+    assert_eq!(
+        names.first().map(String::as_str),
+        Some("message_start"),
+        "{text}"
+    );
+    assert_eq!(
+        names.last().map(String::as_str),
+        Some("message_stop"),
+        "{text}"
+    );
+    assert_eq!(streamed, expected.0, "{text}");
+    assert_eq!(
+        fake.received().len(),
+        before + 1,
+        "the hits reached no provider"
+    );
+    // The same question from an OpenAI client is a miss: the entries are apart.
+    let openai = chat(&gw, None, &[], &ask("chat", question, false));
+    assert_eq!(openai.header("x-gateway-cache"), Some("miss"));
+    assert_eq!(fake.received().len(), before + 2);
+}

@@ -49,6 +49,10 @@ impl Request {
             self.set_property(state::FAULT, fault);
         }
         let answered = self.plan.is_some() && (200..300).contains(&self.status);
+        if self.count_tokens && answered {
+            // Anthropic's count costs nothing and reports no usage.
+            self.usage.get_or_insert_with(Default::default);
+        }
         let embeddings = self.operation == Some(Operation::Embeddings);
         if let Some((usage, source)) =
             charged_usage(self.usage, answered, embeddings, self.estimated_usage)
@@ -194,6 +198,10 @@ impl Request {
     /// access-log fields are written once, here, instead of as the provider filter's input.
     fn log_decision(&mut self, served: &Served) {
         let Some((id, _)) = self.handoff.take() else {
+            // Filter state holds the decision; its operation was the provider filter's `chat`.
+            if self.plan.is_some() && self.api != crate::inbound::Api::OpenAi {
+                self.set_property(state::OPERATION, self.api.name());
+            }
             return;
         };
         super::handoff::release(id);
@@ -201,7 +209,12 @@ impl Request {
             return;
         };
         self.set_property(state::MODEL, plan.model.clone());
-        self.set_property(state::OPERATION, plan.operation.name());
+        // The API the client used names the operation (`messages`), as in the stats.
+        let operation = match self.api {
+            crate::inbound::Api::OpenAi => plan.operation.name(),
+            api => api.name(),
+        };
+        self.set_property(state::OPERATION, operation);
         self.set_property(state::STREAM, super::admit::bool_str(plan.stream));
         self.set_property(state::STRATEGY, plan.strategy);
         self.set_property(state::REASON, plan.reason.clone());

@@ -10,7 +10,7 @@ use super::handoff::{self, Handoff};
 use super::{unix_seconds, Effect, Flow, GrpcCall, Host, HttpCall, Request};
 use crate::error::GatewayError;
 use crate::gateway::{
-    endpoint_for, model_retrieve, models_list, plan, prepare, Endpoint, Plan, Prepared,
+    api_of, endpoint_for, model_retrieve, models_list, plan, prepare, Endpoint, Plan, Prepared,
 };
 use crate::keys::Estimate;
 use crate::metrics;
@@ -51,6 +51,7 @@ impl Request {
                 .find(|(n, _)| n.eq_ignore_ascii_case(name))
                 .map(|(_, v)| v.as_str())
         };
+        self.api = api_of(header(":path").unwrap_or_default());
         if config.keys.required() {
             match config
                 .keys
@@ -84,7 +85,11 @@ impl Request {
                     Err(e) => self.reply_error(&e),
                 }
             }
-            Ok(Endpoint::ChatCompletions) => Operation::Chat,
+            Ok(Endpoint::ChatCompletions | Endpoint::Messages) => Operation::Chat,
+            Ok(Endpoint::CountTokens) => {
+                self.count_tokens = true;
+                Operation::Chat
+            }
             Ok(Endpoint::Embeddings) => Operation::Embeddings,
         };
         self.note_cache_control(header("cache-control"));
@@ -119,11 +124,31 @@ impl Request {
             return Flow::Pause; // buffer until the whole body is here
         }
         let body = host.request_body(size);
+        // Another API's body becomes the OpenAI chat body every later stage reads.
+        let converted = if self.count_tokens {
+            crate::inbound::messages::count_tokens_to_chat(&body)
+                .map(|(chat, ctx)| Some((chat, crate::inbound::Front::Messages(ctx))))
+        } else {
+            self.api.to_chat(&body)
+        };
+        let body = match converted {
+            Err(e) => return self.reply_error(&e),
+            Ok(None) => body,
+            Ok(Some((chat, front))) => {
+                self.front = Some(front);
+                self.native_body = Some(body);
+                chat
+            }
+        };
         let prepared = match prepare(&self.config, operation, &body) {
             Ok(p) => p,
             Err(e) => return self.reply_error(&e),
         };
-        if let Some(flow) = self.cache_lookup(host, &prepared, &body) {
+        if self.count_tokens {
+            if !self.counts_at_anthropic(&prepared.model) {
+                return self.reply_token_count(&prepared);
+            }
+        } else if let Some(flow) = self.cache_lookup(host, &prepared, &body) {
             return flow; // answered from the cache
         }
         let classifier = self
@@ -257,10 +282,15 @@ impl Request {
             pinned: self.pinned.as_deref(),
             classified,
         };
-        let plan = match plan(&config, prepared, &inputs) {
+        let mut plan = match plan(&config, prepared, &inputs) {
             Ok(plan) => plan,
             Err(e) => return self.reply_error(&e),
         };
+        if self.count_tokens {
+            if let Err(e) = self.keep_anthropic_targets(&mut plan) {
+                return self.reply_error(&e);
+            }
+        }
         if let Err(e) = self.admit(host, &plan, facts.prompt_tokens, facts.max_tokens) {
             return self.reply_error(&e);
         }
@@ -270,7 +300,8 @@ impl Request {
             .and_then(|(id, _)| config.keys.key(id))
             .is_some_and(|k| k.log_bodies);
         if key_logs || config.models.get(&plan.model).is_some_and(|m| m.log_bodies) {
-            self.body_log = Some((log_excerpt(&body, config.body_log_max_bytes), None));
+            let logged = self.native_body.as_deref().unwrap_or(&body);
+            self.body_log = Some((log_excerpt(logged, config.body_log_max_bytes), None));
         }
         self.record_plan(&plan, body);
         let asked = self.ask_rate_limit_service(host, &plan.model);
@@ -286,8 +317,14 @@ impl Request {
     fn record_plan(&mut self, plan: &Plan, body: Vec<u8>) {
         self.set_property(state::ROUTE, plan.route.clone());
         self.set_property(state::TARGET, plan.cluster.clone());
+        let native = self.native_body.take();
+        let untranslatable = self
+            .front
+            .as_ref()
+            .and_then(|f| f.untranslatable().map(str::to_string));
         if handoff::provider_filter_here() {
-            let small = body.len() <= handoff::MAX_BODY_IN_VM;
+            let small =
+                body.len().max(native.as_ref().map_or(0, Vec::len)) <= handoff::MAX_BODY_IN_VM;
             let (id, shared) = handoff::register(Handoff {
                 model: plan.model.clone(),
                 operation: plan.operation,
@@ -295,16 +332,24 @@ impl Request {
                 client_asked_usage: plan.client_asked_usage,
                 chain: plan.chain.clone(),
                 body: RefCell::new(None),
+                api: self.api,
+                count_tokens: self.count_tokens,
+                native_body: RefCell::new(None),
+                untranslatable,
                 attempts: Cell::new(0),
                 served: RefCell::new(None),
             });
             self.set_property(state::HANDOFF, id.to_string());
             if small {
                 *shared.body.borrow_mut() = Some(Rc::from(body));
+                *shared.native_body.borrow_mut() = native.map(Rc::from);
             } else {
                 // Handed to Envoy (moved, not copied): the VM keeps no large body while the
                 // provider works.
                 self.emit(Effect::SetProperty(state::BODY, body));
+                if let Some(native) = native {
+                    self.emit(Effect::SetProperty(state::NATIVE_BODY, native));
+                }
             }
             self.handoff = Some((id, shared));
         } else {
@@ -319,6 +364,16 @@ impl Request {
             // The provider filter overwrites this with the provider that really served.
             self.set_property(state::PROVIDER, plan.provider.clone());
             self.emit(Effect::SetProperty(state::BODY, body));
+            if let Some(native) = native {
+                self.set_property(state::API, self.api.name());
+                self.emit(Effect::SetProperty(state::NATIVE_BODY, native));
+            }
+            if let Some(reason) = untranslatable {
+                self.set_property(state::UNTRANSLATABLE, reason);
+            }
+            if self.count_tokens {
+                self.set_property(state::COUNT_TOKENS, "true");
+            }
         }
         self.emit(Effect::ClearRouteCache);
     }

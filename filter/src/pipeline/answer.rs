@@ -2,8 +2,10 @@
 //! passes through while its usage is read, secrets are scrubbed, errors get the OpenAI shape,
 //! and a stream that breaks ends with an error event. Every buffer here has a cap.
 
-use super::{Effect, Flow, Host, Request};
+use super::{Effect, Flow, Host, Outbound, Request};
 use crate::error::GatewayError;
+use crate::inbound::messages::{native_usage, NativeStream};
+use crate::inbound::Api;
 use crate::response::{log_excerpt, normalize_error_body, ResponseMode, MAX_ERROR_BODY};
 
 impl Request {
@@ -30,6 +32,7 @@ impl Request {
         // No attempt follows once the answer is here: a body kept for them goes.
         if let Some((_, handoff)) = &self.handoff {
             handoff.body.borrow_mut().take();
+            handoff.native_body.borrow_mut().take();
         }
         let served = self.plan.as_ref().map(|_| self.read_served(host));
         self.served.clone_from(&served);
@@ -57,13 +60,14 @@ impl Request {
                 self.config.body_log_max_bytes,
             ),
         };
-        if !matches!(mode, ResponseMode::Json(_)) {
+        let mode = self.choose_outbound(served.as_ref().map(|s| s.provider.as_str()), mode);
+        let translated = matches!(self.outbound, Some(Outbound::Translate(_)));
+        if !matches!(mode, Some(ResponseMode::Json(_))) || translated {
             // The body may be rewritten: its length is not known in advance.
             self.emit(Effect::SetResponseHeader("content-length", None));
         }
-        let stream = matches!(mode, ResponseMode::Stream(_));
-        self.mode = Some(mode);
-        self.cache_on_response_headers(status, stream);
+        self.mode = mode;
+        self.cache_on_response_headers(status);
         if self.plan.is_none() {
             return Flow::Continue;
         }
@@ -91,11 +95,101 @@ impl Request {
         Flow::Continue
     }
 
+    /// For a client of another API than OpenAI's, how the answer reaches it: untouched from a
+    /// provider that speaks that API (its usage read in that API's format), else translated
+    /// from the OpenAI answer. Returns the mode the OpenAI machinery keeps (none for a native
+    /// stream, observed on its own).
+    fn choose_outbound(
+        &mut self,
+        provider: Option<&str>,
+        mode: ResponseMode,
+    ) -> Option<ResponseMode> {
+        let Some(front) = &self.front else {
+            return Some(mode);
+        };
+        let Some(provider) = provider else {
+            return Some(mode);
+        };
+        let native = self
+            .config
+            .providers
+            .iter()
+            .find(|p| p.id == provider)
+            .is_some_and(|p| front.api().native_to(p.kind));
+        match (native, mode) {
+            (true, ResponseMode::Stream(_)) => {
+                self.outbound = Some(Outbound::Native(Some(Box::default())));
+                None
+            }
+            (true, ResponseMode::Json(window)) => {
+                self.outbound = Some(Outbound::Native(None));
+                Some(ResponseMode::Json(window.reading_usage_with(native_usage)))
+            }
+            (true, other) => {
+                self.outbound = Some(Outbound::Native(None));
+                Some(other)
+            }
+            (false, ResponseMode::Stream(observer)) => {
+                self.outbound = Some(Outbound::Translate(Some(Box::new(front.stream()))));
+                Some(ResponseMode::Stream(observer))
+            }
+            (false, other) => {
+                self.outbound = Some(Outbound::Translate(None));
+                Some(other)
+            }
+        }
+    }
+
+    /// A native stream (see `choose_outbound`): passes untouched but for secrets scrubbed and
+    /// an error event after it when it broke.
+    fn on_native_stream(
+        &mut self,
+        host: &dyn Host,
+        size: usize,
+        end_of_stream: bool,
+        stream: &mut NativeStream,
+    ) {
+        let chunk = host.response_body(size);
+        let scrubbed = self
+            .scrub
+            .feed(&self.config.scrubber, &chunk, end_of_stream);
+        let clean = scrubbed.as_deref().unwrap_or(&chunk);
+        let ending = stream.push(clean, end_of_stream);
+        let replacement = match ending {
+            Some(ending) => {
+                let mut out = clean.to_vec();
+                out.extend(ending);
+                Some(out)
+            }
+            None => scrubbed,
+        };
+        if let Some(bytes) = replacement {
+            self.emit(Effect::ReplaceResponseBody(bytes));
+        }
+        if end_of_stream {
+            self.usage = stream.usage();
+            if let Some(code) = stream.failure {
+                self.error_code = Some((code, "provider"));
+            } else if stream.error {
+                self.error_code = Some(("stream_error", "provider"));
+            }
+            self.on_response_end(None);
+        }
+    }
+
     /// A piece of the response body (`size` bytes; the last one when `end_of_stream`).
     pub fn on_response_body(&mut self, host: &dyn Host, size: usize, end_of_stream: bool) -> Flow {
         if self.first_byte_ms.is_none() && size > 0 {
             self.first_byte_ms = Some(self.millis_since_start(host.now()));
         }
+        if let Some(Outbound::Native(native)) = self.outbound.as_mut() {
+            if let Some(mut stream) = native.take() {
+                self.on_native_stream(host, size, end_of_stream, &mut stream);
+                self.outbound = Some(Outbound::Native(Some(stream)));
+                return Flow::Continue;
+            }
+        }
+        let translating = matches!(self.outbound, Some(Outbound::Translate(_)));
         let scrubber = &self.config.scrubber;
         let mut replacement = None;
         match &mut self.mode {
@@ -125,6 +219,10 @@ impl Request {
             Some(ResponseMode::Replace(body)) => {
                 // Sent once, in place of the first (buffered) body; later pieces are dropped.
                 let sent = std::mem::take(body);
+                let sent = match self.api {
+                    Api::OpenAi => sent,
+                    api => api.error_body(self.status, sent),
+                };
                 if self.body_log.as_ref().is_some_and(|(_, r)| r.is_none()) {
                     self.end_with(sent);
                 } else {
@@ -132,12 +230,19 @@ impl Request {
                 }
                 return Flow::Continue;
             }
+            Some(ResponseMode::Json(_)) if translating && !end_of_stream => {
+                return Flow::Pause; // translated whole: Envoy buffers it to its end
+            }
             Some(ResponseMode::Json(window)) => {
                 let chunk = host.response_body(size);
                 let scrubbed = self.scrub.feed(scrubber, &chunk, end_of_stream);
                 window.push(scrubbed.as_deref().unwrap_or(&chunk));
                 self.cache.feed(scrubbed.as_deref().unwrap_or(&chunk));
                 replacement = scrubbed;
+                if let (true, Some(front)) = (translating, &self.front) {
+                    let chat = replacement.as_deref().unwrap_or(&chunk);
+                    replacement = Some(front.answer_from_chat(chat));
+                }
             }
             Some(ResponseMode::Stream(observer)) => {
                 let chunk = host.response_body(size);
@@ -145,6 +250,10 @@ impl Request {
                 let clean = scrubbed.as_deref().unwrap_or(&chunk);
                 self.cache.feed(clean);
                 replacement = observer.on_chunk(clean, end_of_stream).or(scrubbed);
+                if let Some(Outbound::Translate(Some(front))) = self.outbound.as_mut() {
+                    let chat = replacement.as_deref().unwrap_or(&chunk);
+                    replacement = Some(front.push(chat, end_of_stream));
+                }
             }
         }
         if let Some(bytes) = replacement {
@@ -162,6 +271,8 @@ impl Request {
     /// Sends `body` in place of the (buffered) answer, records it as the end of the answer, and
     /// drops whatever else comes.
     fn end_with(&mut self, body: Vec<u8>) {
+        // In the client's API's error shape (the OpenAI one kept as it is).
+        let body = self.api.error_body(self.status, body);
         self.on_response_end(Some(&body));
         self.mode = Some(ResponseMode::Replace(Vec::new()));
         self.emit(Effect::ReplaceResponseBody(body));

@@ -12,8 +12,9 @@ use super::handoff::{self, Handoff};
 use super::{Effect, Flow, Host};
 use crate::chat::embeddings_base64;
 use crate::config::Config;
-use crate::error::GatewayError;
-use crate::provider::{headers, Attempt, Operation, ResponseTranslator};
+use crate::error::{invalid, GatewayError};
+use crate::inbound::Api;
+use crate::provider::{anthropic, headers, Attempt, Operation, ProviderKind, ResponseTranslator};
 use crate::quota;
 use crate::routing::Observed;
 use crate::state;
@@ -41,6 +42,12 @@ struct Decision {
     /// This attempt's number, from 1.
     attempt: usize,
     body: Rc<[u8]>,
+    /// The API the client used, its own body (for another API than OpenAI's) and why that
+    /// cannot be translated, if it cannot.
+    api: Api,
+    count_tokens: bool,
+    native_body: Option<Rc<[u8]>>,
+    untranslatable: Option<String>,
 }
 
 pub struct ProviderAttempt {
@@ -244,7 +251,29 @@ impl ProviderAttempt {
                 .map_or(0, |d| d.as_secs()),
         };
         let translator = provider.kind.translator();
-        let request = translator.request(&attempt_info, body)?;
+        // A provider that speaks the client's API gets the client's own body; any other the
+        // OpenAI translation, translated again for it.
+        let native = decision
+            .native_body
+            .as_ref()
+            .filter(|_| decision.api.native_to(provider.kind));
+        let (request, response) = match native {
+            Some(native) => (
+                native_request(&attempt_info, native, decision.count_tokens)?,
+                None,
+            ),
+            None => {
+                if let Some(reason) = &decision.untranslatable {
+                    return Err(invalid("model", reason.clone()));
+                }
+                let mut request = translator.request(&attempt_info, body)?;
+                if decision.native_body.is_some() && request.body.is_none() {
+                    // Envoy's copy of the body is the client's own: the translation goes instead.
+                    request.body = Some(body.to_vec());
+                }
+                (request, translator.response(&attempt_info))
+            }
+        };
         // Fails closed: without the list of headers, none could be vetted.
         let present = host.request_headers().map_err(|e| {
             GatewayError::Misconfigured(format!("reading the request headers failed: {e}"))
@@ -280,7 +309,7 @@ impl ProviderAttempt {
             }
         }
         self.pending_body = request.body;
-        self.response = translator.response(&attempt_info);
+        self.response = response;
         self.observed_key = Some(Observed::key(&provider.id, &target.upstream_model));
         Ok(())
     }
@@ -331,6 +360,21 @@ impl ProviderAttempt {
     }
 }
 
+/// The client's own body for a provider that speaks its API.
+fn native_request(
+    attempt: &Attempt,
+    body: &[u8],
+    count_tokens: bool,
+) -> Result<crate::provider::UpstreamRequest, GatewayError> {
+    match attempt.provider.kind {
+        ProviderKind::Anthropic => anthropic::native_request(attempt, body, count_tokens),
+        other => Err(GatewayError::Misconfigured(format!(
+            "no native request for a {} provider",
+            other.name()
+        ))),
+    }
+}
+
 fn passed_gateway() -> GatewayError {
     GatewayError::Misconfigured(
         "the request reached a provider cluster without passing the gateway filter".into(),
@@ -346,6 +390,11 @@ fn from_handoff(host: &dyn Host, handoff: &Handoff) -> Result<Decision, GatewayE
         // Too large to keep in the VM: Envoy's filter state has it.
         None => Rc::from(host_body(host)?),
     };
+    let native_body = match (handoff.api, handoff.native_body.borrow().as_ref()) {
+        (Api::OpenAi, _) => None,
+        (_, Some(native)) => Some(Rc::clone(native)),
+        (_, None) => host.property_bytes(state::NATIVE_BODY).map(Rc::from),
+    };
     Ok(Decision {
         model: handoff.model.clone(),
         operation: handoff.operation,
@@ -354,6 +403,10 @@ fn from_handoff(host: &dyn Host, handoff: &Handoff) -> Result<Decision, GatewayE
         chain: handoff.chain.clone(),
         attempt,
         body,
+        api: handoff.api,
+        count_tokens: handoff.count_tokens,
+        native_body,
+        untranslatable: handoff.untranslatable.clone(),
     })
 }
 
@@ -371,6 +424,10 @@ fn from_filter_state(host: &dyn Host) -> Result<Decision, GatewayError> {
         .split(',')
         .filter_map(|i| i.parse().ok())
         .collect();
+    let api = host
+        .property(&[state::API])
+        .and_then(|a| Api::parse(&a))
+        .unwrap_or(Api::OpenAi);
     let attempt = host
         .property(&[state::ATTEMPT])
         .and_then(|a| a.parse::<usize>().ok())
@@ -384,6 +441,15 @@ fn from_filter_state(host: &dyn Host) -> Result<Decision, GatewayError> {
         chain,
         attempt,
         body: Rc::from(host_body(host)?),
+        api,
+        count_tokens: host.property(&[state::COUNT_TOKENS]).as_deref() == Some("true"),
+        native_body: match api {
+            Api::OpenAi => None,
+            _ => host.property_bytes(state::NATIVE_BODY).map(Rc::from),
+        },
+        untranslatable: host
+            .property(&[state::UNTRANSLATABLE])
+            .filter(|r| !r.is_empty()),
     })
 }
 

@@ -20,6 +20,7 @@ use crate::cache::ModelCache;
 use crate::gateway::Prepared;
 use crate::metrics;
 use crate::provider::Operation;
+use crate::response::ResponseMode;
 use crate::sse::{SseEvent, SseParser};
 use crate::state;
 use crate::usage::Usage;
@@ -146,11 +147,14 @@ impl Request {
             namespace(settings.scope, id, team)
         };
         // A provider the caller pinned may answer otherwise: its entries are apart.
+        // Another API's client is keyed on its own body (fields its chat form drops still
+        // count) and apart from OpenAI clients; its hits are translated like its answers.
+        let api = self.front.as_ref().map_or("", |f| f.api().name());
         let endpoint = match &self.pinned {
-            Some(pin) => format!("{}|pinned={pin}", prepared.operation.name()),
-            None => prepared.operation.name().to_string(),
+            Some(pin) => format!("{}{api}|pinned={pin}", prepared.operation.name()),
+            None => format!("{}{api}", prepared.operation.name()),
         };
-        let key = exact_key(&ns, &endpoint, body)?;
+        let key = exact_key(&ns, &endpoint, self.native_body.as_deref().unwrap_or(body))?;
         let control = self.cache.control;
         let pending = Pending {
             key,
@@ -214,16 +218,19 @@ impl Request {
 
     /// The provider's answer starts: says what the cache did, and captures a successful
     /// answer to store.
-    pub(super) fn cache_on_response_headers(&mut self, status: u32, stream: bool) {
+    pub(super) fn cache_on_response_headers(&mut self, status: u32) {
         if let Some(verdict) = self.cache.verdict {
             self.emit(Effect::SetResponseHeader(HEADER, Some(verdict.into())));
         }
         let Some(pending) = &self.cache.pending else {
             return;
         };
-        if status != 200 {
+        // Entries hold the OpenAI answer; a provider that answered in the client's own API
+        // (Anthropic to a Messages client) passes untouched and is not stored.
+        if status != 200 || matches!(self.outbound, Some(super::Outbound::Native(_))) {
             return;
         }
+        let stream = matches!(self.mode, Some(ResponseMode::Stream(_)));
         let cap = pending.settings.max_entry_bytes;
         self.cache.capture = Some(if stream {
             Capture::Stream {

@@ -9,6 +9,7 @@ use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::rc::Rc;
 
+use crate::inbound::Api;
 use crate::provider::Operation;
 
 /// Bodies up to this size ride along in the VM; larger ones stay in Envoy's filter state, so
@@ -26,6 +27,13 @@ pub struct Handoff {
     /// The client's validated body, until the answer starts (no attempt follows then); `None`
     /// when it is too large to keep here (then it is in filter state).
     pub body: RefCell<Option<Rc<[u8]>>>,
+    /// The API the client used; for one other than OpenAI's, its own body (same rules as
+    /// `body`) and why it cannot be translated, if it cannot.
+    pub api: Api,
+    /// `POST /v1/messages/count_tokens` (sent only to Anthropic targets).
+    pub count_tokens: bool,
+    pub native_body: RefCell<Option<Rc<[u8]>>>,
+    pub untranslatable: Option<String>,
     /// Attempts started so far.
     pub attempts: Cell<usize>,
     /// The provider and upstream model of the last attempt.

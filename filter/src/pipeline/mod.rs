@@ -7,12 +7,15 @@
 //! which tests replace with a double.
 //!
 //! The stages, in the order a request meets them, each in its own file:
-//! - `admit`: the caller's key, the endpoint, the body's validation, routing (with the
-//!   classifier callout), limits and budgets (with the rate limit service callouts);
+//! - `admit`: the caller's key, the endpoint, the body's validation (another API's body, e.g.
+//!   Anthropic Messages, first becomes the OpenAI chat form: `crate::inbound`), routing (with
+//!   the classifier callout), limits and budgets (with the rate limit service callouts);
+//! - `count_tokens`: Anthropic's token counting, answered here or sent to Anthropic;
 //! - `cache`: a model with a cache answers a repeated request from it (no provider), and
 //!   stores a successful answer at its end;
 //! - `answer`: the response's shape (JSON, stream, error), usage read as it passes, secrets
-//!   scrubbed, caps enforced, failures turned into OpenAI errors;
+//!   scrubbed, caps enforced, failures turned into OpenAI errors; for another API's client the
+//!   answer passed through (from a provider that speaks it) or translated back;
 //! - `account`: settlement of the reserved limits, stats, access-log fields, observations for
 //!   routing.
 //!
@@ -25,9 +28,12 @@ mod admit;
 mod answer;
 pub mod attempt;
 mod cache;
+mod count_tokens;
 pub mod handoff;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_messages;
 
 use std::rc::Rc;
 use std::time::{Duration, SystemTime};
@@ -35,6 +41,7 @@ use std::time::{Duration, SystemTime};
 use crate::config::Config;
 use crate::error::GatewayError;
 use crate::gateway::{Plan, Prepared};
+use crate::inbound::{Api, Front, FrontStream};
 use crate::keys::Estimate;
 use crate::metrics::Labels;
 use crate::provider::Operation;
@@ -164,6 +171,26 @@ pub struct Request {
     served: Option<account::Served>,
     /// What the response cache did with this request.
     cache: cache::CacheState,
+    /// The API the client used (its answers and errors take that API's shape).
+    api: Api,
+    /// For an API other than OpenAI's: what its answer needs, and the client's own body until
+    /// it is handed to the provider filter.
+    front: Option<Front>,
+    native_body: Option<Vec<u8>>,
+    /// `POST /v1/messages/count_tokens`: answered with the gateway's estimate.
+    count_tokens: bool,
+    /// How the answer reaches a client of another API, chosen when it starts.
+    outbound: Option<Outbound>,
+}
+
+/// How the answer of a provider reaches a client whose API is not OpenAI's.
+#[derive(Debug)]
+enum Outbound {
+    /// The provider speaks the client's API: its answer passes untouched (a stream observed
+    /// for usage and breaks).
+    Native(Option<Box<crate::inbound::messages::NativeStream>>),
+    /// The OpenAI answer is translated: a JSON answer whole, a stream piece by piece.
+    Translate(Option<Box<FrontStream>>),
 }
 
 impl Request {
@@ -193,6 +220,11 @@ impl Request {
             handoff: None,
             served: None,
             cache: cache::CacheState::default(),
+            api: Api::OpenAi,
+            front: None,
+            native_body: None,
+            count_tokens: false,
+            outbound: None,
         }
     }
 
@@ -221,7 +253,7 @@ impl Request {
         self.emit(Effect::Reply {
             status: error.status(),
             headers,
-            body: error.to_json(),
+            body: self.api.error_body(error.status(), error.to_json()),
         });
         Flow::Pause
     }
@@ -240,7 +272,10 @@ impl Request {
         Labels {
             model,
             provider,
-            operation: self.operation.map_or("none", |o| o.name()),
+            operation: match (self.api, self.operation) {
+                (Api::Messages, _) => Api::Messages.name(),
+                (Api::OpenAi, o) => o.map_or("none", |o| o.name()),
+            },
             key_id: self.key.as_ref().map_or("none", |(id, _)| id.as_str()),
             team: self
                 .key

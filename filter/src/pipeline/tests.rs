@@ -14,18 +14,18 @@ use crate::state;
 
 /// Envoy as the machine sees it, scripted by the test.
 #[derive(Default)]
-struct FakeHost {
-    now: Option<SystemTime>,
-    request_headers: HashMap<&'static str, String>,
-    response_headers: HashMap<&'static str, String>,
-    request_body: Vec<u8>,
-    response_body: Vec<u8>,
-    properties: HashMap<String, String>,
-    store: MemoryStore,
-    grpc_calls: RefCell<Vec<Vec<u8>>>,
-    http_calls: RefCell<Vec<(String, Vec<u8>)>>,
+pub(super) struct FakeHost {
+    pub(super) now: Option<SystemTime>,
+    pub(super) request_headers: HashMap<&'static str, String>,
+    pub(super) response_headers: HashMap<&'static str, String>,
+    pub(super) request_body: Vec<u8>,
+    pub(super) response_body: Vec<u8>,
+    pub(super) properties: HashMap<String, String>,
+    pub(super) store: MemoryStore,
+    pub(super) grpc_calls: RefCell<Vec<Vec<u8>>>,
+    pub(super) http_calls: RefCell<Vec<(String, Vec<u8>)>>,
     /// Callouts fail to start (the cluster is missing).
-    calls_fail: bool,
+    pub(super) calls_fail: bool,
 }
 
 impl Host for FakeHost {
@@ -79,7 +79,7 @@ impl Host for FakeHost {
 
 const ALICE_KEY: &str = "sk-gw-alice-0123456789";
 
-fn config(extra: Value) -> Rc<Config> {
+pub(super) fn config(extra: Value) -> Rc<Config> {
     let mut doc = json!({
         "providers": {"demo": {"type": "openai", "cluster": "provider_demo"},
                       "other": {"type": "openai", "cluster": "provider_other"}},
@@ -107,12 +107,12 @@ fn hello(stream: bool) -> Value {
 }
 
 /// Runs the request side to its end; returns the flow of the body event.
-fn send(request: &mut Request, host: &FakeHost) -> Flow {
+pub(super) fn send(request: &mut Request, host: &FakeHost) -> Flow {
     assert_eq!(request.on_request_headers(host, false), Flow::Continue);
     request.on_request_body(host, host.request_body.len(), true)
 }
 
-fn reply_of(effects: &[Effect]) -> Option<(u32, Value)> {
+pub(super) fn reply_of(effects: &[Effect]) -> Option<(u32, Value)> {
     effects.iter().find_map(|e| match e {
         Effect::Reply { status, body, .. } => {
             Some((*status, serde_json::from_slice(body).unwrap_or(Value::Null)))
@@ -121,7 +121,7 @@ fn reply_of(effects: &[Effect]) -> Option<(u32, Value)> {
     })
 }
 
-fn property<'a>(effects: &'a [Effect], name: &str) -> Option<&'a str> {
+pub(super) fn property<'a>(effects: &'a [Effect], name: &str) -> Option<&'a str> {
     effects.iter().rev().find_map(|e| match e {
         Effect::SetProperty(n, v) if *n == name => std::str::from_utf8(v).ok(),
         _ => None,

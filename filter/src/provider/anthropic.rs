@@ -135,6 +135,37 @@ impl Translator for Anthropic {
 // Request
 // ---------------------------------------------------------------------------------------------
 
+/// A Messages request from a client of the Messages API (`inbound::messages`): its body goes
+/// as sent, every field kept (`system` blocks, `cache_control`, `thinking`, tools, images,
+/// documents, `metadata`), but for `model`, which becomes the provider's name for it. The
+/// client's `anthropic-beta` header stays (`headers::client_chosen`). `count_tokens` sends it
+/// to the token-counting endpoint instead.
+pub fn native_request(
+    attempt: &Attempt,
+    body: &[u8],
+    count_tokens: bool,
+) -> Result<UpstreamRequest, GatewayError> {
+    let mut req = parse_object(body)?;
+    req.insert("model".into(), attempt.upstream_model.into());
+    let mut headers = Vec::with_capacity(3);
+    if let Some(key) = attempt.api_key() {
+        headers.push(("x-api-key", key.to_string()));
+    }
+    headers.push(("anthropic-version", API_VERSION.to_string()));
+    headers.push(("content-type", "application/json".to_string()));
+    Ok(UpstreamRequest {
+        path: format!(
+            "{}/messages{}",
+            attempt.provider.path_prefix,
+            if count_tokens { "/count_tokens" } else { "" }
+        ),
+        headers,
+        body: Some(
+            serde_json::to_vec(&req).map_err(|e| GatewayError::Misconfigured(e.to_string()))?,
+        ),
+    })
+}
+
 /// The Anthropic Messages body for the client's OpenAI chat body.
 fn messages_body(attempt: &Attempt, body: &[u8]) -> Result<Value, GatewayError> {
     let req = &parse_object(body)?;
@@ -598,7 +629,7 @@ fn finish_reason(stop_reason: Option<&str>, real_tool_calls: bool) -> &'static s
 
 /// Anthropic's usage counters as they arrive (message_start, then message_delta updates).
 #[derive(Debug, Default, Clone, Copy)]
-struct RawUsage {
+pub(crate) struct RawUsage {
     input: u64,
     cache_read: u64,
     cache_write: u64,
@@ -607,7 +638,7 @@ struct RawUsage {
 
 impl RawUsage {
     /// Takes every counter present in an Anthropic `usage` object.
-    fn update(&mut self, usage: &Value) {
+    pub(crate) fn update(&mut self, usage: &Value) {
         let set = |key: &str, slot: &mut u64| {
             if let Some(n) = field(usage, key).as_u64() {
                 *slot = n;
@@ -619,7 +650,7 @@ impl RawUsage {
         set("output_tokens", &mut self.output);
     }
 
-    fn normalized(self) -> Usage {
+    pub(crate) fn normalized(self) -> Usage {
         let prompt = self
             .input
             .saturating_add(self.cache_read)

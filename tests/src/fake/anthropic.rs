@@ -127,6 +127,24 @@ fn text_start() -> String {
     )
 }
 
+/// `POST /v1/messages/count_tokens`: `{"input_tokens": N}`, N counted as the demo counts input
+/// tokens (https://docs.anthropic.com/en/api/messages-count-tokens).
+pub fn count_tokens(req: &Received) -> Reply {
+    let Ok(request) = serde_json::from_slice::<Value>(&req.body) else {
+        return error(400, "invalid_request_error", "the body is not JSON");
+    };
+    if request.get("max_tokens").is_some() {
+        // Anthropic's counting endpoint takes no max_tokens.
+        return error(
+            400,
+            "invalid_request_error",
+            "max_tokens: Extra inputs are not permitted",
+        );
+    }
+    let (_, prompt, _) = demo_reply(&as_openai(&request));
+    Reply::json(200, &json!({"input_tokens": prompt}))
+}
+
 pub fn reply(req: &Received) -> Reply {
     if req.method != "POST"
         || !req

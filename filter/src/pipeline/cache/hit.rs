@@ -101,6 +101,11 @@ impl Request {
         } else {
             ("application/json", entry.body)
         };
+        let body = match (&self.front, prepared.stream) {
+            (None, _) => body,
+            (Some(front), true) => front.stream().push(&body, true),
+            (Some(front), false) => front.answer_from_chat(&body),
+        };
         self.cache.verdict = None;
         self.emit(Effect::Count(
             metrics::cache_lookup(&prepared.model, LAYER, "hit"),

@@ -1,0 +1,121 @@
+//! Inbound front ends: the client-facing APIs other than OpenAI Chat Completions. Each API
+//! module turns the client's body into an OpenAI Chat Completions body (the intermediate form
+//! every provider translator reads) and the OpenAI answer (JSON, chunk stream or error) back
+//! into its own shapes, free of the host. The pipeline asks [`Api`] for the request side and a
+//! [`Front`] (what the answer needs to know of the request) for the answer side; a provider that
+//! speaks the client's API natively gets the client's body instead (`Front::native_to`).
+//!
+//! Adding an API: a module with `Context`, `to_chat`, `answer_from_chat`, `StreamFromChat` and
+//! `error_from_chat`, a variant in [`Api`], [`Front`] and [`FrontStream`], and its endpoint in
+//! `gateway::endpoint_for`.
+
+pub mod messages;
+
+use crate::error::GatewayError;
+use crate::provider::ProviderKind;
+
+/// The API a request came in on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Api {
+    /// OpenAI Chat Completions and Embeddings: today's path, no conversion.
+    OpenAi,
+    /// Anthropic Messages (`POST /v1/messages`, `/v1/messages/count_tokens`).
+    Messages,
+}
+
+impl Api {
+    /// How filter state names it (the provider filter in another VM reads it back).
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::OpenAi => "openai",
+            Self::Messages => "messages",
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<Self> {
+        match name {
+            "openai" => Some(Self::OpenAi),
+            "messages" => Some(Self::Messages),
+            _ => None,
+        }
+    }
+
+    /// The client's body as an OpenAI chat body and what its answer needs; `None` for the
+    /// OpenAI API (its body is the chat body already).
+    pub fn to_chat(self, body: &[u8]) -> Result<Option<(Vec<u8>, Front)>, GatewayError> {
+        match self {
+            Self::OpenAi => Ok(None),
+            Self::Messages => {
+                messages::to_chat(body).map(|(chat, ctx)| Some((chat, Front::Messages(ctx))))
+            }
+        }
+    }
+
+    /// An OpenAI-shaped error body (and its status) in this API's error shape; the OpenAI API
+    /// keeps it.
+    pub fn error_body(self, status: u32, openai_error: Vec<u8>) -> Vec<u8> {
+        match self {
+            Self::OpenAi => openai_error,
+            Self::Messages => messages::error_from_chat(status, &openai_error),
+        }
+    }
+
+    /// Whether a provider of `kind` speaks this API itself: the client's body then goes to it
+    /// (model mapped, credentials set) and its answer comes back untouched.
+    pub fn native_to(self, kind: ProviderKind) -> bool {
+        match self {
+            Self::OpenAi => kind.is_openai_family(),
+            Self::Messages => kind == ProviderKind::Anthropic,
+        }
+    }
+}
+
+/// What the answer of a converted request needs to know of the request.
+#[derive(Debug, Clone)]
+pub enum Front {
+    Messages(messages::Context),
+}
+
+impl Front {
+    pub fn api(&self) -> Api {
+        match self {
+            Self::Messages(_) => Api::Messages,
+        }
+    }
+
+    /// Why the request cannot go to a provider that does not speak its API (a block or tool
+    /// with no chat equivalent), if it cannot.
+    pub fn untranslatable(&self) -> Option<&str> {
+        match self {
+            Self::Messages(ctx) => ctx.untranslatable.as_deref(),
+        }
+    }
+
+    /// A whole OpenAI chat completion -> this API's answer body.
+    pub fn answer_from_chat(&self, chat: &[u8]) -> Vec<u8> {
+        match self {
+            Self::Messages(ctx) => messages::answer_from_chat(chat, ctx),
+        }
+    }
+
+    /// The translator of an OpenAI chunk stream into this API's events.
+    pub fn stream(&self) -> FrontStream {
+        match self {
+            Self::Messages(ctx) => FrontStream::Messages(messages::StreamFromChat::new(ctx)),
+        }
+    }
+}
+
+/// An OpenAI chunk stream translated into the client's API, piece by piece.
+#[derive(Debug)]
+pub enum FrontStream {
+    Messages(messages::StreamFromChat),
+}
+
+impl FrontStream {
+    pub fn push(&mut self, chunk: &[u8], end: bool) -> Vec<u8> {
+        match self {
+            Self::Messages(s) => s.push(chunk, end),
+        }
+    }
+}
