@@ -19,6 +19,7 @@ mod error;
 mod input;
 mod request;
 mod stream;
+mod tools;
 
 #[cfg(test)]
 mod tests;

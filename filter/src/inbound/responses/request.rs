@@ -8,6 +8,7 @@
 use serde_json::{json, Map, Value};
 
 use super::input::messages_of;
+use super::tools::{tool_choice_of, tools_of};
 use super::Context;
 use crate::chat::MAX_OUTPUT_TOKENS;
 use crate::error::{invalid, parse_object, GatewayError};
@@ -157,98 +158,6 @@ fn refuse_stateful(req: &Object) -> Result<(), GatewayError> {
             "truncation",
             format!("Invalid value for 'truncation': expected 'auto' or 'disabled', but got {other}."),
         )),
-    }
-}
-
-/// Responses' flat function tools → chat's nested ones. Hosted tools (web search, file search,
-/// computer use, code interpreter, MCP, ...) run at OpenAI and cannot be translated.
-fn tools_of(req: &Object) -> Result<Vec<Value>, GatewayError> {
-    let tools = match get(req, "tools") {
-        None => return Ok(Vec::new()),
-        Some(Value::Array(tools)) => tools,
-        Some(other) => return Err(wrong_type("tools", "an array", other)),
-    };
-    let mut out = Vec::with_capacity(tools.len());
-    for (i, tool) in tools.iter().enumerate() {
-        let param = format!("tools[{i}]");
-        let Some(tool) = tool.as_object() else {
-            return Err(wrong_type(&param, "an object", tool));
-        };
-        match get(tool, "type") {
-            Some(Value::String(t)) if t == "function" => {}
-            Some(Value::String(t)) => {
-                return Err(invalid(
-                    format!("{param}.type"),
-                    format!("Tool type '{t}' is not supported by this gateway: only 'function' tools can be translated for every provider (built-in tools run at OpenAI)."),
-                ))
-            }
-            None => return Err(invalid(format!("{param}.type"), format!("Missing required parameter: '{param}.type'."))),
-            Some(other) => return Err(wrong_type(&format!("{param}.type"), "a string", other)),
-        }
-        let name = match get(tool, "name") {
-            Some(Value::String(n)) if !n.is_empty() => n,
-            None => {
-                return Err(invalid(
-                    format!("{param}.name"),
-                    format!("Missing required parameter: '{param}.name'."),
-                ))
-            }
-            Some(other) => {
-                return Err(wrong_type(
-                    &format!("{param}.name"),
-                    "a non-empty string",
-                    other,
-                ))
-            }
-        };
-        let mut function = Object::new();
-        function.insert("name".into(), Value::from(name.as_str()));
-        for (key, is_ok, expected) in [
-            (
-                "description",
-                Value::is_string as fn(&Value) -> bool,
-                "a string",
-            ),
-            ("parameters", Value::is_object, "an object"),
-            ("strict", Value::is_boolean, "a boolean"),
-        ] {
-            if let Some(value) = get(tool, key) {
-                if !is_ok(value) {
-                    return Err(wrong_type(&format!("{param}.{key}"), expected, value));
-                }
-                function.insert(key.into(), value.clone());
-            }
-        }
-        out.push(json!({"type": "function", "function": function}));
-    }
-    Ok(out)
-}
-
-/// `none`/`auto`/`required` as they are; `{type: "function", name}` → chat's
-/// `{type: "function", function: {name}}`; the hosted tool choices cannot be translated.
-fn tool_choice_of(choice: &Value) -> Result<Value, GatewayError> {
-    const PARAM: &str = "tool_choice";
-    match choice {
-        Value::String(s) if matches!(s.as_str(), "none" | "auto" | "required") => Ok(choice.clone()),
-        Value::String(s) => Err(invalid(
-            PARAM,
-            format!("Invalid value for 'tool_choice': expected 'none', 'auto' or 'required', but got '{s}'."),
-        )),
-        Value::Object(obj) => match (get(obj, "type"), get(obj, "name")) {
-            (Some(Value::String(t)), Some(Value::String(name))) if t == "function" => {
-                Ok(json!({"type": "function", "function": {"name": name}}))
-            }
-            (Some(Value::String(t)), None) if t == "function" => Err(invalid(
-                "tool_choice.name",
-                "Missing required parameter: 'tool_choice.name'.",
-            )),
-            (Some(Value::String(t)), _) => Err(invalid(
-                "tool_choice.type",
-                format!("tool_choice of type '{t}' is not supported by this gateway: only 'none', 'auto', 'required' and a named function can be translated."),
-            )),
-            _ => Err(invalid("tool_choice.type", "Missing required parameter: 'tool_choice.type'.")),
-        },
-        other => Err(wrong_type(PARAM, "a string or an object", other)),
     }
 }
 
