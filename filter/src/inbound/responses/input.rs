@@ -86,6 +86,7 @@ fn message(item: &Object, param: &str) -> Result<Value, GatewayError> {
 fn user_content(content: &Value, param: &str) -> Result<Value, GatewayError> {
     let parts = match content {
         Value::String(_) => return Ok(content.clone()),
+        Value::Array(parts) if parts.is_empty() => return Err(empty(param)),
         Value::Array(parts) => parts,
         other => return Err(wrong_type(param, "a string or an array", other)),
     };
@@ -114,7 +115,13 @@ fn image(part: &Object, param: &str) -> Result<Value, GatewayError> {
         return Err(no_file_store(&format!("{param}.file_id")));
     }
     let url = match get(part, "image_url") {
-        Some(Value::String(url)) => url,
+        Some(Value::String(url)) if is_image_url(url) => url,
+        Some(Value::String(_)) => {
+            return Err(invalid(
+                format!("{param}.image_url"),
+                format!("Invalid '{param}.image_url': expected an http(s) URL or a base64-encoded data URL."),
+            ))
+        }
         None => return Err(missing(&format!("{param}.image_url"))),
         Some(other) => return Err(wrong_type(&format!("{param}.image_url"), "a string", other)),
     };
@@ -127,6 +134,12 @@ fn image(part: &Object, param: &str) -> Result<Value, GatewayError> {
         }
     }
     Ok(json!({"type": "image_url", "image_url": image_url}))
+}
+
+/// An image is a link or inline data: `http(s)://` or a `data:` URL (as chat requires).
+fn is_image_url(url: &str) -> bool {
+    let scheme = url.split_once(':').map(|(s, _)| s.to_ascii_lowercase());
+    matches!(scheme.as_deref(), Some("http" | "https" | "data"))
 }
 
 fn file(part: &Object, param: &str) -> Result<Value, GatewayError> {
@@ -156,6 +169,7 @@ fn file(part: &Object, param: &str) -> Result<Value, GatewayError> {
 fn text_content(content: &Value, param: &str, kinds: &[&str]) -> Result<Value, GatewayError> {
     let parts = match content {
         Value::String(_) => return Ok(content.clone()),
+        Value::Array(parts) if parts.is_empty() => return Err(empty(param)),
         Value::Array(parts) => parts,
         other => return Err(wrong_type(param, "a string or an array", other)),
     };
@@ -294,6 +308,13 @@ fn no_file_store(param: &str) -> GatewayError {
     invalid(
         param,
         "Files by id are stored at OpenAI, which this gateway cannot read for other providers: send the image as a URL or a base64 data URL, the file inline in 'file_data'.",
+    )
+}
+
+fn empty(param: &str) -> GatewayError {
+    invalid(
+        param,
+        format!("Invalid '{param}': empty array. Expected at least one content part."),
     )
 }
 

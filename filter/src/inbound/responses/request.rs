@@ -10,7 +10,7 @@ use serde_json::{json, Map, Value};
 use super::input::messages_of;
 use super::tools::{tool_choice_of, tools_of};
 use super::Context;
-use crate::chat::MAX_OUTPUT_TOKENS;
+use crate::chat::{check_name, MAX_OUTPUT_TOKENS};
 use crate::error::{invalid, parse_object, GatewayError};
 
 type Object = Map<String, Value>;
@@ -49,11 +49,12 @@ pub fn to_chat(body: &[u8]) -> Result<(Vec<u8>, Context), GatewayError> {
     chat.insert("model".into(), Value::from(model.as_str()));
     chat.insert("messages".into(), Value::Array(messages));
     let tools = tools_of(&req)?;
-    if !tools.is_empty() {
+    let has_tools = !tools.is_empty();
+    if has_tools {
         chat.insert("tools".into(), Value::Array(tools));
     }
     if let Some(choice) = get(&req, "tool_choice") {
-        chat.insert("tool_choice".into(), tool_choice_of(choice)?);
+        chat.insert("tool_choice".into(), tool_choice_of(choice, has_tools)?);
     }
     let text = get(&req, "text");
     if let Some(text) = text {
@@ -191,7 +192,10 @@ fn text_options(text: &Value, chat: &mut Object) -> Result<(), GatewayError> {
         Some("json_object") => json!({"type": "json_object"}),
         Some("json_schema") => {
             let name = match get(format, "name") {
-                Some(Value::String(n)) if !n.is_empty() => n.clone(),
+                Some(Value::String(n)) => {
+                    check_name(n, "text.format.name")?;
+                    n.clone()
+                }
                 None => return Err(invalid("text.format.name", "Missing required parameter: 'text.format.name'.")),
                 Some(other) => return Err(wrong_type("text.format.name", "a non-empty string", other)),
             };

@@ -8,6 +8,7 @@
 use serde_json::{json, Map, Value};
 
 use super::request::{get, wrong_type};
+use crate::chat::check_name;
 use crate::error::{invalid, GatewayError};
 
 type Object = Map<String, Value>;
@@ -38,21 +39,16 @@ pub(super) fn tools_of(req: &Object) -> Result<Vec<Value>, GatewayError> {
             Some(other) => return Err(wrong_type(&format!("{param}.type"), "a string", other)),
         }
         let name = match get(tool, "name") {
-            Some(Value::String(n)) if !n.is_empty() => n,
+            Some(Value::String(n)) => n,
             None => {
                 return Err(invalid(
                     format!("{param}.name"),
                     format!("Missing required parameter: '{param}.name'."),
                 ))
             }
-            Some(other) => {
-                return Err(wrong_type(
-                    &format!("{param}.name"),
-                    "a non-empty string",
-                    other,
-                ))
-            }
+            Some(other) => return Err(wrong_type(&format!("{param}.name"), "a string", other)),
         };
+        check_name(name, &format!("{param}.name"))?;
         let mut function = Object::new();
         function.insert("name".into(), Value::from(name.as_str()));
         for (key, is_ok, expected) in [
@@ -78,7 +74,19 @@ pub(super) fn tools_of(req: &Object) -> Result<Vec<Value>, GatewayError> {
 
 /// `none`/`auto`/`required` as they are; `{type: "function", name}` → chat's
 /// `{type: "function", function: {name}}`; the hosted tool choices cannot be translated.
-pub(super) fn tool_choice_of(choice: &Value) -> Result<Value, GatewayError> {
+/// Requiring or naming a tool needs tools to choose from (as on chat).
+pub(super) fn tool_choice_of(choice: &Value, has_tools: bool) -> Result<Value, GatewayError> {
+    let translated = translate_choice(choice)?;
+    if !has_tools && !matches!(translated.as_str(), Some("none" | "auto")) {
+        return Err(invalid(
+            "tool_choice",
+            "Invalid value for 'tool_choice': 'tool_choice' is only allowed when 'tools' are specified.",
+        ));
+    }
+    Ok(translated)
+}
+
+fn translate_choice(choice: &Value) -> Result<Value, GatewayError> {
     const PARAM: &str = "tool_choice";
     match choice {
         Value::String(s) if matches!(s.as_str(), "none" | "auto" | "required") => Ok(choice.clone()),

@@ -192,6 +192,34 @@ fn malformed_requests_name_the_parameter() {
         ),
         (with(json!({"metadata": "x"})), "metadata"),
         (with(json!({"user": 7})), "user"),
+        // What the chat checks would refuse under a chat name, refused under the client's.
+        (
+            with(json!({"tools": [{"type": "function", "name": "get weather"}]})),
+            "tools[0].name",
+        ),
+        (with(json!({"tool_choice": "required"})), "tool_choice"),
+        (
+            with(json!({"tools": [], "tool_choice": {"type": "function", "name": "f"}})),
+            "tool_choice",
+        ),
+        (
+            with(json!({"text": {"format": {"type": "json_schema", "name": "a b", "schema": {}}}})),
+            "text.format.name",
+        ),
+        (
+            message_with(json!({"type": "input_image", "image_url": "file:///etc/passwd"})),
+            "input[0].content[0].image_url",
+        ),
+        (
+            with(json!({"input": [{"role": "user", "content": []}]})),
+            "input[0].content",
+        ),
+        (
+            with(
+                json!({"input": [{"type": "function_call_output", "call_id": "c", "output": []}]}),
+            ),
+            "input[0].output",
+        ),
     ];
     for (body, param) in cases {
         let e = refused(&body);
