@@ -15,7 +15,7 @@
 //! A failure (an OpenAI error event, a stream cut before `[DONE]`, an event over the SSE cap,
 //! a chunk that is not JSON, an answer over [`MAX_OUTPUT_BYTES`]) ends the stream with an
 //! `error` event and `response.failed`: the SDK yields both, and clients that only watch one of
-//! them (Codex watches `response.failed`) still learn of it.
+//! them still learn of it (the Codex CLI stops with the message, checked by hand).
 //!
 //! Reference: https://platform.openai.com/docs/api-reference/responses-streaming and the SDK's
 //! `types/responses/response_stream_event.py` (and the event files it lists).

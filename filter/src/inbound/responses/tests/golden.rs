@@ -1,7 +1,7 @@
 //! The hand-written golden files: requests, answers, streams (whole and split at every byte),
 //! errors.
 
-use serde_json::Value;
+use serde_json::{json, Value};
 
 use super::*;
 use crate::chat::parse_chat_request;
@@ -102,4 +102,79 @@ fn golden_errors() {
     let body = error_from_chat(429, &read("error_429.chat.json"));
     let actual: Value = serde_json::from_slice(&body).unwrap();
     assert_same(&actual, &read_json("error_429.responses.json"), "error_429");
+}
+
+/// A real second turn of the Codex CLI (0.171.0, `codex exec` with `-c web_search=disabled
+/// --disable multi_agent`, captured after it ran the tool calls of `stream_tools`): developer
+/// instructions as parts, `client_metadata`, `include`, `prompt_cache_key`, reasoning without an
+/// effort, and its own echo of the streamed items (message, two calls, two outputs).
+#[test]
+fn a_codex_cli_turn_translates() {
+    let body = read("request_codex_turn2.responses.json");
+    let (chat, ctx) = to_chat(&body).unwrap();
+    parse_chat_request(&chat).unwrap();
+    let chat: Value = serde_json::from_slice(&chat).unwrap();
+    assert_eq!((ctx.model.as_str(), ctx.stream), ("demo", true));
+    let messages = chat["messages"].as_array().unwrap();
+    let roles: Vec<&str> = messages
+        .iter()
+        .map(|m| m["role"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        roles,
+        [
+            "developer",
+            "developer",
+            "user",
+            "user",
+            "assistant",
+            "tool",
+            "tool"
+        ]
+    );
+    assert_eq!(
+        messages[3]["content"],
+        json!([{"type": "text", "text": "Say hello"}])
+    );
+    assert_eq!(
+        messages[4],
+        json!({"role": "assistant", "content": "Let me check.", "tool_calls": [
+            {"id": "call_a", "type": "function", "function": {"name": "get_weather", "arguments": "{\"city\":\"Paris\"}"}},
+            {"id": "call_b", "type": "function", "function": {"name": "get_weather", "arguments": "{\"city\":\"Rome\"}"}},
+        ]})
+    );
+    assert_eq!(
+        messages[5],
+        json!({"role": "tool", "tool_call_id": "call_a", "content": "unsupported call: get_weather"})
+    );
+    let tools: Vec<&str> = chat["tools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["function"]["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        tools,
+        [
+            "exec_command",
+            "write_stdin",
+            "request_user_input",
+            "view_image",
+            "get_goal",
+            "create_goal",
+            "update_goal"
+        ]
+    );
+    assert_eq!(chat["stream_options"], json!({"include_usage": true}));
+    assert!(chat.get("reasoning_effort").is_none() && chat.get("client_metadata").is_none());
+
+    // By default Codex also offers its web search and a `namespace` of sub-agent tools: refused,
+    // naming the first one.
+    let mut with_hosted: Value = serde_json::from_slice(&body).unwrap();
+    with_hosted["tools"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"type": "web_search", "external_web_access": false}));
+    let e = to_chat(with_hosted.to_string().as_bytes()).unwrap_err();
+    assert_eq!(e.param(), Some("tools[7].type"));
 }
