@@ -119,6 +119,9 @@ fn request() -> impl Strategy<Value = Value> {
             Just(
                 json!({"format": {"type": "json_schema", "name": "a", "schema": {"type": "object"}}})
             ),
+            Just(
+                json!({"format": {"type": "json_schema", "name": "a", "schema": {}, "strict": true, "description": "d"}, "verbosity": "low"})
+            ),
         ],
         KEYS,
     );
@@ -130,24 +133,32 @@ fn request() -> impl Strategy<Value = Value> {
         prop::option::of(format),
         prop::option::of(number()),
         prop::option::of(any::<bool>()),
+        prop::option::of(mostly(
+            prop::sample::select(&["low", "high", "extreme"][..])
+                .prop_map(|e| json!({"effort": e, "summary": "auto"})),
+            KEYS,
+        )),
     )
-        .prop_map(|(input, instructions, tools, choice, text, max, stream)| {
-            let mut body = json!({"model": "gpt-4.1", "input": input});
-            let fields = [
-                ("instructions", instructions),
-                ("tools", tools.map(Value::Array)),
-                ("tool_choice", choice),
-                ("text", text),
-                ("max_output_tokens", max),
-                ("stream", stream.map(Value::Bool)),
-            ];
-            for (key, value) in fields {
-                if let Some(value) = value {
-                    body[key] = value;
+        .prop_map(
+            |(input, instructions, tools, choice, text, max, stream, reasoning)| {
+                let mut body = json!({"model": "gpt-4.1", "input": input});
+                let fields = [
+                    ("instructions", instructions),
+                    ("tools", tools.map(Value::Array)),
+                    ("tool_choice", choice),
+                    ("text", text),
+                    ("max_output_tokens", max),
+                    ("stream", stream.map(Value::Bool)),
+                    ("reasoning", reasoning),
+                ];
+                for (key, value) in fields {
+                    if let Some(value) = value {
+                        body[key] = value;
+                    }
                 }
-            }
-            body
-        })
+                body
+            },
+        )
 }
 
 fn check_request(body: &[u8]) -> Result<(), TestCaseError> {

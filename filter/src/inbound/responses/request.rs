@@ -207,8 +207,14 @@ fn text_options(text: &Value, chat: &mut Object) -> Result<(), GatewayError> {
             let mut json_schema = Object::new();
             json_schema.insert("name".into(), Value::from(name));
             json_schema.insert("schema".into(), schema);
-            for key in ["description", "strict"] {
+            for (key, is_ok, expected) in [
+                ("description", Value::is_string as fn(&Value) -> bool, "a string"),
+                ("strict", Value::is_boolean, "a boolean"),
+            ] {
                 if let Some(value) = get(format, key) {
+                    if !is_ok(value) {
+                        return Err(wrong_type(&format!("text.format.{key}"), expected, value));
+                    }
                     json_schema.insert(key.into(), value.clone());
                 }
             }
@@ -236,10 +242,20 @@ fn reasoning_effort(reasoning: Option<&Value>) -> Result<Option<&Value>, Gateway
     };
     match get(reasoning, "effort") {
         None => Ok(None),
-        Some(effort @ Value::String(_)) => Ok(Some(effort)),
-        Some(other) => Err(wrong_type("reasoning.effort", "a string", other)),
+        Some(effort @ Value::String(e)) if EFFORTS.contains(&e.as_str()) => Ok(Some(effort)),
+        Some(other) => Err(invalid(
+            "reasoning.effort",
+            format!(
+                "Invalid value for 'reasoning.effort': expected one of {}, but got {other}.",
+                EFFORTS.join(", ")
+            ),
+        )),
     }
 }
+
+/// The efforts a chat request's `reasoning_effort` takes (the gateway's chat checks, from the
+/// API reference), so that no effort is refused under the chat name.
+const EFFORTS: &[&str] = &["none", "minimal", "low", "medium", "high", "xhigh", "max"];
 
 /// The response object's fields that repeat the request, with the API's defaults.
 fn echo_of(
