@@ -199,6 +199,16 @@ fn malformed_requests_name_the_parameter() {
         ),
         (with(json!({"tool_choice": "required"})), "tool_choice"),
         (
+            with(json!({"reasoning": {"effort": "extreme"}})),
+            "reasoning.effort",
+        ),
+        (
+            with(
+                json!({"text": {"format": {"type": "json_schema", "name": "a", "schema": {}, "strict": "yes"}}}),
+            ),
+            "text.format.strict",
+        ),
+        (
             with(json!({"tools": [], "tool_choice": {"type": "function", "name": "f"}})),
             "tool_choice",
         ),
