@@ -25,6 +25,7 @@ use crate::error::{invalid, parse_object, GatewayError};
 use crate::routing::Facts;
 use check::{check_fields, wrong_type, Rule};
 
+pub use check::check_name;
 pub use embeddings::{embeddings_base64, parse_embeddings_request, EmbeddingsRequest};
 
 /// What the gateway needs to know of a valid chat request.

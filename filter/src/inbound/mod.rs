@@ -10,6 +10,7 @@
 //! `gateway::endpoint_for`.
 
 pub mod messages;
+pub mod responses;
 
 use crate::error::GatewayError;
 use crate::provider::ProviderKind;

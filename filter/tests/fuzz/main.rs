@@ -1,5 +1,5 @@
 //! Property-based fuzzing of every parser of the filter: requests, the SSE parser, each
-//! provider's response translator, the downstream observers and the configuration compiler.
+//! provider's response translator, the Responses API front end, the downstream observers and the configuration compiler.
 //! Each property feeds random bytes and structured, mostly-valid inputs (so the deep paths are
 //! reached) and checks: no panic, output bounded by its input, and for streams the same result
 //! whole and cut at random offsets. Bedrock's event-stream decoder is private to its module and
@@ -20,6 +20,8 @@ mod config;
 mod observers;
 #[cfg(test)]
 mod requests;
+#[cfg(test)]
+mod responses;
 #[cfg(test)]
 mod sse;
 #[cfg(test)]
