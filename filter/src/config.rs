@@ -11,6 +11,7 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 use serde_json::Value;
 
+use crate::guard::{self, Guardrails};
 use crate::keys::{self, Keys};
 use crate::provider;
 use crate::ratelimit::{self, Service};
@@ -43,6 +44,7 @@ struct Document {
     teams: Option<Value>,
     model_limits: Option<Value>,
     rate_limit_service: Option<Value>,
+    guardrails: Option<Value>,
 }
 
 #[derive(Debug, Clone)]
@@ -63,6 +65,8 @@ pub struct Config {
     pub observes_limits: bool,
     /// Every provider secret, scrubbed from what providers send back.
     pub scrubber: Scrubber,
+    /// Guardrail policies (`guard` module), if any.
+    pub guardrails: Option<Guardrails>,
 }
 
 impl Config {
@@ -128,6 +132,11 @@ impl Config {
             )
         });
         let scrubber = scrubber_of(&providers);
+        let guardrails = doc
+            .guardrails
+            .as_ref()
+            .map(|v| guard::compile(v, &|m| models.contains_key(m), &|k| keys.key(k).is_some()))
+            .transpose()?;
         Ok(Self {
             providers,
             models,
@@ -138,6 +147,7 @@ impl Config {
             observes_latency,
             observes_limits,
             scrubber,
+            guardrails,
         })
     }
 

@@ -13,6 +13,7 @@ pub mod config;
 pub mod config_error;
 pub mod error;
 pub mod gateway;
+pub mod guard;
 pub mod keys;
 pub mod metrics;
 pub mod pipeline;

@@ -61,3 +61,5 @@ pub const REFUSED: &str = "gw_refused";
 /// Where the logged usage came from: `reported`, `estimated` or `missing` (see
 /// `usage::UsageSource`).
 pub const USAGE_SOURCE: &str = "gw_usage";
+/// The guardrails that fired: `guard:action:phase`, comma-separated (never the matched text).
+pub const GUARDRAILS: &str = "gw_guardrails";

@@ -26,6 +26,7 @@ impl Request {
         if self.operation.is_none() && self.status == 0 {
             return;
         }
+        self.guard_log();
         let now = host.now();
         let duration = self.millis_since_start(now);
         // Read when the answer started (no attempt follows then), or now for a local reply.

@@ -71,6 +71,13 @@ impl Request {
                 }
             }
         }
+        if let Err(flow) = self.guard_client_network(host) {
+            return flow;
+        }
+        if self.guard_may_rewrite_request() && header("content-length").is_some() {
+            // A masked body has another length; the buffer filter after this one sets it.
+            self.emit(Effect::RemoveRequestHeader("content-length"));
+        }
         let method = header(":method").unwrap_or_default();
         let path = header(":path").unwrap_or_default();
         let operation = match endpoint_for(method, path) {
@@ -121,6 +128,10 @@ impl Request {
         let prepared = match prepare(&self.config, operation, &body) {
             Ok(p) => p,
             Err(e) => return self.reply_error(&e),
+        };
+        let body = match self.guard_request(&prepared, body) {
+            Ok(body) => body,
+            Err(flow) => return flow,
         };
         let classifier = self
             .config

@@ -2,6 +2,7 @@
 //! passes through while its usage is read, secrets are scrubbed, errors get the OpenAI shape,
 //! and a stream that breaks ends with an error event. Every buffer here has a cap.
 
+use super::guard::Guarded;
 use super::{Effect, Flow, Host, Request};
 use crate::error::GatewayError;
 use crate::response::{log_excerpt, normalize_error_body, ResponseMode, MAX_ERROR_BODY};
@@ -54,7 +55,11 @@ impl Request {
                 self.config.body_log_max_bytes,
             ),
         };
-        if !matches!(mode, ResponseMode::Json(_)) {
+        let guarded = self.guards_answer() && self.plan.is_some();
+        if guarded && matches!(mode, ResponseMode::Stream(_)) {
+            self.guard_stream_start();
+        }
+        if guarded || !matches!(mode, ResponseMode::Json(_)) {
             // The body may be rewritten: its length is not known in advance.
             self.emit(Effect::SetResponseHeader("content-length", None));
         }
@@ -91,6 +96,16 @@ impl Request {
         if self.first_byte_ms.is_none() && size > 0 {
             self.first_byte_ms = Some(self.millis_since_start(host.now()));
         }
+        let streamed = matches!(self.mode, Some(ResponseMode::Stream(_)));
+        let mut guarded = None;
+        if streamed || matches!(self.mode, Some(ResponseMode::Json(_))) {
+            match self.guard_answer(host, size, end_of_stream, streamed) {
+                Guarded::Wait => return Flow::Pause, // a guarded JSON answer is read whole
+                Guarded::Unguarded => {}
+                Guarded::Bytes(bytes) => guarded = Some(bytes),
+            }
+        }
+        let was_guarded = guarded.is_some();
         let scrubber = &self.config.scrubber;
         let mut replacement = None;
         match &mut self.mode {
@@ -128,16 +143,19 @@ impl Request {
                 return Flow::Continue;
             }
             Some(ResponseMode::Json(window)) => {
-                let chunk = host.response_body(size);
+                let chunk = guarded.unwrap_or_else(|| host.response_body(size));
                 let scrubbed = self.scrub.feed(scrubber, &chunk, end_of_stream);
                 window.push(scrubbed.as_deref().unwrap_or(&chunk));
-                replacement = scrubbed;
+                replacement = scrubbed.or_else(|| was_guarded.then_some(chunk));
             }
             Some(ResponseMode::Stream(observer)) => {
-                let chunk = host.response_body(size);
+                let chunk = guarded.unwrap_or_else(|| host.response_body(size));
                 let scrubbed = self.scrub.feed(scrubber, &chunk, end_of_stream);
                 let clean = scrubbed.as_deref().unwrap_or(&chunk);
-                replacement = observer.on_chunk(clean, end_of_stream).or(scrubbed);
+                let observed = observer.on_chunk(clean, end_of_stream);
+                replacement = observed
+                    .or(scrubbed)
+                    .or_else(|| was_guarded.then_some(chunk));
             }
         }
         if let Some(bytes) = replacement {
@@ -169,7 +187,7 @@ impl Request {
                 self.usage = observer.usage;
                 if let Some(code) = observer.failure {
                     self.error_code = Some((code, "provider"));
-                } else if observer.error {
+                } else if observer.error && self.error_code.is_none() {
                     self.error_code = Some(("stream_error", "provider"));
                 }
                 observer

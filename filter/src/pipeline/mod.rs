@@ -9,6 +9,8 @@
 //! The stages, in the order a request meets them, each in its own file:
 //! - `admit`: the caller's key, the endpoint, the body's validation, routing (with the
 //!   classifier callout), limits and budgets (with the rate limit service callouts);
+//! - `guard`: a key's client networks; the request's texts guarded before routing (block,
+//!   mask, monitor), the answer's after it (restoring masked values), the body log masked;
 //! - `answer`: the response's shape (JSON, stream, error), usage read as it passes, secrets
 //!   scrubbed, caps enforced, failures turned into OpenAI errors;
 //! - `account`: settlement of the reserved limits, stats, access-log fields, observations for
@@ -22,6 +24,7 @@ mod account;
 mod admit;
 mod answer;
 pub mod attempt;
+mod guard;
 pub mod handoff;
 #[cfg(test)]
 mod tests;
@@ -159,6 +162,10 @@ pub struct Request {
     handoff: Option<(u32, Rc<Handoff>)>,
     /// Who served, read once when the answer started.
     served: Option<account::Served>,
+    /// The guardrails of this request: its guards, decisions and masked values.
+    guard: Option<crate::guard::Session>,
+    /// The sliding window over a guarded streamed answer.
+    guard_stream: Option<crate::guard::stream::GuardStream>,
 }
 
 impl Request {
@@ -187,6 +194,8 @@ impl Request {
             scrub: StreamScrub::default(),
             handoff: None,
             served: None,
+            guard: None,
+            guard_stream: None,
         }
     }
 

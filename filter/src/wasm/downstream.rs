@@ -171,7 +171,7 @@ impl HttpContext for GatewayFilter {
         let flow = self
             .request
             .on_request_body(&WasmHost, body_size, end_of_stream);
-        self.apply(flow, 0)
+        self.apply(flow, body_size)
     }
 
     fn on_http_response_headers(&mut self, _: usize, _: bool) -> Action {
