@@ -53,6 +53,8 @@ pub enum GatewayError {
     /// be blocked again, and SDKs retry 5xx answers on their own (each retry a provider call
     /// blocked once more). A blocked JSON answer keeps the provider's status (already sent).
     Guardrail { guard: String, request: bool },
+    /// A webhook guard could not answer and its failure mode is `closed` (503).
+    GuardrailUnavailable { guard: String },
     /// The gateway's own configuration does not fit the request (e.g. Envoy routed to a
     /// cluster the plugin does not know). An operator problem, never the caller's.
     Misconfigured(String),
@@ -72,6 +74,7 @@ impl GatewayError {
             Self::RateLimitServiceDown => 503,
             Self::Misconfigured(_) => 500,
             Self::Guardrail { .. } => 400,
+            Self::GuardrailUnavailable { .. } => 503,
         }
     }
 
@@ -96,6 +99,7 @@ impl GatewayError {
             Self::RateLimitServiceDown => "server_error",
             Self::Misconfigured(_) => "server_error",
             Self::Guardrail { .. } => "invalid_request_error",
+            Self::GuardrailUnavailable { .. } => "server_error",
         }
     }
 
@@ -118,6 +122,7 @@ impl GatewayError {
             Self::RateLimitServiceDown => "rate_limit_service_unavailable",
             Self::Misconfigured(_) => "gateway_misconfigured",
             Self::Guardrail { .. } => "guardrail_blocked",
+            Self::GuardrailUnavailable { .. } => "guardrail_unavailable",
         }
     }
 
@@ -138,6 +143,7 @@ impl GatewayError {
             Self::ModelUnavailable { .. }
             | Self::ProviderAuth { .. }
             | Self::RateLimitServiceDown
+            | Self::GuardrailUnavailable { .. }
             | Self::Misconfigured(_) => "gateway",
             Self::Upstream { .. }
             | Self::ProviderFailure { .. }
@@ -248,6 +254,10 @@ impl fmt::Display for GatewayError {
             Self::Guardrail { guard, request: true } => write!(
                 f,
                 "The request was blocked by the gateway's guardrail '{guard}'; nothing was sent to the model."
+            ),
+            Self::GuardrailUnavailable { guard } => write!(
+                f,
+                "The gateway's guardrail '{guard}' could not check the request; it was not sent to the model. Retry later."
             ),
             Self::Guardrail { guard, request: false } => write!(
                 f,

@@ -346,3 +346,73 @@ fn a_key_is_refused_outside_its_networks() {
     assert!(fake.received().is_empty());
     assert_eq!(call("gw-local-key").status, 200);
 }
+
+/// The generic webhook guard against a scripted service: allow, block, and a timeout under
+/// both failure modes (the contract is in README "Guardrails and data privacy").
+#[test]
+fn the_webhook_guard_allows_blocks_and_fails_by_its_mode() {
+    use std::time::Duration;
+    let fake = FakeProvider::start(0).expect("fake provider");
+    let hook = FakeProvider::start(0).expect("webhook");
+    let guard = |name: &str, mode: &str| {
+        json!([{"name": name, "kind": "webhook", "cluster": "guard_service", "path": "/v1/check",
+            "phase": "request", "action": "block", "timeout_ms": 300, "failure_mode": mode}])
+    };
+    let gw = Envoy::start(Options {
+        upstreams: vec![("provider_demo".into(), fake.port)],
+        extra_clusters: vec![("guard_service".into(), hook.port)],
+        plugin_config: Some(json!({
+            "providers": {"demo": {"type": "openai", "cluster": "provider_demo"}},
+            "models": {"closed": {"provider": "demo"}, "open": {"provider": "demo"}},
+            "guardrails": {"policies": {
+                "c": {"models": ["closed"], "guards": guard("hook-closed", "closed")},
+                "o": {"models": ["open"], "guards": guard("hook-open", "open")}}}})),
+        concurrency: 1,
+        ..Default::default()
+    });
+    hook.push_reply(Reply::json(200, &json!({"action": "allow"})));
+    let r = gw.chat(&ask("closed", "hello there", false));
+    assert_eq!(r.status, 200, "{}", r.text());
+    let asked = hook.received()[0].json();
+    assert_eq!(asked["texts"], json!(["hello there"]));
+    assert_eq!(asked["guard"], "hook-closed");
+    assert_eq!(hook.received()[0].path, "/v1/check");
+
+    hook.push_reply(Reply::json(
+        200,
+        &json!({"action": "block", "reason": "off topic"}),
+    ));
+    let before = fake.received().len();
+    let r = gw.chat(&ask("closed", "something else", false));
+    assert_eq!(r.status, 400);
+    assert_eq!(r.json()["error"]["code"], "guardrail_blocked");
+    assert_eq!(
+        fake.received().len(),
+        before,
+        "nothing blocked reaches a provider"
+    );
+
+    // No answer within 300 ms: closed refuses (503), open lets the request through.
+    hook.push_reply(Reply::default_after(Duration::from_secs(2)));
+    let r = gw.chat(&ask("closed", "hello", false));
+    assert_eq!(r.status, 503, "{}", r.text());
+    assert_eq!(r.json()["error"]["code"], "guardrail_unavailable");
+    assert_eq!(fake.received().len(), before);
+    hook.push_reply(Reply::default_after(Duration::from_secs(2)));
+    let r = gw.chat(&ask("open", "hello", false));
+    assert_eq!(r.status, 200, "{}", r.text());
+    let log = gw.access_log(4);
+    let fired: Vec<&str> = log
+        .iter()
+        .filter_map(|l| l["guardrails"].as_str())
+        .collect();
+    assert_eq!(
+        fired,
+        [
+            "hook-closed:block:request",
+            "hook-closed:failed_closed:request",
+            "hook-open:failed_open:request"
+        ],
+        "{log:?}"
+    );
+}

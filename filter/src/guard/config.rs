@@ -10,6 +10,7 @@ use serde_json::Value;
 
 use super::detect::PiiPatterns;
 use super::detect_secrets::SecretPatterns;
+use super::webhook::Webhook;
 use super::{Action, Guard, Guardrails, Kind, Phase, Policy};
 use crate::config_error::{err, ConfigError};
 
@@ -18,6 +19,8 @@ const MAX_STREAM_WINDOW: usize = 8192;
 /// The longest match assumed of a custom regular expression (for the stream window).
 const DEFAULT_MAX_MATCH: usize = 128;
 const MAX_LABEL: usize = 32;
+const DEFAULT_WEBHOOK_TIMEOUT_MS: u64 = 500;
+const MAX_WEBHOOK_TIMEOUT_MS: u64 = 10_000;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -62,6 +65,17 @@ struct RawGuard {
     keywords: Option<Vec<String>>,
     label: Option<String>,
     max_match_bytes: Option<usize>,
+    cluster: Option<String>,
+    path: Option<String>,
+    timeout_ms: Option<u64>,
+    failure_mode: Option<RawFailureMode>,
+}
+
+#[derive(Deserialize, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+enum RawFailureMode {
+    Closed,
+    Open,
 }
 
 #[derive(Deserialize, Clone, Copy)]
@@ -76,6 +90,7 @@ enum RawKind {
     Secrets,
     Regex,
     Keywords,
+    Webhook,
 }
 
 #[derive(Deserialize, Clone, Copy)]
@@ -206,6 +221,28 @@ fn compile_guard(raw: RawGuard, at: &str) -> Result<Guard, ConfigError> {
     if raw.keywords.is_some() && !matches!(raw.kind, RawKind::Keywords) {
         return Err(err(format!("{at}.keywords"), "only for `kind: keywords`"));
     }
+    let webhook = matches!(raw.kind, RawKind::Webhook);
+    let webhook_only = [
+        ("cluster", raw.cluster.is_some()),
+        ("path", raw.path.is_some()),
+        ("timeout_ms", raw.timeout_ms.is_some()),
+        ("failure_mode", raw.failure_mode.is_some()),
+    ];
+    if let Some((field, _)) = webhook_only.iter().find(|(_, set)| *set && !webhook) {
+        return Err(err(format!("{at}.{field}"), "only for `kind: webhook`"));
+    }
+    if webhook && action == Action::Mask {
+        return Err(err(
+            format!("{at}.action"),
+            "a webhook guard blocks or monitors (replacements are not supported yet)",
+        ));
+    }
+    if webhook && !matches!(raw.phase, RawPhase::Request) {
+        return Err(err(
+            format!("{at}.phase"),
+            "webhook guards run on requests only for now: set `phase: request`",
+        ));
+    }
     let kind = match raw.kind {
         RawKind::Email => Kind::Email,
         RawKind::Phone => Kind::Phone,
@@ -214,6 +251,35 @@ fn compile_guard(raw: RawGuard, at: &str) -> Result<Guard, ConfigError> {
         RawKind::UsSsn => Kind::UsSsn,
         RawKind::IpAddress => Kind::IpAddress,
         RawKind::Secrets => Kind::Secrets,
+        RawKind::Webhook => {
+            let cluster = raw
+                .cluster
+                .clone()
+                .filter(|c| !c.is_empty())
+                .ok_or_else(|| {
+                    err(
+                        format!("{at}.cluster"),
+                        "required: the Envoy cluster of the webhook",
+                    )
+                })?;
+            let timeout_ms = raw.timeout_ms.unwrap_or(DEFAULT_WEBHOOK_TIMEOUT_MS);
+            if timeout_ms == 0 || timeout_ms > MAX_WEBHOOK_TIMEOUT_MS {
+                return Err(err(
+                    format!("{at}.timeout_ms"),
+                    format!("must be between 1 and {MAX_WEBHOOK_TIMEOUT_MS}"),
+                ));
+            }
+            let path = raw.path.clone().unwrap_or_else(|| "/guard".into());
+            if !path.starts_with('/') {
+                return Err(err(format!("{at}.path"), "must start with '/'"));
+            }
+            Kind::Webhook(Webhook {
+                cluster,
+                path,
+                timeout_ms,
+                fail_open: raw.failure_mode == Some(RawFailureMode::Open),
+            })
+        }
         RawKind::Regex => {
             let pattern = raw
                 .pattern
@@ -384,6 +450,30 @@ pub mod tests {
             (
                 json!({"stream_window_bytes": 1, "policies": {}}),
                 "guardrails.stream_window_bytes",
+            ),
+            (
+                g(json!({"name": "x", "kind": "webhook", "action": "block", "phase": "request"})),
+                "guardrails.policies.p.guards[0].cluster",
+            ),
+            (
+                g(json!({"name": "x", "kind": "webhook", "action": "block", "cluster": "c"})),
+                "guardrails.policies.p.guards[0].phase",
+            ),
+            (
+                g(
+                    json!({"name": "x", "kind": "webhook", "action": "mask", "cluster": "c", "phase": "request"}),
+                ),
+                "guardrails.policies.p.guards[0].action",
+            ),
+            (
+                g(
+                    json!({"name": "x", "kind": "webhook", "action": "block", "cluster": "c", "phase": "request", "timeout_ms": 0}),
+                ),
+                "guardrails.policies.p.guards[0].timeout_ms",
+            ),
+            (
+                g(json!({"name": "x", "kind": "email", "action": "block", "cluster": "c"})),
+                "guardrails.policies.p.guards[0].cluster",
             ),
         ];
         for (value, field) in cases {

@@ -6,7 +6,8 @@
 //! - `session`: one request's decisions and the placeholders it masked (and may restore);
 //! - `texts`: every text of a request or an answer body, each rewritten in place;
 //! - `stream`: the sliding window over a streamed answer;
-//! - `network`: the per-key allowed client networks.
+//! - `network`: the per-key allowed client networks;
+//! - `webhook`: the generic webhook guard's contract (an HTTP callout of the pipeline).
 //!
 //! Everything here is free of the host; the pipeline stage `pipeline/guard.rs` calls it.
 
@@ -17,6 +18,7 @@ pub mod network;
 pub mod session;
 pub mod stream;
 pub mod texts;
+pub mod webhook;
 
 use regex_lite::Regex;
 
@@ -84,6 +86,8 @@ pub enum Kind {
     Regex(Regex, usize),
     /// Configured words or phrases, whole words, any case.
     Keywords(Regex, usize),
+    /// An external service asked over HTTP (request phase).
+    Webhook(webhook::Webhook),
 }
 
 impl Kind {
@@ -99,6 +103,7 @@ impl Kind {
             Self::Secrets => "SECRET",
             Self::Regex(..) => "CUSTOM",
             Self::Keywords(..) => "KEYWORD",
+            Self::Webhook(_) => "WEBHOOK",
         }
     }
 
@@ -113,6 +118,7 @@ impl Kind {
             Self::IpAddress => detect::LONGEST_IP,
             Self::Secrets => detect_secrets::LONGEST_SECRET,
             Self::Regex(_, longest) | Self::Keywords(_, longest) => *longest,
+            Self::Webhook(_) => 0,
         }
     }
 }
@@ -187,6 +193,7 @@ impl Guardrails {
             Kind::Regex(re, _) | Kind::Keywords(re, _) => {
                 spans.extend(re.find_iter(text).map(|m| (m.start(), m.end())));
             }
+            Kind::Webhook(_) => {} // asked by the pipeline, not matched here
         }
         spans.retain(|(s, e)| s < e);
         spans.sort_unstable();

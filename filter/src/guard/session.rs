@@ -38,6 +38,10 @@ pub struct Session {
     masked: Vec<Masked>,
     /// (guard, phase) of every guard that matched, each once.
     fired: Vec<(usize, Phase)>,
+    /// Webhook calls still out: (callout token, guard).
+    pub webhooks_pending: Vec<(u32, usize)>,
+    /// Webhook guards that could not answer, and whether the request went on (`open`).
+    pub failures: Vec<(usize, bool)>,
 }
 
 impl Session {
@@ -59,6 +63,13 @@ impl Session {
     /// Whether the answer may hold placeholders to put values back into.
     pub fn restores(&self) -> bool {
         self.masked.iter().any(|m| m.restore)
+    }
+
+    /// Notes that guard `g` matched (a webhook's block or flag).
+    pub fn note(&mut self, g: usize, phase: Phase) {
+        if !self.fired.contains(&(g, phase)) {
+            self.fired.push((g, phase));
+        }
     }
 
     /// The guards that fired and in which phase.

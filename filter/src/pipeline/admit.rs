@@ -133,6 +133,25 @@ impl Request {
             Ok(body) => body,
             Err(flow) => return flow,
         };
+        match self.ask_guard_webhooks(host, &prepared, &body) {
+            Err(flow) => return flow,
+            Ok(true) => {
+                self.guard_waiting = Some((prepared, body));
+                return Flow::Pause; // resumed by on_http_call_answer
+            }
+            Ok(false) => {}
+        }
+        self.route_request(host, prepared, body)
+    }
+
+    /// Routes a request its guards let through: asks the route's classifier, if any, then
+    /// plans and admits it.
+    pub(super) fn route_request(
+        &mut self,
+        host: &dyn Host,
+        prepared: Prepared,
+        body: Vec<u8>,
+    ) -> Flow {
         let classifier = self
             .config
             .models

@@ -164,6 +164,8 @@ pub struct Request {
     served: Option<account::Served>,
     /// The guardrails of this request: its guards, decisions and masked values.
     guard: Option<crate::guard::Session>,
+    /// A request waiting for its guard webhooks' verdicts, with its body.
+    guard_waiting: Option<(Prepared, Vec<u8>)>,
     /// The sliding window over a guarded streamed answer.
     guard_stream: Option<crate::guard::stream::GuardStream>,
 }
@@ -195,6 +197,7 @@ impl Request {
             handoff: None,
             served: None,
             guard: None,
+            guard_waiting: None,
             guard_stream: None,
         }
     }

@@ -512,3 +512,6 @@ fn the_decision_is_handed_to_the_provider_filter_in_the_vm() {
     drop(request);
     assert!(handoff::find(id.parse().unwrap()).is_none());
 }
+
+#[path = "guard_tests.rs"]
+mod guard_tests;
