@@ -10,7 +10,7 @@ use serde_json::Value;
 
 use super::detect::PiiPatterns;
 use super::detect_secrets::SecretPatterns;
-use super::webhook::Webhook;
+use super::webhook::{Protocol, Webhook};
 use super::{Action, Guard, Guardrails, Kind, Phase, Policy};
 use crate::config_error::{err, ConfigError};
 
@@ -69,6 +69,9 @@ struct RawGuard {
     path: Option<String>,
     timeout_ms: Option<u64>,
     failure_mode: Option<RawFailureMode>,
+    entities: Option<Vec<String>>,
+    language: Option<String>,
+    score_threshold: Option<f64>,
 }
 
 #[derive(Deserialize, Clone, Copy, PartialEq, Eq)]
@@ -91,6 +94,7 @@ enum RawKind {
     Regex,
     Keywords,
     Webhook,
+    Presidio,
 }
 
 #[derive(Deserialize, Clone, Copy)]
@@ -221,7 +225,16 @@ fn compile_guard(raw: RawGuard, at: &str) -> Result<Guard, ConfigError> {
     if raw.keywords.is_some() && !matches!(raw.kind, RawKind::Keywords) {
         return Err(err(format!("{at}.keywords"), "only for `kind: keywords`"));
     }
-    let webhook = matches!(raw.kind, RawKind::Webhook);
+    let presidio = matches!(raw.kind, RawKind::Presidio);
+    let webhook = presidio || matches!(raw.kind, RawKind::Webhook);
+    let presidio_only = [
+        ("entities", raw.entities.is_some()),
+        ("language", raw.language.is_some()),
+        ("score_threshold", raw.score_threshold.is_some()),
+    ];
+    if let Some((field, _)) = presidio_only.iter().find(|(_, set)| *set && !presidio) {
+        return Err(err(format!("{at}.{field}"), "only for `kind: presidio`"));
+    }
     let webhook_only = [
         ("cluster", raw.cluster.is_some()),
         ("path", raw.path.is_some()),
@@ -234,7 +247,7 @@ fn compile_guard(raw: RawGuard, at: &str) -> Result<Guard, ConfigError> {
     if webhook && action == Action::Mask {
         return Err(err(
             format!("{at}.action"),
-            "a webhook guard blocks or monitors (replacements are not supported yet)",
+            "a webhook or presidio guard blocks or monitors (masking through it is not supported yet)",
         ));
     }
     if webhook && !matches!(raw.phase, RawPhase::Request) {
@@ -251,7 +264,7 @@ fn compile_guard(raw: RawGuard, at: &str) -> Result<Guard, ConfigError> {
         RawKind::UsSsn => Kind::UsSsn,
         RawKind::IpAddress => Kind::IpAddress,
         RawKind::Secrets => Kind::Secrets,
-        RawKind::Webhook => {
+        RawKind::Webhook | RawKind::Presidio => {
             let cluster = raw
                 .cluster
                 .clone()
@@ -269,15 +282,33 @@ fn compile_guard(raw: RawGuard, at: &str) -> Result<Guard, ConfigError> {
                     format!("must be between 1 and {MAX_WEBHOOK_TIMEOUT_MS}"),
                 ));
             }
-            let path = raw.path.clone().unwrap_or_else(|| "/guard".into());
+            let default_path = if presidio { "/analyze" } else { "/guard" };
+            let path = raw.path.clone().unwrap_or_else(|| default_path.into());
             if !path.starts_with('/') {
                 return Err(err(format!("{at}.path"), "must start with '/'"));
             }
+            let protocol = if presidio {
+                let score_threshold = raw.score_threshold.unwrap_or(0.5);
+                if !(0.0..=1.0).contains(&score_threshold) {
+                    return Err(err(
+                        format!("{at}.score_threshold"),
+                        "must be between 0 and 1",
+                    ));
+                }
+                Protocol::Presidio {
+                    entities: raw.entities.clone().unwrap_or_default(),
+                    language: raw.language.clone().unwrap_or_else(|| "en".into()),
+                    score_threshold,
+                }
+            } else {
+                Protocol::Generic
+            };
             Kind::Webhook(Webhook {
                 cluster,
                 path,
                 timeout_ms,
                 fail_open: raw.failure_mode == Some(RawFailureMode::Open),
+                protocol,
             })
         }
         RawKind::Regex => {

@@ -8,6 +8,12 @@
 //! Anything else (another status, a body that does not parse, another action, no answer within
 //! `timeout_ms`) is a failure, handled by the guard's failure mode: `closed` (the default) blocks,
 //! `open` lets the request through; both are counted.
+//!
+//! The Presidio adapter speaks Microsoft Presidio's analyzer REST API instead
+//! (microsoft.github.io/presidio/api-docs: `POST /analyze` with `text`, `language`, optional
+//! `entities` and `score_threshold`; the answer is an array of recognizer results
+//! `{entity_type, start, end, score}`): the texts go as one, and any result at or above the
+//! threshold flags the request.
 
 use serde::Deserialize;
 use serde_json::json;
@@ -20,7 +26,24 @@ pub struct Webhook {
     pub timeout_ms: u64,
     /// `failure_mode: open`: a webhook that cannot answer lets the request through.
     pub fail_open: bool,
+    pub protocol: Protocol,
 }
+
+/// Which contract the service speaks.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Protocol {
+    /// The gateway's own (above).
+    Generic,
+    /// Presidio's analyzer: the entity types to look for (all when empty), the language, and
+    /// the lowest score that counts.
+    Presidio {
+        entities: Vec<String>,
+        language: String,
+        score_threshold: f64,
+    },
+}
+
+impl Eq for Protocol {}
 
 /// What the webhook said.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -31,11 +54,38 @@ pub enum Verdict {
     Failed(String),
 }
 
-/// The body posted to the webhook.
-pub fn request_body(guard: &str, model: &str, key_id: Option<&str>, texts: &[String]) -> Vec<u8> {
-    json!({"guard": guard, "phase": "request", "model": model, "key_id": key_id, "texts": texts})
-        .to_string()
-        .into_bytes()
+/// The body posted to the service.
+pub fn request_body(
+    webhook: &Webhook,
+    guard: &str,
+    model: &str,
+    key_id: Option<&str>,
+    texts: &[String],
+) -> Vec<u8> {
+    let body = match &webhook.protocol {
+        Protocol::Generic => {
+            json!({"guard": guard, "phase": "request", "model": model, "key_id": key_id, "texts": texts})
+        }
+        Protocol::Presidio {
+            entities,
+            language,
+            score_threshold,
+        } => {
+            let mut body = json!({"text": texts.join("\n\n"), "language": language,
+                "score_threshold": score_threshold});
+            if let (false, Some(obj)) = (entities.is_empty(), body.as_object_mut()) {
+                obj.insert("entities".into(), json!(entities));
+            }
+            body
+        }
+    };
+    body.to_string().into_bytes()
+}
+
+#[derive(Deserialize)]
+struct PresidioResult {
+    entity_type: String,
+    score: f64,
 }
 
 #[derive(Deserialize)]
@@ -47,12 +97,34 @@ struct Answer {
 
 /// The verdict of an answer (`status` empty when Envoy could not reach the cluster; Envoy
 /// answers a callout that ran out of time with its own 504).
-pub fn verdict(status: &str, body: &[u8]) -> Verdict {
+pub fn verdict(webhook: &Webhook, status: &str, body: &[u8]) -> Verdict {
     match status {
         "200" => {}
         "504" => return Verdict::Failed("timed out".into()),
         "" | "503" => return Verdict::Failed("unreachable".into()),
         other => return Verdict::Failed(format!("answered {other}")),
+    }
+    if let Protocol::Presidio {
+        score_threshold, ..
+    } = &webhook.protocol
+    {
+        return match serde_json::from_slice::<Vec<PresidioResult>>(body) {
+            Ok(results) => {
+                let mut found: Vec<&str> = results
+                    .iter()
+                    .filter(|r| r.score >= *score_threshold)
+                    .map(|r| r.entity_type.as_str())
+                    .collect();
+                found.sort_unstable();
+                found.dedup();
+                if found.is_empty() {
+                    Verdict::Allow
+                } else {
+                    Verdict::Block(format!("found {}", found.join(", ")))
+                }
+            }
+            Err(e) => Verdict::Failed(format!("unreadable answer ({e})")),
+        };
     }
     match serde_json::from_slice::<Answer>(body) {
         Ok(a) if a.action == "allow" => Verdict::Allow,
@@ -66,8 +138,62 @@ pub fn verdict(status: &str, body: &[u8]) -> Verdict {
 mod tests {
     use super::*;
 
+    fn generic() -> Webhook {
+        Webhook {
+            cluster: "c".into(),
+            path: "/guard".into(),
+            timeout_ms: 100,
+            fail_open: false,
+            protocol: Protocol::Generic,
+        }
+    }
+
+    fn presidio() -> Webhook {
+        Webhook {
+            protocol: Protocol::Presidio {
+                entities: vec!["EMAIL_ADDRESS".into(), "PERSON".into()],
+                language: "en".into(),
+                score_threshold: 0.5,
+            },
+            ..generic()
+        }
+    }
+
+    #[test]
+    fn presidio_requests_and_results() {
+        // Presidio's API reference: AnalyzeRequest and a list of RecognizerResult.
+        let body: serde_json::Value = serde_json::from_slice(&request_body(
+            &presidio(),
+            "pii",
+            "gpt",
+            None,
+            &["a".into(), "b".into()],
+        ))
+        .unwrap();
+        assert_eq!(
+            body,
+            json!({"text": "a\n\nb", "language": "en", "score_threshold": 0.5, "entities": ["EMAIL_ADDRESS", "PERSON"]})
+        );
+        let p = presidio();
+        assert_eq!(verdict(&p, "200", b"[]"), Verdict::Allow);
+        let results = br#"[{"entity_type":"PERSON","start":0,"end":4,"score":0.85,"analysis_explanation":null},
+            {"entity_type":"EMAIL_ADDRESS","start":10,"end":20,"score":1.0},
+            {"entity_type":"URL","start":10,"end":20,"score":0.3}]"#;
+        assert_eq!(
+            verdict(&p, "200", results),
+            Verdict::Block("found EMAIL_ADDRESS, PERSON".into())
+        );
+        assert!(matches!(
+            verdict(&p, "200", br#"{"error":"x"}"#),
+            Verdict::Failed(_)
+        ));
+        assert!(matches!(verdict(&p, "504", b""), Verdict::Failed(_)));
+    }
+
     #[test]
     fn verdicts_follow_the_contract() {
+        let g = generic();
+        let verdict = |s: &str, b: &[u8]| verdict(&g, s, b);
         assert_eq!(verdict("200", br#"{"action":"allow"}"#), Verdict::Allow);
         assert_eq!(
             verdict("200", br#"{"action":"block","reason":"toxic"}"#),
@@ -91,9 +217,14 @@ mod tests {
 
     #[test]
     fn the_request_names_guard_phase_and_texts() {
-        let body: serde_json::Value =
-            serde_json::from_slice(&request_body("tox", "gpt", None, &["a".into(), "b".into()]))
-                .unwrap();
+        let body: serde_json::Value = serde_json::from_slice(&request_body(
+            &generic(),
+            "tox",
+            "gpt",
+            None,
+            &["a".into(), "b".into()],
+        ))
+        .unwrap();
         assert_eq!(
             body,
             json!({"guard": "tox", "phase": "request", "model": "gpt", "key_id": null, "texts": ["a", "b"]})

@@ -334,7 +334,8 @@ impl Request {
         let key = self.key.as_ref().map(|(id, _)| id.clone());
         for (g, webhook) in webhooks {
             let name = rails.guards.get(g).map_or("", |g| g.name.as_str());
-            let call = webhook::request_body(name, &prepared.model, key.as_deref(), &texts);
+            let call =
+                webhook::request_body(webhook, name, &prepared.model, key.as_deref(), &texts);
             let started = host.call_http(HttpCall {
                 cluster: &webhook.cluster,
                 path: &webhook.path,
@@ -395,8 +396,11 @@ impl Request {
         let Some(guard) = config.guardrails.as_ref().and_then(|r| r.guards.get(g)) else {
             return;
         };
-        let fail_open = matches!(&guard.kind, Kind::Webhook(w) if w.fail_open);
-        let refused = match webhook::verdict(status, answer) {
+        let Kind::Webhook(hook) = &guard.kind else {
+            return;
+        };
+        let fail_open = hook.fail_open;
+        let refused = match webhook::verdict(hook, status, answer) {
             webhook::Verdict::Allow => false,
             webhook::Verdict::Block(reason) => {
                 session.note(g, Phase::Request);
