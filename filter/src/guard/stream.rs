@@ -11,9 +11,18 @@ use serde_json::Value;
 
 use super::session::{Session, Verdict, LONGEST_PLACEHOLDER};
 use super::{Guardrails, Phase};
+use crate::error::GatewayError;
 use crate::provider::openai_format;
 use crate::scrub::Scrubber;
 use crate::sse::{SseEvent, SseParser};
+
+/// Most windows a stream keeps (choices × tool calls): the provider picks the indices, and
+/// each window holds up to the window size. Past it the stream is ended as the provider's fault.
+const MAX_WINDOWS: usize = 256;
+
+/// What [`GuardStream::advance`] reports when the stream cannot go on: a guard blocked it
+/// (its index), or the provider opened more windows than [`MAX_WINDOWS`].
+pub const TOO_MANY_WINDOWS: usize = usize::MAX;
 
 /// The pending text of one choice's content (`tool` None) or one tool call's arguments.
 #[derive(Debug)]
@@ -66,24 +75,36 @@ impl GuardStream {
         let mut out = Vec::with_capacity(chunk.len());
         for event in events {
             if let Err(guard) = self.event(g, &event, &mut out) {
-                self.blocked = Some(guard);
-                let name = g.rails.guards.get(guard).map_or("", |g| g.name.as_str());
-                out.extend_from_slice(b"\n\n");
-                out.extend(openai_format::stream_failure(
-                    &crate::error::GatewayError::Guardrail {
-                        guard: name.to_string(),
-                        request: false,
-                    },
-                ));
+                self.end(g, guard, &mut out);
                 return out;
             }
         }
         if end {
             if let Err(guard) = self.flush_all(g, &mut out) {
-                self.blocked = Some(guard);
+                self.end(g, guard, &mut out);
             }
         }
         out
+    }
+
+    /// Ends the client's stream: an error event (after a blank line that ends whatever partial
+    /// event it holds) and `[DONE]`; nothing after it is sent.
+    fn end(&mut self, g: &Guarding<'_>, guard: usize, out: &mut Vec<u8>) {
+        self.blocked = Some(guard);
+        let error = match g.rails.guards.get(guard) {
+            Some(found) => GatewayError::Guardrail {
+                guard: found.name.clone(),
+                request: false,
+            },
+            None => GatewayError::ProviderFailure {
+                code: "stream_too_many_choices",
+                message: format!(
+                    "The provider's stream opened more than {MAX_WINDOWS} choices and tool calls; the gateway's guardrails ended it."
+                ),
+            },
+        };
+        out.extend_from_slice(b"\n\n");
+        out.extend(openai_format::stream_failure(&error));
     }
 
     fn event(
@@ -185,6 +206,7 @@ impl GuardStream {
             .position(|w| w.choice == choice && w.tool == tool)
         {
             Some(p) => p,
+            None if self.windows.len() >= MAX_WINDOWS => return Err(TOO_MANY_WINDOWS),
             None => {
                 self.windows.push(Window {
                     choice,

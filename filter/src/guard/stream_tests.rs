@@ -189,3 +189,17 @@ fn tool_call_arguments_are_guarded_too() {
     assert_eq!(text, "{\"card\":\"[CARD_1]\",\"to\":\"jane@example.com\"}");
     assert!(done);
 }
+
+#[test]
+fn a_provider_cannot_open_windows_without_end() {
+    let r = masking_rails();
+    let mut s = session(&r);
+    let mut bytes = String::new();
+    for i in 0..300 {
+        let v = json!({"id": "c", "choices": [{"index": i, "delta": {"content": "x"}, "finish_reason": null}]});
+        bytes.push_str(&format!("data: {v}\n\n"));
+    }
+    let (_, done, error) = read(&run(&r, &mut s, bytes.as_bytes(), &[]));
+    assert_eq!(error.as_deref(), Some("stream_too_many_choices"));
+    assert!(done);
+}

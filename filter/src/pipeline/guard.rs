@@ -14,7 +14,7 @@ use crate::error::GatewayError;
 use crate::gateway::Prepared;
 use crate::guard::network::client_ip;
 use crate::guard::session::Verdict;
-use crate::guard::stream::{GuardStream, Guarding};
+use crate::guard::stream::{GuardStream, Guarding, TOO_MANY_WINDOWS};
 use crate::guard::texts::{answer_texts, request_texts, Step};
 use crate::guard::webhook::{self, Webhook};
 use crate::guard::{Action, Guard, Kind, Phase, Session};
@@ -179,8 +179,12 @@ impl Request {
             };
             let chunk = host.response_body(size);
             let out = stream.feed(&mut g, &chunk, end);
-            if stream.blocked.is_some() && self.error_code.is_none() {
-                self.error_code = Some(("guardrail_blocked", "provider"));
+            if let (Some(guard), None) = (stream.blocked, self.error_code) {
+                self.error_code = Some(if guard == TOO_MANY_WINDOWS {
+                    ("stream_too_many_choices", "provider")
+                } else {
+                    ("guardrail_blocked", "provider")
+                });
             }
             return Guarded::Bytes(out);
         }
