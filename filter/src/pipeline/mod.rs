@@ -25,6 +25,7 @@ mod admit;
 mod answer;
 pub mod attempt;
 mod guard;
+mod guard_webhook;
 pub mod handoff;
 #[cfg(test)]
 mod tests;
