@@ -229,9 +229,12 @@ impl Request {
                 guard,
                 request: false,
             };
-            // The status already went out with the headers (Envoy calls no body callback
-            // after paused response headers, and refuses header changes in the body phase):
-            // the client reads the error from the body.
+            // The status already went out with the headers, and cannot be held back: the
+            // proxy-wasm host turns a paused headers callback (StopIteration) into
+            // StopAllIterationAndWatermark (proxy-wasm-cpp-host, `convertVmCallResultTo
+            // FilterHeadersStatus`), so no body callback runs until the headers go on (tried:
+            // the request hangs), and header changes in the body phase are refused (the SDK
+            // then panics). The client reads the error from the body.
             self.error_code = Some((e.code(), e.fault()));
             return Guarded::Bytes(e.to_json());
         }
