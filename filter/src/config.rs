@@ -12,6 +12,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use crate::cache::{self, CacheConfig};
+use crate::guard::{self, Guardrails};
 use crate::keys::{self, Keys};
 use crate::provider;
 use crate::ratelimit::{self, Service};
@@ -45,6 +46,7 @@ struct Document {
     model_limits: Option<Value>,
     rate_limit_service: Option<Value>,
     cache: Option<Value>,
+    guardrails: Option<Value>,
 }
 
 #[derive(Debug, Clone)]
@@ -67,6 +69,8 @@ pub struct Config {
     pub scrubber: Scrubber,
     /// Response caching (`crate::cache`); `None`: no request is looked up or stored.
     pub cache: Option<CacheConfig>,
+    /// Guardrail policies (`guard` module), if any.
+    pub guardrails: Option<Guardrails>,
 }
 
 impl Config {
@@ -137,6 +141,11 @@ impl Config {
             .as_ref()
             .map(|v| cache::config::compile(v, &|name| models.contains_key(name)))
             .transpose()?;
+        let guardrails = doc
+            .guardrails
+            .as_ref()
+            .map(|v| guard::compile(v, &|m| models.contains_key(m), &|k| keys.key(k).is_some()))
+            .transpose()?;
         Ok(Self {
             providers,
             models,
@@ -148,6 +157,7 @@ impl Config {
             observes_limits,
             scrubber,
             cache,
+            guardrails,
         })
     }
 

@@ -49,6 +49,12 @@ pub enum GatewayError {
     /// cap (`response_too_large`, `stream_event_too_large`) or cut short
     /// (`upstream_stream_reset`). 502, the provider's fault.
     ProviderFailure { code: &'static str, message: String },
+    /// A guardrail blocked the request (`request`) or the answer. 400: the same request would
+    /// be blocked again, and SDKs retry 5xx answers on their own (each retry a provider call
+    /// blocked once more). A blocked JSON answer keeps the provider's status (already sent).
+    Guardrail { guard: String, request: bool },
+    /// A webhook guard could not answer and its failure mode is `closed` (503).
+    GuardrailUnavailable { guard: String },
     /// The gateway's own configuration does not fit the request (e.g. Envoy routed to a
     /// cluster the plugin does not know). An operator problem, never the caller's.
     Misconfigured(String),
@@ -67,6 +73,8 @@ impl GatewayError {
             Self::Quota { .. } => 429,
             Self::RateLimitServiceDown => 503,
             Self::Misconfigured(_) => 500,
+            Self::Guardrail { .. } => 400,
+            Self::GuardrailUnavailable { .. } => 503,
         }
     }
 
@@ -90,6 +98,8 @@ impl GatewayError {
             Self::Quota { .. } => "requests",
             Self::RateLimitServiceDown => "server_error",
             Self::Misconfigured(_) => "server_error",
+            Self::Guardrail { .. } => "invalid_request_error",
+            Self::GuardrailUnavailable { .. } => "server_error",
         }
     }
 
@@ -111,6 +121,8 @@ impl GatewayError {
             Self::Quota { .. } => "rate_limit_exceeded",
             Self::RateLimitServiceDown => "rate_limit_service_unavailable",
             Self::Misconfigured(_) => "gateway_misconfigured",
+            Self::Guardrail { .. } => "guardrail_blocked",
+            Self::GuardrailUnavailable { .. } => "guardrail_unavailable",
         }
     }
 
@@ -126,12 +138,16 @@ impl GatewayError {
             | Self::UnknownUrl { .. }
             | Self::MethodNotAllowed { .. }
             | Self::Auth { .. }
-            | Self::Quota { .. } => "client",
+            | Self::Quota { .. }
+            | Self::Guardrail { request: true, .. } => "client",
             Self::ModelUnavailable { .. }
             | Self::ProviderAuth { .. }
             | Self::RateLimitServiceDown
+            | Self::GuardrailUnavailable { .. }
             | Self::Misconfigured(_) => "gateway",
-            Self::Upstream { .. } | Self::ProviderFailure { .. } => "provider",
+            Self::Upstream { .. }
+            | Self::ProviderFailure { .. }
+            | Self::Guardrail { request: false, .. } => "provider",
         }
     }
 
@@ -235,6 +251,18 @@ impl fmt::Display for GatewayError {
                 "Provider '{provider}' refused the gateway's credentials (HTTP {status}). This is not your key: the gateway operator must check the provider key."
             ),
             Self::Misconfigured(detail) => write!(f, "The gateway is misconfigured: {detail}"),
+            Self::Guardrail { guard, request: true } => write!(
+                f,
+                "The request was blocked by the gateway's guardrail '{guard}'; nothing was sent to the model."
+            ),
+            Self::GuardrailUnavailable { guard } => write!(
+                f,
+                "The gateway's guardrail '{guard}' could not check the request; it was not sent to the model. Retry later."
+            ),
+            Self::Guardrail { guard, request: false } => write!(
+                f,
+                "The model's answer was blocked by the gateway's guardrail '{guard}'."
+            ),
         }
     }
 }

@@ -85,6 +85,8 @@ pub struct Key {
     pub budgets: Budgets,
     /// Request and response bodies of this key go to the body log (with the model's own switch).
     pub log_bodies: bool,
+    /// The client networks this key may be used from (`None`: anywhere).
+    pub networks: Option<Vec<crate::guard::network::Cidr>>,
     hash: [u8; 32],
 }
 

@@ -14,6 +14,7 @@ pub mod config;
 pub mod config_error;
 pub mod error;
 pub mod gateway;
+pub mod guard;
 pub mod inbound;
 pub mod keys;
 pub mod metrics;

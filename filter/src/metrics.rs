@@ -35,6 +35,8 @@ pub const COST_UNKNOWN: &str = "gw.cost_unknown";
 pub const VM_MEMORY: &str = "gw.vm_memory_bytes";
 /// Answered requests whose usage could not be read (counter): charged at the admission estimate.
 pub const USAGE_MISSING: &str = "gw.usage_missing";
+/// Guardrail decisions, by guard, action and phase.
+pub const GUARDRAIL_DECISIONS: &str = "gw.guardrail.decisions";
 
 /// Cache lookups (counter, by `model`, `layer` (exact) and `outcome`: hit, miss, bypass).
 pub const CACHE_LOOKUPS: &str = "gw.cache.lookups";
@@ -170,6 +172,14 @@ pub fn cost(l: &Labels) -> String {
             ("key_id", l.key_id),
             ("team", l.team),
         ],
+    )
+}
+
+/// One guardrail decision (a guard that matched in a phase).
+pub fn guardrail(guard: &str, action: &str, phase: &str) -> String {
+    name(
+        GUARDRAIL_DECISIONS,
+        &[("guard", guard), ("action", action), ("phase", phase)],
     )
 }
 

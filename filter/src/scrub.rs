@@ -69,20 +69,35 @@ impl Scrubber {
         self.scrub_marked(bytes).0
     }
 
+    /// Where the secrets occur in `bytes` (start, end), earliest first: the guardrails' secret
+    /// detector finds the gateway's own keys with this.
+    pub fn spans(&self, bytes: &[u8]) -> Vec<(usize, usize)> {
+        let mut spans = Vec::new();
+        let mut pos = 0;
+        while let Some((at, len)) = self.next_match(bytes.get(pos..).unwrap_or_default()) {
+            let start = pos.saturating_add(at);
+            spans.push((start, start.saturating_add(len)));
+            pos = start.saturating_add(len);
+        }
+        spans
+    }
+
+    /// The earliest occurrence of any pattern in `rest` and its length; the longest wins a tie
+    /// (patterns are sorted longest first and `min_by_key` keeps the first of equals).
+    fn next_match(&self, rest: &[u8]) -> Option<(usize, usize)> {
+        self.patterns
+            .iter()
+            .filter_map(|(p, offset)| find(rest, p, *offset).map(|at| (at, p.len())))
+            .min_by_key(|&(at, _)| at)
+    }
+
     /// Like [`Self::scrub`], and where the last replacement ends in the output (0 if none).
     fn scrub_marked(&self, bytes: &[u8]) -> (Option<Vec<u8>>, usize) {
         let mut out: Option<Vec<u8>> = None;
         let mut pos = 0;
         loop {
             let rest = bytes.get(pos..).unwrap_or_default();
-            // The earliest occurrence of any pattern; the longest wins a tie (patterns are
-            // sorted longest first and `min_by_key` keeps the first of equals).
-            let next = self
-                .patterns
-                .iter()
-                .filter_map(|(p, offset)| find(rest, p, *offset).map(|at| (at, p.len())))
-                .min_by_key(|&(at, _)| at);
-            let Some((at, len)) = next else {
+            let Some((at, len)) = self.next_match(rest) else {
                 break;
             };
             let buf = out.get_or_insert_with(|| Vec::with_capacity(bytes.len()));

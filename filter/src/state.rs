@@ -74,3 +74,5 @@ pub const USAGE_SOURCE: &str = "gw_usage";
 pub const CACHE: &str = "gw_cache";
 /// What a cache hit saved: the cost of the stored answer when a provider gave it.
 pub const CACHE_SAVED_MICROS: &str = "gw_cache_saved_microdollars";
+/// The guardrails that fired: `guard:action:phase`, comma-separated (never the matched text).
+pub const GUARDRAILS: &str = "gw_guardrails";

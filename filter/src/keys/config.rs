@@ -8,6 +8,7 @@ use serde_json::Value;
 
 use super::{Budgets, Key, Keys, Limits, Sections, Team, MAX_ID_LEN};
 use crate::config_error::{err, is_env_name, ConfigError};
+use crate::guard::network::Cidr;
 use crate::sha256;
 
 /// Largest budget accepted, in dollars (a typo guard, far above any real budget).
@@ -27,6 +28,8 @@ struct RawKey {
     /// This key's request and response bodies go to the body log.
     #[serde(default)]
     log_bodies: bool,
+    /// Client networks (CIDR) this key may be used from; absent = anywhere.
+    allowed_networks: Option<Vec<String>>,
 }
 
 #[derive(Deserialize)]
@@ -236,8 +239,25 @@ fn compile_key(
             Some(set)
         }
     };
+    let networks =
+        match raw.allowed_networks {
+            None => None,
+            Some(list) if list.is_empty() => return Err(err(
+                format!("{at}.allowed_networks"),
+                "an empty list allows no client; omit it to allow every network, or set `revoked`",
+            )),
+            Some(list) => Some(
+                list.iter()
+                    .enumerate()
+                    .map(|(i, n)| {
+                        Cidr::parse(n).map_err(|e| err(format!("{at}.allowed_networks[{i}]"), e))
+                    })
+                    .collect::<Result<Vec<_>, _>>()?,
+            ),
+        };
     Ok(Key {
         id: id.to_string(),
+        networks,
         team: raw.team,
         models,
         revoked: raw.revoked,

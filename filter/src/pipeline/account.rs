@@ -26,6 +26,7 @@ impl Request {
         if self.operation.is_none() && self.status == 0 {
             return;
         }
+        self.guard_log();
         if self.cache.answered() {
             return self.log_cache_hit(host);
         }

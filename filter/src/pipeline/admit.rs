@@ -72,6 +72,13 @@ impl Request {
                 }
             }
         }
+        if let Err(flow) = self.guard_client_network(host) {
+            return flow;
+        }
+        if self.guard_may_rewrite_request() && header("content-length").is_some() {
+            // A masked body has another length; the buffer filter after this one sets it.
+            self.emit(Effect::RemoveRequestHeader("content-length"));
+        }
         let method = header(":method").unwrap_or_default();
         let path = header(":path").unwrap_or_default();
         let operation = match endpoint_for(method, path) {
@@ -144,6 +151,34 @@ impl Request {
             Ok(p) => p,
             Err(e) => return self.reply_error(&e),
         };
+        let body = match self.guard_request(&prepared, body) {
+            Ok(body) => body,
+            Err(flow) => return flow,
+        };
+        if self.guard.is_some() {
+            // Guards read and mask the chat form: a guarded request goes to every provider in
+            // it (never the client's own body past them), and its answer comes back through it.
+            self.native_body = None;
+        }
+        match self.ask_guard_webhooks(host, &prepared, &body) {
+            Err(flow) => return flow,
+            Ok(true) => {
+                self.guard_waiting = Some((prepared, body));
+                return Flow::Pause; // resumed by on_http_call_answer
+            }
+            Ok(false) => {}
+        }
+        self.route_request(host, prepared, body)
+    }
+
+    /// Routes a request its guards let through: asks the route's classifier, if any, then
+    /// plans and admits it.
+    pub(super) fn route_request(
+        &mut self,
+        host: &dyn Host,
+        prepared: Prepared,
+        body: Vec<u8>,
+    ) -> Flow {
         if self.count_tokens {
             if !self.counts_at_anthropic(&prepared.model) {
                 return self.reply_token_count(&prepared);

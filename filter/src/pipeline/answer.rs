@@ -2,6 +2,7 @@
 //! passes through while its usage is read, secrets are scrubbed, errors get the OpenAI shape,
 //! and a stream that breaks ends with an error event. Every buffer here has a cap.
 
+use super::guard::Guarded;
 use super::{Effect, Flow, Host, Outbound, Request};
 use crate::error::GatewayError;
 use crate::inbound::messages::{native_usage, NativeStream};
@@ -62,7 +63,11 @@ impl Request {
         };
         let mode = self.choose_outbound(served.as_ref().map(|s| s.provider.as_str()), mode);
         let translated = matches!(self.outbound, Some(Outbound::Translate(_)));
-        if !matches!(mode, Some(ResponseMode::Json(_))) || translated {
+        let guarded = self.guards_answer() && self.plan.is_some();
+        if guarded && matches!(mode, Some(ResponseMode::Stream(_))) {
+            self.guard_stream_start();
+        }
+        if guarded || translated || !matches!(mode, Some(ResponseMode::Json(_))) {
             // The body may be rewritten: its length is not known in advance.
             self.emit(Effect::SetResponseHeader("content-length", None));
         }
@@ -115,7 +120,7 @@ impl Request {
             .providers
             .iter()
             .find(|p| p.id == provider)
-            .is_some_and(|p| front.api().native_to(p.kind));
+            .is_some_and(|p| self.guard.is_none() && front.api().native_to(p.kind));
         match (native, mode) {
             (true, ResponseMode::Stream(_)) => {
                 self.outbound = Some(Outbound::Native(Some(Box::default())));
@@ -190,6 +195,16 @@ impl Request {
             }
         }
         let translating = matches!(self.outbound, Some(Outbound::Translate(_)));
+        let streamed = matches!(self.mode, Some(ResponseMode::Stream(_)));
+        let mut guarded = None;
+        if streamed || matches!(self.mode, Some(ResponseMode::Json(_))) {
+            match self.guard_answer(host, size, end_of_stream, streamed) {
+                Guarded::Wait => return Flow::Pause, // a guarded JSON answer is read whole
+                Guarded::Unguarded => {}
+                Guarded::Bytes(bytes) => guarded = Some(bytes),
+            }
+        }
+        let was_guarded = guarded.is_some();
         let scrubber = &self.config.scrubber;
         let mut replacement = None;
         match &mut self.mode {
@@ -234,26 +249,38 @@ impl Request {
                 return Flow::Pause; // translated whole: Envoy buffers it to its end
             }
             Some(ResponseMode::Json(window)) => {
-                let chunk = host.response_body(size);
+                let chunk = guarded.unwrap_or_else(|| host.response_body(size));
                 let scrubbed = self.scrub.feed(scrubber, &chunk, end_of_stream);
                 window.push(scrubbed.as_deref().unwrap_or(&chunk));
-                self.cache.feed(scrubbed.as_deref().unwrap_or(&chunk));
-                replacement = scrubbed;
-                if let (true, Some(front)) = (translating, &self.front) {
-                    let chat = replacement.as_deref().unwrap_or(&chunk);
-                    replacement = Some(front.answer_from_chat(chat));
-                }
+                // The OpenAI answer as it goes on (scrubbed, guarded), and whether it changed.
+                let (openai, changed) = match scrubbed {
+                    Some(bytes) => (bytes, true),
+                    None => (chunk, was_guarded),
+                };
+                self.cache.feed(&openai);
+                replacement = match (translating, &self.front) {
+                    (true, Some(front)) => Some(front.answer_from_chat(&openai)),
+                    _ => changed.then_some(openai),
+                };
             }
             Some(ResponseMode::Stream(observer)) => {
-                let chunk = host.response_body(size);
+                let chunk = guarded.unwrap_or_else(|| host.response_body(size));
                 let scrubbed = self.scrub.feed(scrubber, &chunk, end_of_stream);
                 let clean = scrubbed.as_deref().unwrap_or(&chunk);
                 self.cache.feed(clean);
-                replacement = observer.on_chunk(clean, end_of_stream).or(scrubbed);
-                if let Some(Outbound::Translate(Some(front))) = self.outbound.as_mut() {
-                    let chat = replacement.as_deref().unwrap_or(&chunk);
-                    replacement = Some(front.push(chat, end_of_stream));
-                }
+                let (openai, changed) = match observer.on_chunk(clean, end_of_stream) {
+                    Some(bytes) => (bytes, true),
+                    None => match scrubbed {
+                        Some(bytes) => (bytes, true),
+                        None => (chunk, was_guarded),
+                    },
+                };
+                replacement = match self.outbound.as_mut() {
+                    Some(Outbound::Translate(Some(front))) => {
+                        Some(front.push(&openai, end_of_stream))
+                    }
+                    _ => changed.then_some(openai),
+                };
             }
         }
         if let Some(bytes) = replacement {
@@ -290,7 +317,7 @@ impl Request {
                 self.usage = observer.usage;
                 if let Some(code) = observer.failure {
                     self.error_code = Some((code, "provider"));
-                } else if observer.error {
+                } else if observer.error && self.error_code.is_none() {
                     self.error_code = Some(("stream_error", "provider"));
                 }
                 observer

@@ -140,6 +140,12 @@ impl Request {
     ) -> Option<Flow> {
         let settings = self.config.cache.as_ref()?.model(&prepared.model)?.clone();
         let model = prepared.model.clone();
+        if self.guards_answer() {
+            // Its answer is guarded or restored for this caller alone (a restored answer holds
+            // this request's own values): never served from, nor stored in, a shared entry.
+            self.cache_verdict(&model, "bypass");
+            return None;
+        }
         let ns = {
             let (id, team) = self.key.as_ref().map_or((None, None), |(id, team)| {
                 (Some(id.as_str()), team.as_deref())

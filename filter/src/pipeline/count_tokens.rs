@@ -26,9 +26,12 @@ impl Request {
     /// Whether Anthropic counts this request's tokens: the model's first target is an Anthropic
     /// provider that is switched on (else the gateway estimates them).
     pub(super) fn counts_at_anthropic(&self, model: &str) -> bool {
-        self.anthropic_targets(model)
-            .first()
-            .is_some_and(|&i| i == 0)
+        // A guarded request's own body never passes the guards: it is counted here.
+        self.guard.is_none()
+            && self
+                .anthropic_targets(model)
+                .first()
+                .is_some_and(|&i| i == 0)
     }
 
     /// Indices of the model's targets at an Anthropic provider that is switched on.

@@ -13,6 +13,10 @@
 //! - `count_tokens`: Anthropic's token counting, answered here or sent to Anthropic;
 //! - `cache`: a model with a cache answers a repeated request from it (no provider), and
 //!   stores a successful answer at its end;
+//! - `admit`: the caller's key, the endpoint, the body's validation, routing (with the
+//!   classifier callout), limits and budgets (with the rate limit service callouts);
+//! - `guard`: a key's client networks; the request's texts guarded before routing (block,
+//!   mask, monitor), the answer's after it (restoring masked values), the body log masked;
 //! - `answer`: the response's shape (JSON, stream, error), usage read as it passes, secrets
 //!   scrubbed, caps enforced, failures turned into OpenAI errors; for another API's client the
 //!   answer passed through (from a provider that speaks it) or translated back;
@@ -29,6 +33,8 @@ mod answer;
 pub mod attempt;
 mod cache;
 mod count_tokens;
+mod guard;
+mod guard_webhook;
 pub mod handoff;
 #[cfg(test)]
 mod tests;
@@ -181,6 +187,12 @@ pub struct Request {
     count_tokens: bool,
     /// How the answer reaches a client of another API, chosen when it starts.
     outbound: Option<Outbound>,
+    /// The guardrails of this request: its guards, decisions and masked values.
+    guard: Option<crate::guard::Session>,
+    /// A request waiting for its guard webhooks' verdicts, with its body.
+    guard_waiting: Option<(Prepared, Vec<u8>)>,
+    /// The sliding window over a guarded streamed answer.
+    guard_stream: Option<crate::guard::stream::GuardStream>,
 }
 
 /// How the answer of a provider reaches a client whose API is not OpenAI's.
@@ -225,6 +237,9 @@ impl Request {
             native_body: None,
             count_tokens: false,
             outbound: None,
+            guard: None,
+            guard_waiting: None,
+            guard_stream: None,
         }
     }
 

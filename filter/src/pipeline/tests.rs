@@ -515,3 +515,5 @@ fn the_decision_is_handed_to_the_provider_filter_in_the_vm() {
 
 #[path = "cache_tests.rs"]
 mod cache_tests;
+#[path = "guard_tests.rs"]
+mod guard_tests;

@@ -149,14 +149,14 @@ impl Context for GatewayFilter {
         self.apply(Flow::Continue, 0);
     }
 
-    fn on_http_call_response(&mut self, _: u32, _: usize, body_size: usize, _: usize) {
+    fn on_http_call_response(&mut self, token: u32, _: usize, body_size: usize, _: usize) {
         let status = host::header(MapType::HttpCallResponseHeaders, ":status").unwrap_or_default();
         let answer = host::body(
             BufferType::HttpCallResponseBody,
             body_size.min(MAX_CALLOUT_ANSWER),
         );
         self.request
-            .on_classifier_answer(&WasmHost, &status, &answer);
+            .on_http_call_answer(&WasmHost, token, &status, &answer);
         self.apply(Flow::Continue, 0);
     }
 }
@@ -171,7 +171,7 @@ impl HttpContext for GatewayFilter {
         let flow = self
             .request
             .on_request_body(&WasmHost, body_size, end_of_stream);
-        self.apply(flow, 0)
+        self.apply(flow, body_size)
     }
 
     fn on_http_response_headers(&mut self, _: usize, _: bool) -> Action {

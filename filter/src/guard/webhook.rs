@@ -1,0 +1,233 @@
+//! The generic webhook guard: the gateway posts a request's texts to a configured Envoy
+//! cluster and acts on the verdict. The JSON contract (README "Guardrails and data privacy"):
+//!
+//! request  `{"guard": "<name>", "phase": "request", "model": "<model>", "key_id": "<id>"|null,
+//!            "texts": ["<text>", ...]}`
+//! answer   `200 {"action": "allow"}` or `200 {"action": "block", "reason": "<why>"}`
+//!
+//! Anything else (another status, a body that does not parse, another action, no answer within
+//! `timeout_ms`) is a failure, handled by the guard's failure mode: `closed` (the default) blocks,
+//! `open` lets the request through; both are counted.
+//!
+//! The Presidio adapter speaks Microsoft Presidio's analyzer REST API instead
+//! (microsoft.github.io/presidio/api-docs: `POST /analyze` with `text`, `language`, optional
+//! `entities` and `score_threshold`; the answer is an array of recognizer results
+//! `{entity_type, start, end, score}`): the texts go as one, and any result at or above the
+//! threshold flags the request.
+
+use serde::Deserialize;
+use serde_json::json;
+
+/// Where and how a webhook guard calls out.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Webhook {
+    pub cluster: String,
+    pub path: String,
+    pub timeout_ms: u64,
+    /// `failure_mode: open`: a webhook that cannot answer lets the request through.
+    pub fail_open: bool,
+    pub protocol: Protocol,
+}
+
+/// Which contract the service speaks.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Protocol {
+    /// The gateway's own (above).
+    Generic,
+    /// Presidio's analyzer: the entity types to look for (all when empty), the language, and
+    /// the lowest score that counts.
+    Presidio {
+        entities: Vec<String>,
+        language: String,
+        score_threshold: f64,
+    },
+}
+
+impl Eq for Protocol {}
+
+/// What the webhook said.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    Allow,
+    Block(String),
+    /// It could not answer (or answered outside the contract): why.
+    Failed(String),
+}
+
+/// The body posted to the service.
+pub fn request_body(
+    webhook: &Webhook,
+    guard: &str,
+    model: &str,
+    key_id: Option<&str>,
+    texts: &[String],
+) -> Vec<u8> {
+    let body = match &webhook.protocol {
+        Protocol::Generic => {
+            json!({"guard": guard, "phase": "request", "model": model, "key_id": key_id, "texts": texts})
+        }
+        Protocol::Presidio {
+            entities,
+            language,
+            score_threshold,
+        } => {
+            let mut body = json!({"text": texts.join("\n\n"), "language": language,
+                "score_threshold": score_threshold});
+            if let (false, Some(obj)) = (entities.is_empty(), body.as_object_mut()) {
+                obj.insert("entities".into(), json!(entities));
+            }
+            body
+        }
+    };
+    body.to_string().into_bytes()
+}
+
+#[derive(Deserialize)]
+struct PresidioResult {
+    entity_type: String,
+    score: f64,
+}
+
+#[derive(Deserialize)]
+struct Answer {
+    action: String,
+    #[serde(default)]
+    reason: Option<String>,
+}
+
+/// The verdict of an answer (`status` empty when Envoy could not reach the cluster; Envoy
+/// answers a callout that ran out of time with its own 504).
+pub fn verdict(webhook: &Webhook, status: &str, body: &[u8]) -> Verdict {
+    match status {
+        "200" => {}
+        "504" => return Verdict::Failed("timed out".into()),
+        "" | "503" => return Verdict::Failed("unreachable".into()),
+        other => return Verdict::Failed(format!("answered {other}")),
+    }
+    if let Protocol::Presidio {
+        score_threshold, ..
+    } = &webhook.protocol
+    {
+        return match serde_json::from_slice::<Vec<PresidioResult>>(body) {
+            Ok(results) => {
+                let mut found: Vec<&str> = results
+                    .iter()
+                    .filter(|r| r.score >= *score_threshold)
+                    .map(|r| r.entity_type.as_str())
+                    .collect();
+                found.sort_unstable();
+                found.dedup();
+                if found.is_empty() {
+                    Verdict::Allow
+                } else {
+                    Verdict::Block(format!("found {}", found.join(", ")))
+                }
+            }
+            Err(e) => Verdict::Failed(format!("unreadable answer ({e})")),
+        };
+    }
+    match serde_json::from_slice::<Answer>(body) {
+        Ok(a) if a.action == "allow" => Verdict::Allow,
+        Ok(a) if a.action == "block" => Verdict::Block(a.reason.unwrap_or_default()),
+        Ok(a) => Verdict::Failed(format!("unknown action '{}'", a.action)),
+        Err(e) => Verdict::Failed(format!("unreadable answer ({e})")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn generic() -> Webhook {
+        Webhook {
+            cluster: "c".into(),
+            path: "/guard".into(),
+            timeout_ms: 100,
+            fail_open: false,
+            protocol: Protocol::Generic,
+        }
+    }
+
+    fn presidio() -> Webhook {
+        Webhook {
+            protocol: Protocol::Presidio {
+                entities: vec!["EMAIL_ADDRESS".into(), "PERSON".into()],
+                language: "en".into(),
+                score_threshold: 0.5,
+            },
+            ..generic()
+        }
+    }
+
+    #[test]
+    fn presidio_requests_and_results() {
+        // Presidio's API reference: AnalyzeRequest and a list of RecognizerResult.
+        let body: serde_json::Value = serde_json::from_slice(&request_body(
+            &presidio(),
+            "pii",
+            "gpt",
+            None,
+            &["a".into(), "b".into()],
+        ))
+        .unwrap();
+        assert_eq!(
+            body,
+            json!({"text": "a\n\nb", "language": "en", "score_threshold": 0.5, "entities": ["EMAIL_ADDRESS", "PERSON"]})
+        );
+        let p = presidio();
+        assert_eq!(verdict(&p, "200", b"[]"), Verdict::Allow);
+        let results = br#"[{"entity_type":"PERSON","start":0,"end":4,"score":0.85,"analysis_explanation":null},
+            {"entity_type":"EMAIL_ADDRESS","start":10,"end":20,"score":1.0},
+            {"entity_type":"URL","start":10,"end":20,"score":0.3}]"#;
+        assert_eq!(
+            verdict(&p, "200", results),
+            Verdict::Block("found EMAIL_ADDRESS, PERSON".into())
+        );
+        assert!(matches!(
+            verdict(&p, "200", br#"{"error":"x"}"#),
+            Verdict::Failed(_)
+        ));
+        assert!(matches!(verdict(&p, "504", b""), Verdict::Failed(_)));
+    }
+
+    #[test]
+    fn verdicts_follow_the_contract() {
+        let g = generic();
+        let verdict = |s: &str, b: &[u8]| verdict(&g, s, b);
+        assert_eq!(verdict("200", br#"{"action":"allow"}"#), Verdict::Allow);
+        assert_eq!(
+            verdict("200", br#"{"action":"block","reason":"toxic"}"#),
+            Verdict::Block("toxic".into())
+        );
+        for (status, body) in [
+            ("504", &b""[..]),
+            ("", b""),
+            ("503", b""),
+            ("500", br#"{"action":"allow"}"#),
+            ("200", b"not json"),
+            ("200", br#"{"action":"maybe"}"#),
+            ("200", br#"{"verdict":"allow"}"#),
+        ] {
+            assert!(
+                matches!(verdict(status, body), Verdict::Failed(_)),
+                "{status} {body:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_request_names_guard_phase_and_texts() {
+        let body: serde_json::Value = serde_json::from_slice(&request_body(
+            &generic(),
+            "tox",
+            "gpt",
+            None,
+            &["a".into(), "b".into()],
+        ))
+        .unwrap();
+        assert_eq!(
+            body,
+            json!({"guard": "tox", "phase": "request", "model": "gpt", "key_id": null, "texts": ["a", "b"]})
+        );
+    }
+}

@@ -1,0 +1,194 @@
+//! The guardrail stage, natively: what the request forwards or refuses, the webhook callouts
+//! and their failure modes, the answer restored, the client's network checked.
+
+use super::*;
+
+fn guarded(policies: Value) -> Rc<Config> {
+    config(json!({"guardrails": {"policies": policies}}))
+}
+
+fn ask(content: &str) -> Value {
+    json!({"model": "demo-chat", "messages": [{"role": "user", "content": content}]})
+}
+
+fn forwarded(effects: &[Effect]) -> Option<Value> {
+    effects.iter().find_map(|e| match e {
+        Effect::ReplaceRequestBody(b) => serde_json::from_slice(b).ok(),
+        _ => None,
+    })
+}
+
+#[test]
+fn a_mask_rewrites_the_forwarded_body_and_a_block_answers_400() {
+    let cfg = guarded(json!({"p": {"all": true, "guards": [
+        {"name": "mail", "kind": "email", "action": "mask", "restore": true},
+        {"name": "no-ssn", "kind": "us_ssn", "action": "block"}]}}));
+    let mut host = chat_host(&ask("write to jane@example.com"));
+    host.request_headers.insert("content-length", "99".into());
+    let mut request = Request::new(Rc::clone(&cfg), 0, host.now());
+    assert_eq!(request.on_request_headers(&host, false), Flow::Continue);
+    assert!(request
+        .take_effects()
+        .contains(&Effect::RemoveRequestHeader("content-length")));
+    assert_eq!(
+        request.on_request_body(&host, host.request_body.len(), true),
+        Flow::Continue
+    );
+    let effects = request.take_effects();
+    let sent = forwarded(&effects).expect("the body is replaced");
+    assert_eq!(sent["messages"][0]["content"], "write to [EMAIL_1]");
+    assert!(property(&effects, state::ROUTE).is_some(), "routed");
+
+    // The answer carries the placeholder back: restored in the JSON the client gets.
+    host.response_headers.insert(":status", "200".into());
+    host.response_headers
+        .insert("content-type", "application/json".into());
+    host.properties
+        .insert(state::PROVIDER.into(), "demo".into());
+    request.on_response_headers(&host);
+    assert!(request
+        .take_effects()
+        .contains(&Effect::SetResponseHeader("content-length", None)));
+    host.response_body = json!({"choices": [{"index": 0, "message": {"role": "assistant", "content": "Sent to [EMAIL_1]."}}]})
+        .to_string()
+        .into_bytes();
+    let len = host.response_body.len();
+    assert_eq!(
+        request.on_response_body(&host, len, false),
+        Flow::Pause,
+        "read whole"
+    );
+    request.on_response_body(&host, len, true);
+    let body = request.take_effects().into_iter().find_map(|e| match e {
+        Effect::ReplaceResponseBody(b) => serde_json::from_slice::<Value>(&b).ok(),
+        _ => None,
+    });
+    assert_eq!(
+        body.unwrap()["choices"][0]["message"]["content"],
+        "Sent to jane@example.com."
+    );
+    request.on_log(&host);
+    let log = request.take_effects();
+    assert_eq!(property(&log, state::GUARDRAILS), Some("mail:mask:request"));
+    assert_eq!(
+        counted(&log, "gw.guardrail.decisions"),
+        vec![(
+            "gw.guardrail.decisions;guard=mail;action=mask;phase=request".into(),
+            1
+        )]
+    );
+
+    let host = chat_host(&ask("my SSN is 123-45-6789"));
+    let mut request = Request::new(cfg, 0, host.now());
+    send(&mut request, &host);
+    let effects = request.take_effects();
+    let (status, body) = reply_of(&effects).expect("refused");
+    assert_eq!(status, 400);
+    assert_eq!(body["error"]["code"], "guardrail_blocked");
+    assert!(property(&effects, state::ROUTE).is_none(), "never routed");
+}
+
+fn webhook(mode: &str) -> Rc<Config> {
+    guarded(json!({"p": {"all": true, "guards": [
+        {"name": "tox", "kind": "webhook", "cluster": "guard", "path": "/check", "phase": "request",
+         "action": "block", "timeout_ms": 200, "failure_mode": mode}]}}))
+}
+
+#[test]
+fn a_webhook_allows_blocks_and_fails_by_its_mode() {
+    // Allowed: the request waits, then goes on.
+    let host = chat_host(&ask("hello there"));
+    let mut request = Request::new(webhook("closed"), 0, host.now());
+    assert_eq!(send(&mut request, &host), Flow::Pause);
+    request.take_effects();
+    let calls = host.http_calls.borrow().clone();
+    assert_eq!(calls[0].0, "/check");
+    let asked: Value = serde_json::from_slice(&calls[0].1).unwrap();
+    assert_eq!(
+        asked,
+        json!({"guard": "tox", "phase": "request", "model": "demo-chat", "key_id": null, "texts": ["hello there"]})
+    );
+    request.on_http_call_answer(&host, 1, "200", br#"{"action":"allow"}"#);
+    let effects = request.take_effects();
+    assert!(property(&effects, state::ROUTE).is_some());
+    assert_eq!(effects.last(), Some(&Effect::ResumeRequest));
+
+    // Blocked: a 400 naming the guard.
+    let host = chat_host(&ask("bad words"));
+    let mut request = Request::new(webhook("closed"), 0, host.now());
+    send(&mut request, &host);
+    request.on_http_call_answer(&host, 1, "200", br#"{"action":"block","reason":"toxic"}"#);
+    let (status, body) = reply_of(&request.take_effects()).unwrap();
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (400, Some("guardrail_blocked"))
+    );
+
+    // Timed out (Envoy's 504): closed refuses with 503, open goes on; both counted.
+    for (mode, refused) in [("closed", true), ("open", false)] {
+        let host = chat_host(&ask("hello"));
+        let mut request = Request::new(webhook(mode), 0, host.now());
+        send(&mut request, &host);
+        request.on_http_call_answer(&host, 1, "504", b"upstream request timeout");
+        let effects = request.take_effects();
+        let outcome = if refused {
+            "failed_closed"
+        } else {
+            "failed_open"
+        };
+        assert_eq!(
+            counted(&effects, "gw.guardrail.decisions"),
+            vec![(
+                format!("gw.guardrail.decisions;guard=tox;action={outcome};phase=request"),
+                1
+            )]
+        );
+        match reply_of(&effects) {
+            Some((status, body)) => {
+                assert!(refused, "{mode}");
+                assert_eq!(
+                    (status, body["error"]["code"].as_str()),
+                    (503, Some("guardrail_unavailable"))
+                );
+            }
+            None => {
+                assert!(!refused, "{mode}");
+                assert_eq!(effects.last(), Some(&Effect::ResumeRequest));
+            }
+        }
+    }
+
+    // A call that cannot even start fails closed at once.
+    let mut host = chat_host(&ask("hello"));
+    host.calls_fail = true;
+    let mut request = Request::new(webhook("closed"), 0, host.now());
+    send(&mut request, &host);
+    let (status, _) = reply_of(&request.take_effects()).unwrap();
+    assert_eq!(status, 503);
+}
+
+#[test]
+fn a_key_outside_its_networks_is_refused() {
+    let cfg = config(
+        json!({"keys": {"alice": {"key_env": "KEY_ALICE", "allowed_networks": ["10.0.0.0/8"]}}}),
+    );
+    let mut host = chat_host(&hello(false));
+    host.request_headers
+        .insert("authorization", format!("Bearer {ALICE_KEY}"));
+    for (source, allowed) in [("192.0.2.7:40000", false), ("10.1.2.3:40000", true)] {
+        host.properties
+            .insert("source.address".into(), source.into());
+        let mut request = Request::new(Rc::clone(&cfg), 0, host.now());
+        let flow = request.on_request_headers(&host, false);
+        let reply = reply_of(&request.take_effects());
+        if allowed {
+            assert_eq!((flow, reply), (Flow::Continue, None), "{source}");
+        } else {
+            let (status, body) = reply.expect("refused");
+            assert_eq!(
+                (status, body["error"]["code"].as_str()),
+                (403, Some("network_not_allowed"))
+            );
+        }
+    }
+}
