@@ -3,6 +3,7 @@
 
 #[cfg(feature = "bench")]
 pub mod bench;
+pub mod check;
 pub mod envoy;
 pub mod fake;
 pub mod fake_provider;

@@ -4,20 +4,13 @@
 
 use serde_json::{json, Value};
 
+use crate::check::sha256_hex;
 use crate::envoy::{Envoy, Options};
 use crate::fake_provider::FakeProvider;
 use crate::http::Response;
 
 pub const KEY: &str = "gw-messages-5d2c7e";
 pub const LIMITED: &str = "gw-limited-0a9b11";
-
-fn sha256_hex(s: &str) -> String {
-    use sha2::Digest;
-    sha2::Sha256::digest(s.as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
-}
 
 /// Every provider family, one chat model each, a chain Anthropic -> OpenAI, and two keys (one
 /// limited to a single request a minute).

@@ -9,6 +9,7 @@
 use std::thread;
 use std::time::Duration;
 
+use gateway_tests::check::{sample, sha256_hex};
 use gateway_tests::envoy::{Envoy, Options};
 use gateway_tests::fake_provider::{count_tokens, demo_answer, fake_vector, FakeProvider};
 use gateway_tests::http::Response;
@@ -17,14 +18,6 @@ use serde_json::{json, Value};
 const ALICE: &str = "gw-alice-5e1d";
 const CAROL: &str = "gw-carol-77c0";
 const BOB: &str = "gw-bob-0a9f";
-
-fn sha256_hex(s: &str) -> String {
-    use sha2::Digest;
-    sha2::Sha256::digest(s.as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
-}
 
 fn start(plugin: Value) -> (FakeProvider, Envoy) {
     let fake = FakeProvider::start(0).unwrap();
@@ -115,27 +108,6 @@ fn text_of(r: &Response) -> String {
             .unwrap_or_default()
             .to_string()
     }
-}
-
-/// The value of the Prometheus sample `name{labels...}` (all its labels given).
-fn sample(text: &str, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
-    text.lines()
-        .filter(|l| !l.starts_with('#'))
-        .find_map(|line| {
-            let (series, value) = line.rsplit_once(' ')?;
-            let (metric, rest) = series.split_once('{').unwrap_or((series, "}"));
-            let have: Vec<&str> = rest
-                .trim_end_matches('}')
-                .split(',')
-                .filter(|s| !s.is_empty())
-                .collect();
-            let wanted: Vec<String> = labels.iter().map(|(k, v)| format!("{k}=\"{v}\"")).collect();
-            (metric == name
-                && have.len() == wanted.len()
-                && wanted.iter().all(|w| have.contains(&w.as_str())))
-            .then(|| value.parse().ok())
-            .flatten()
-        })
 }
 
 #[test]

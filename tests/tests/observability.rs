@@ -4,30 +4,10 @@
 
 use std::time::{Duration, Instant};
 
+use gateway_tests::check::sample;
 use gateway_tests::envoy::{Envoy, Options};
 use gateway_tests::fake_provider::{demo_answer, FakeProvider, Reply};
 use serde_json::{json, Value};
-
-/// The value of the Prometheus sample `name{labels...}` (labels in any order, all of them).
-fn sample(text: &str, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
-    text.lines()
-        .filter(|l| !l.starts_with('#'))
-        .find_map(|line| {
-            let (series, value) = line.rsplit_once(' ')?;
-            let (metric, rest) = series.split_once('{').unwrap_or((series, "}"));
-            let have: Vec<&str> = rest
-                .trim_end_matches('}')
-                .split(',')
-                .filter(|s| !s.is_empty())
-                .collect();
-            let wanted: Vec<String> = labels.iter().map(|(k, v)| format!("{k}=\"{v}\"")).collect();
-            (metric == name
-                && have.len() == wanted.len()
-                && wanted.iter().all(|w| have.contains(&w.as_str())))
-            .then(|| value.parse().ok())
-            .flatten()
-        })
-}
 
 /// Polls the Prometheus page until `name{labels}` equals `want` (histograms appear only after
 /// Envoy's next stats flush, every 5 s by default).

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use gateway_tests::check::sha256_hex;
 use gateway_tests::envoy::{Envoy, Options};
 use gateway_tests::fake_provider::{FakeProvider, Reply};
 use gateway_tests::ratelimit::{LimitsFile, RateLimitServer, RedisServer};
@@ -15,14 +16,6 @@ use serde_json::{json, Value};
 const ALICE: &str = "gw-alice-8c1f0b";
 const BOB: &str = "gw-bob-77aa21";
 const OLD: &str = "gw-old-000000";
-
-fn sha256_hex(s: &str) -> String {
-    use sha2::Digest;
-    sha2::Sha256::digest(s.as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
-}
 
 fn plugin(keys: Value, extra: Value) -> Value {
     let mut config = json!({
