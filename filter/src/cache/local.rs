@@ -127,7 +127,7 @@ impl Local<'_> {
         };
         let delta = value.len() as i64 - old_len as i64;
         if delta > 0 {
-            self.reserve_bytes(delta as u64)?;
+            self.add_bytes(delta)?;
         }
         match self.store.set(&name, &value, cas) {
             Ok(()) => {
@@ -157,28 +157,8 @@ impl Local<'_> {
             .map_or(0, |(v, _)| decode_u64(&v))
     }
 
-    /// Takes `n` bytes of the budget, or refuses.
-    fn reserve_bytes(&self, n: u64) -> Result<(), PutError> {
-        for _ in 0..8 {
-            let current = self.store.get(BYTES_KEY).map_err(|_| PutError::Store)?;
-            let used = current.as_ref().map_or(0, |(v, _)| decode_u64(v));
-            let next = used.saturating_add(n);
-            if next > self.max_bytes {
-                return Err(PutError::Full);
-            }
-            match self
-                .store
-                .set(BYTES_KEY, &next.to_le_bytes(), current.map(|(_, c)| c))
-            {
-                Ok(()) => return Ok(()),
-                Err(StoreError::CasMismatch) => continue,
-                Err(StoreError::Other) => return Err(PutError::Store),
-            }
-        }
-        Err(PutError::Contended)
-    }
-
-    /// Moves the counter by `delta` (never below zero).
+    /// Moves the byte counter by `delta` (never below zero); a growth that would pass the
+    /// budget is refused.
     fn add_bytes(&self, delta: i64) -> Result<(), PutError> {
         for _ in 0..8 {
             let current = self.store.get(BYTES_KEY).map_err(|_| PutError::Store)?;
@@ -186,8 +166,11 @@ impl Local<'_> {
             let next = if delta < 0 {
                 used.saturating_sub(delta.unsigned_abs())
             } else {
-                used.saturating_add(delta as u64)
+                used.saturating_add(delta.unsigned_abs())
             };
+            if delta > 0 && next > self.max_bytes {
+                return Err(PutError::Full);
+            }
             match self
                 .store
                 .set(BYTES_KEY, &next.to_le_bytes(), current.map(|(_, c)| c))
