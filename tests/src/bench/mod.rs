@@ -192,6 +192,42 @@ pub fn quota_options(gateway: &Options) -> Options {
     options
 }
 
+/// The gateway's options with the response cache on for the OpenAI-compatible model (README
+/// "Caching"): after one warm-up request ([`warm`]) every request is a local exact hit.
+pub fn cache_options(gateway: &Options) -> Options {
+    let mut options = gateway.clone();
+    let mut config = plugin_config();
+    config["cache"] = json!({"models": {"gpt-4o-mini": {"ttl": 86400}}});
+    options.plugin_config = Some(config);
+    options
+}
+
+/// The gateway's options with a mask guard on the OpenAI-compatible model (README "Guardrails
+/// and data privacy"): e-mail addresses masked and restored, card numbers masked, on the
+/// request and on the answer (streams through the sliding window). The bench's texts hold
+/// neither, so this measures the guards reading every text, not the rewriting.
+pub fn guard_options(gateway: &Options) -> Options {
+    let mut options = gateway.clone();
+    let mut config = plugin_config();
+    config["guardrails"] = json!({"policies": {"pii": {"models": ["gpt-4o-mini"], "guards": [
+        {"name": "mask-email", "kind": "email", "action": "mask", "restore": true},
+        {"name": "mask-card", "kind": "payment_card", "action": "mask"}]}}});
+    options.plugin_config = Some(config);
+    options
+}
+
+/// Sends one request (the cache scenario stores its answer before the measured runs).
+pub fn warm(proxy: &Proxy, bodies: &Bodies, model: Model) -> Result<(), String> {
+    let t = Client::new(proxy.target())
+        .send(&bodies.bytes(model, false))
+        .map_err(|e| format!("warm-up request failed: {e}"))?;
+    if t.status == 200 {
+        Ok(())
+    } else {
+        Err(format!("warm-up request: status {}", t.status))
+    }
+}
+
 /// Envoy options for the gateway: the shipped envoy/envoy.yaml (or `envoy_yaml`, a baseline
 /// revision's), every provider cluster on the fake upstream (no DNS, nothing leaves the
 /// machine), the bench plugin configuration and keys.

@@ -1,5 +1,6 @@
 //! `make bench`'s driver: starts the fake upstream, then the proxies (plain Envoy; the gateway
-//! for an OpenAI-compatible provider, translating to Anthropic, and with quotas on; with
+//! for an OpenAI-compatible provider, translating to Anthropic, with quotas on, answering from
+//! its cache, and with mask guards on; with
 //! BENCH_PEERS=1 the LiteLLM proxy and the Portkey gateway), measures each with wrk and the
 //! stream client, and writes the markdown table and the JSON under bench/results/.
 //! Settings: see `Settings::from_env` (BENCH_DURATION, BENCH_CONNECTIONS, BENCH_PROXY_CPUS,
@@ -15,9 +16,10 @@ use std::time::SystemTime;
 use gateway_tests::bench::load::{self, Target, WrkFigures};
 use gateway_tests::bench::report::{Kind, Report, Scenario};
 use gateway_tests::bench::{
-    derived_envoy_options, envoy_pid, floor_wasm_path, gateway_options, mark_unavailable, peers,
-    procstat, quota_options, revision, run_interleaved, upstream, utc, Baseline, Bodies, Derived,
-    Model, Proxy, Running, Settings, WasmOverride, GATEWAY_KEY,
+    cache_options, derived_envoy_options, envoy_pid, floor_wasm_path, gateway_options,
+    guard_options, mark_unavailable, peers, procstat, quota_options, revision, run_interleaved,
+    upstream, utc, warm, Baseline, Bodies, Derived, Model, Proxy, Running, Settings, WasmOverride,
+    GATEWAY_KEY,
 };
 use gateway_tests::envoy::{envoy_bin, render_config, repo_root, wasm_path, Envoy, Options};
 use serde_json::json;
@@ -201,7 +203,28 @@ fn main() {
                 quota_options(&gateway),
                 quota_auth.clone(),
             ),
+            (
+                "gateway-cache",
+                "6. Gateway, OpenAI-compatible, cache on: every request a local exact hit",
+                Model::OpenAi,
+                "cache",
+                cache_options(&gateway),
+                client_auth.clone(),
+            ),
+            (
+                "gateway-guard",
+                "7. Gateway, OpenAI-compatible, mask guards on (e-mail with restore, cards)",
+                Model::OpenAi,
+                "openai",
+                guard_options(&gateway),
+                client_auth.clone(),
+            ),
         ] {
+            // The baseline may predate these features (its configuration would refuse them).
+            let new_feature = matches!(id, "gateway-cache" | "gateway-guard");
+            if new_feature && build.is_some() {
+                continue;
+            }
             let (id, label) = match build {
                 None => (id.to_string(), label.to_string()),
                 Some(b) => (
@@ -230,16 +253,27 @@ fn main() {
             };
             match envoy_pid(&envoy) {
                 Ok(pid) => {
+                    let cached = id == "gateway-cache";
                     let proxy = Proxy {
                         pid,
                         cpus: proxy_cpus.clone(),
                         port: envoy.port,
                         headers,
                         path: "/v1/chat/completions".into(),
-                        expect_header: Some(("x-gateway-provider".into(), provider.into())),
+                        expect_header: Some(if cached {
+                            ("x-gateway-cache".into(), "hit".into())
+                        } else {
+                            ("x-gateway-provider".into(), provider.into())
+                        }),
                         // Quotas on: admitted answers carry their tightest counter's headers.
                         expect_present: quotas.then(|| "x-ratelimit-limit-requests".to_string()),
                     };
+                    if cached {
+                        if let Err(e) = warm(&proxy, &bodies, model) {
+                            failed.push(unavailable(s, &e));
+                            continue;
+                        }
+                    }
                     running.push(Running::new(s, proxy, model, Box::new(envoy)));
                 }
                 Err(e) => failed.push(unavailable(s, &e)),
@@ -258,6 +292,8 @@ fn main() {
             "gateway-openai",
             "gateway-anthropic",
             "gateway-quotas",
+            "gateway-cache",
+            "gateway-guard",
         ]
         .iter()
         .position(|x| *x == current.unwrap_or(id));
