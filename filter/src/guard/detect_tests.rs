@@ -167,3 +167,50 @@ fn ip_addresses_v4_and_v6() {
         );
     }
 }
+
+mod prefilters {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// What the detector found when its pattern walked the whole text (no prefilter).
+    fn whole_text(pattern: &str, text: &str) -> Vec<(usize, usize)> {
+        let re = Regex::new(pattern).unwrap();
+        re.find_iter(text).map(|m| (m.start(), m.end())).collect()
+    }
+
+    /// What the stretches gave, with no digit floor (so every match is kept).
+    fn by_stretches(pattern: &str, text: &str) -> Vec<(usize, usize)> {
+        let re = Regex::new(pattern).unwrap();
+        let mut out = Vec::new();
+        for_number_stretches(text, 0, &re, |m| out.push((m.start, m.end)));
+        out
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2000))]
+        /// Running a number pattern over the stretches finds exactly what it finds over the
+        /// whole text, on texts mixing digits, separators, letters and non-ASCII characters.
+        #[test]
+        fn stretches_find_what_the_whole_text_holds(
+            tokens in proptest::collection::vec(proptest::sample::select(vec![
+                "4242", "123", "45", "6789", "0", "2", "255", " ", "-", ".", "(", ")", "+", "/",
+                "a", "Z", "_", "é", "€",
+            ]), 0..40)
+        ) {
+            let text = tokens.concat();
+            for pattern in [PHONE, CARD, SSN, IPV4] {
+                prop_assert_eq!(by_stretches(pattern, &text), whole_text(pattern, &text), "{}", pattern);
+            }
+        }
+    }
+
+    #[test]
+    fn ibans_and_emails_are_still_found_after_their_prefilters() {
+        assert_eq!(
+            run(PiiPatterns::ibans, "pay to GB82 WEST 1234 5698 7654 32 now"),
+            ["GB82 WEST 1234 5698 7654 32"]
+        );
+        assert!(run(PiiPatterns::ibans, "no account number here").is_empty());
+        assert!(run(PiiPatterns::emails, "no address here").is_empty());
+    }
+}
