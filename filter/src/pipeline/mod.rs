@@ -288,7 +288,7 @@ impl Request {
             model,
             provider,
             operation: match (self.api, self.operation) {
-                (Api::Messages, _) => Api::Messages.name(),
+                (api @ (Api::Messages | Api::Responses), _) => api.name(),
                 (Api::OpenAi, o) => o.map_or("none", |o| o.name()),
             },
             key_id: self.key.as_ref().map_or("none", |(id, _)| id.as_str()),
