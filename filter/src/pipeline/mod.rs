@@ -40,6 +40,8 @@ pub mod handoff;
 mod tests;
 #[cfg(test)]
 mod tests_messages;
+#[cfg(test)]
+mod tests_responses;
 
 use std::rc::Rc;
 use std::time::{Duration, SystemTime};
