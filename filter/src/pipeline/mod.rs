@@ -9,8 +9,8 @@
 //! The stages, in the order a request meets them, each in its own file:
 //! - `admit`: the caller's key, the endpoint, the body's validation (another API's body, e.g.
 //!   Anthropic Messages or OpenAI Responses, first becomes the OpenAI chat form:
-//!   `crate::inbound`), routing (with
-//!   the classifier callout), limits and budgets (with the rate limit service callouts);
+//!   `crate::inbound`), routing (with the classifier callout), limits and budgets (with the
+//!   rate limit service callouts);
 //! - `count_tokens`: Anthropic's token counting, answered here or sent to Anthropic;
 //! - `cache`: a model with a cache answers a repeated request from it (no provider), and
 //!   stores a successful answer at its end;
