@@ -19,6 +19,8 @@ pub enum Endpoint {
     Messages,
     /// Anthropic token counting (`POST /v1/messages/count_tokens`).
     CountTokens,
+    /// OpenAI Responses (`POST /v1/responses`).
+    Responses,
     ListModels,
     RetrieveModel(String),
 }
@@ -32,9 +34,11 @@ pub fn endpoint_for(method: &str, path: &str) -> Result<Endpoint, GatewayError> 
         "/v1/embeddings" => (Endpoint::Embeddings, "POST"),
         "/v1/messages" => (Endpoint::Messages, "POST"),
         "/v1/messages/count_tokens" => (Endpoint::CountTokens, "POST"),
+        "/v1/responses" => (Endpoint::Responses, "POST"),
         "/v1/models" => (Endpoint::ListModels, "GET"),
         p => match p.strip_prefix("/v1/models/") {
             Some(id) if !id.is_empty() => (Endpoint::RetrieveModel(percent_decode(id)), "GET"),
+            _ if p.starts_with("/v1/responses/") => return Err(no_response_store()),
             _ => {
                 return Err(GatewayError::UnknownUrl {
                     method: method.into(),
@@ -53,11 +57,23 @@ pub fn endpoint_for(method: &str, path: &str) -> Result<Endpoint, GatewayError> 
     }
 }
 
+/// A stored response (`GET`/`DELETE /v1/responses/{id}`, its `input_items`, `cancel`): the
+/// gateway keeps none, so it is a client error naming why rather than a 404 for a URL.
+fn no_response_store() -> GatewayError {
+    GatewayError::InvalidParameter {
+        param: "response_id".into(),
+        message: "Stored responses are not available: this gateway has no response store configured (it is stateless, as with store: false). Keep the response the API returned instead of fetching it by id.".into(),
+    }
+}
+
 /// The API a path belongs to (its errors take that API's shape, even before the request is
 /// authenticated).
 pub fn api_of(path: &str) -> Api {
+    let path = path.split(['?', '#']).next().unwrap_or_default();
     if path.starts_with("/v1/messages") {
         Api::Messages
+    } else if path == "/v1/responses" || path.starts_with("/v1/responses/") {
+        Api::Responses
     } else {
         Api::OpenAi
     }
@@ -327,6 +343,26 @@ mod tests {
         assert_eq!(endpoint_for("POST", "/v1/nope").unwrap_err().status(), 404);
         assert_eq!(endpoint_for("POST", "/v1/messages"), Ok(Endpoint::Messages));
         assert_eq!(
+            endpoint_for("POST", "/v1/responses"),
+            Ok(Endpoint::Responses)
+        );
+        assert!(matches!(
+            endpoint_for("GET", "/v1/responses"),
+            Err(GatewayError::MethodNotAllowed { .. })
+        ));
+        for (method, path) in [
+            ("GET", "/v1/responses/resp_123"),
+            ("DELETE", "/v1/responses/resp_123"),
+            ("GET", "/v1/responses/resp_123/input_items"),
+        ] {
+            let e = endpoint_for(method, path).unwrap_err();
+            assert_eq!(e.status(), 400, "{method} {path}");
+            assert!(
+                e.to_string().contains("no response store configured"),
+                "{e}"
+            );
+        }
+        assert_eq!(
             endpoint_for("POST", "/v1/messages/count_tokens?beta=true"),
             Ok(Endpoint::CountTokens)
         );
@@ -336,6 +372,9 @@ mod tests {
         );
         assert_eq!(api_of("/v1/messages?beta=true"), Api::Messages);
         assert_eq!(api_of("/v1/chat/completions"), Api::OpenAi);
+        assert_eq!(api_of("/v1/responses"), Api::Responses);
+        assert_eq!(api_of("/v1/responses/resp_1?include=x"), Api::Responses);
+        assert_eq!(api_of("/v1/responsesx"), Api::OpenAi);
         assert_eq!(endpoint_for("GET", "/").unwrap_err().code(), "unknown_url");
     }
 

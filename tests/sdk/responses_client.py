@@ -1,7 +1,7 @@
 """Drives the gateway's `POST /v1/responses` with the official OpenAI Python SDK, unchanged, and
 prints what it saw as JSON, in the style of openai_client.py (the same `lookup` tool, so the fake
-provider's known answers apply). For the Rust test that runs it through Envoy once the Responses
-front end is wired into the pipeline.
+provider's known answers apply). Run through Envoy by tests/tests/responses_api.rs, and against a
+stand-in for the pipeline by tests/tests/responses_sdk.rs.
 
 usage: responses_client.py BASE_URL API_KEY MODEL,...
 """
@@ -93,7 +93,11 @@ for model in models:
         lambda: client.responses.create(model=model, input=prompt, previous_response_id="resp_123"))
     seen["web_search"] = error_of(
         lambda: client.responses.create(model=model, input=prompt, tools=[{"type": "web_search"}]))
+    seen["stream_error"] = collect(client.responses.create(model=model, input="FAIL STREAM", stream=True))
     out[model] = seen
 
+out["retrieve"] = error_of(lambda: client.responses.retrieve("resp_123"))
+bad_key = openai.OpenAI(base_url=sys.argv[1], api_key="not-a-gateway-key", max_retries=0)
+out["bad_key"] = error_of(lambda: bad_key.responses.create(model=models[0], input="x"))
 out["not_found"] = error_of(lambda: client.responses.create(model="no-such-model", input="x"))
 print(json.dumps(out))

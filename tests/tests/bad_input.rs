@@ -503,7 +503,7 @@ fn method_and_path_cases() -> Vec<Case> {
         "/v2/chat/completions",
         "/v1/chat/completions/extra",
         "/v1/embedding",
-        "/v1/responses",
+        "/v1/audio/speech",
         "/V1/CHAT/COMPLETIONS",
         "/v1/images/generations",
     ] {
@@ -518,6 +518,18 @@ fn method_and_path_cases() -> Vec<Case> {
             param: Param::Null,
         });
     }
+    // A chat body on the Responses endpoint (served since the Responses API was wired): its
+    // required `input` is missing.
+    cases.push(Case {
+        label: "POST /v1/responses with a chat body".into(),
+        method: "POST",
+        path: "/v1/responses".into(),
+        content_type: JSON,
+        body: body.clone(),
+        status: 400,
+        code: "missing_required_parameter",
+        param: Param::Named("input".into()),
+    });
     cases
 }
 

@@ -3,7 +3,8 @@
 //! the translators make from the golden inputs in filter/testdata/openai_responses/ is accepted
 //! by the SDK's own types and client, and the requests the SDK sends are translated. And
 //! tests/sdk/responses_client.py runs against a stand-in for the pipeline (the four translator
-//! calls around the fake provider, no Envoy), until the front end is wired into the pipeline.
+//! calls around the fake provider, no Envoy), which isolates the translators from the pipeline;
+//! the same script runs through Envoy in tests/tests/responses_api.rs.
 
 use std::io::BufReader;
 use std::net::{TcpListener, TcpStream};

@@ -22,6 +22,9 @@ pub enum Api {
     OpenAi,
     /// Anthropic Messages (`POST /v1/messages`, `/v1/messages/count_tokens`).
     Messages,
+    /// OpenAI Responses (`POST /v1/responses`): translated to and from the chat form for every
+    /// provider (OpenAI's own `/v1/responses` is not used yet).
+    Responses,
 }
 
 impl Api {
@@ -30,6 +33,7 @@ impl Api {
         match self {
             Self::OpenAi => "openai",
             Self::Messages => "messages",
+            Self::Responses => "responses",
         }
     }
 
@@ -37,6 +41,7 @@ impl Api {
         match name {
             "openai" => Some(Self::OpenAi),
             "messages" => Some(Self::Messages),
+            "responses" => Some(Self::Responses),
             _ => None,
         }
     }
@@ -49,6 +54,9 @@ impl Api {
             Self::Messages => {
                 messages::to_chat(body).map(|(chat, ctx)| Some((chat, Front::Messages(ctx))))
             }
+            Self::Responses => {
+                responses::to_chat(body).map(|(chat, ctx)| Some((chat, Front::Responses(ctx))))
+            }
         }
     }
 
@@ -58,6 +66,7 @@ impl Api {
         match self {
             Self::OpenAi => openai_error,
             Self::Messages => messages::error_from_chat(status, &openai_error),
+            Self::Responses => responses::error_from_chat(status, &openai_error),
         }
     }
 
@@ -67,6 +76,9 @@ impl Api {
         match self {
             Self::OpenAi => kind.is_openai_family(),
             Self::Messages => kind == ProviderKind::Anthropic,
+            // Pass-through to OpenAI's own /v1/responses is a later step: every provider,
+            // OpenAI's too, gets the chat form.
+            Self::Responses => false,
         }
     }
 }
@@ -75,12 +87,23 @@ impl Api {
 #[derive(Debug, Clone)]
 pub enum Front {
     Messages(messages::Context),
+    Responses(responses::Context),
 }
 
 impl Front {
     pub fn api(&self) -> Api {
         match self {
             Self::Messages(_) => Api::Messages,
+            Self::Responses(_) => Api::Responses,
+        }
+    }
+
+    /// The time and request id an answer is named by when the provider's answer does not say
+    /// (the Responses API's `created_at` and `resp_` id).
+    pub fn set_identity(&mut self, now_unix: u64, request_id: &str) {
+        match self {
+            Self::Messages(_) => {}
+            Self::Responses(ctx) => ctx.set_identity(now_unix, request_id),
         }
     }
 
@@ -89,6 +112,8 @@ impl Front {
     pub fn untranslatable(&self) -> Option<&str> {
         match self {
             Self::Messages(ctx) => ctx.untranslatable.as_deref(),
+            // What the chat form cannot carry was refused when the request was translated.
+            Self::Responses(_) => None,
         }
     }
 
@@ -96,6 +121,7 @@ impl Front {
     pub fn answer_from_chat(&self, chat: &[u8]) -> Vec<u8> {
         match self {
             Self::Messages(ctx) => messages::answer_from_chat(chat, ctx),
+            Self::Responses(ctx) => responses::answer_from_chat(chat, ctx),
         }
     }
 
@@ -103,6 +129,7 @@ impl Front {
     pub fn stream(&self) -> FrontStream {
         match self {
             Self::Messages(ctx) => FrontStream::Messages(messages::StreamFromChat::new(ctx)),
+            Self::Responses(ctx) => FrontStream::Responses(responses::StreamFromChat::new(ctx)),
         }
     }
 }
@@ -111,12 +138,65 @@ impl Front {
 #[derive(Debug)]
 pub enum FrontStream {
     Messages(messages::StreamFromChat),
+    Responses(responses::StreamFromChat),
 }
 
 impl FrontStream {
     pub fn push(&mut self, chunk: &[u8], end: bool) -> Vec<u8> {
         match self {
             Self::Messages(s) => s.push(chunk, end),
+            Self::Responses(s) => s.push(chunk, end),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::{json, Value};
+
+    #[test]
+    fn responses_is_an_api_of_its_own_translated_for_every_provider() {
+        assert_eq!(Api::parse(Api::Responses.name()), Some(Api::Responses));
+        assert_eq!(Api::Responses.name(), "responses");
+        // Pass-through to OpenAI's own /v1/responses is not wired: every kind gets the chat form.
+        for kind in [
+            "openai",
+            "azure",
+            "anthropic",
+            "gemini",
+            "bedrock",
+            "cohere",
+            "mistral",
+        ] {
+            let kind = ProviderKind::parse(kind).expect(kind);
+            assert!(!Api::Responses.native_to(kind), "{}", kind.name());
+        }
+        let (chat, front) = Api::Responses
+            .to_chat(br#"{"model":"m","input":"hi","instructions":"be brief"}"#)
+            .expect("a valid request")
+            .expect("converted");
+        assert_eq!(front.api(), Api::Responses);
+        assert_eq!(front.untranslatable(), None);
+        let chat: Value = serde_json::from_slice(&chat).expect("chat JSON");
+        assert_eq!(
+            chat["messages"],
+            json!([{"role": "system", "content": "be brief"}, {"role": "user", "content": "hi"}])
+        );
+    }
+
+    #[test]
+    fn responses_errors_keep_the_openai_error_body_with_all_four_fields() {
+        // https://platform.openai.com/docs/guides/error-codes: {"error": {message, type, param, code}}.
+        let body = Api::Responses.error_body(
+            429,
+            br#"{"error":{"message":"slow down","type":"requests"}}"#.to_vec(),
+        );
+        let v: Value = serde_json::from_slice(&body).expect("JSON");
+        assert_eq!(
+            v,
+            json!({"error": {"message": "slow down", "type": "requests", "param": null,
+                             "code": "rate_limit_exceeded"}})
+        );
     }
 }

@@ -92,7 +92,9 @@ impl Request {
                     Err(e) => self.reply_error(&e),
                 }
             }
-            Ok(Endpoint::ChatCompletions | Endpoint::Messages) => Operation::Chat,
+            Ok(Endpoint::ChatCompletions | Endpoint::Messages | Endpoint::Responses) => {
+                Operation::Chat
+            }
             Ok(Endpoint::CountTokens) => {
                 self.count_tokens = true;
                 Operation::Chat
@@ -141,7 +143,9 @@ impl Request {
         let body = match converted {
             Err(e) => return self.reply_error(&e),
             Ok(None) => body,
-            Ok(Some((chat, front))) => {
+            Ok(Some((chat, mut front))) => {
+                let request_id = host.property(&["request", "id"]).unwrap_or_default();
+                front.set_identity(super::unix_seconds(host.now()), &request_id);
                 self.front = Some(front);
                 self.native_body = Some(body);
                 chat

@@ -8,8 +8,9 @@
 //!
 //! The stages, in the order a request meets them, each in its own file:
 //! - `admit`: the caller's key, the endpoint, the body's validation (another API's body, e.g.
-//!   Anthropic Messages, first becomes the OpenAI chat form: `crate::inbound`), routing (with
-//!   the classifier callout), limits and budgets (with the rate limit service callouts);
+//!   Anthropic Messages or OpenAI Responses, first becomes the OpenAI chat form:
+//!   `crate::inbound`), routing (with the classifier callout), limits and budgets (with the
+//!   rate limit service callouts);
 //! - `count_tokens`: Anthropic's token counting, answered here or sent to Anthropic;
 //! - `cache`: a model with a cache answers a repeated request from it (no provider), and
 //!   stores a successful answer at its end;
@@ -40,6 +41,8 @@ pub mod handoff;
 mod tests;
 #[cfg(test)]
 mod tests_messages;
+#[cfg(test)]
+mod tests_responses;
 
 use std::rc::Rc;
 use std::time::{Duration, SystemTime};
@@ -288,7 +291,7 @@ impl Request {
             model,
             provider,
             operation: match (self.api, self.operation) {
-                (Api::Messages, _) => Api::Messages.name(),
+                (api @ (Api::Messages | Api::Responses), _) => api.name(),
                 (Api::OpenAi, o) => o.map_or("none", |o| o.name()),
             },
             key_id: self.key.as_ref().map_or("none", |(id, _)| id.as_str()),

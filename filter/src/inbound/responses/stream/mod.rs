@@ -36,6 +36,7 @@ use items::{Item, Part};
 pub const MAX_OUTPUT_BYTES: usize = 4 * 1024 * 1024;
 
 /// OpenAI `chat.completion.chunk` SSE bytes, split anywhere → Responses API SSE events.
+#[derive(Debug)]
 pub struct StreamFromChat {
     ctx: Context,
     parser: SseParser,

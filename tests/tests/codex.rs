@@ -1,0 +1,90 @@
+//! The Codex CLI (pinned, installed by tests/scripts/codex.sh; skipped with a message when npm
+//! cannot install it) runs `codex exec` through the real Envoy against the fake providers, over
+//! the Responses API (`wire_api = "responses"`): once for a model OpenAI serves, once for one
+//! Anthropic serves (both get the chat form, translated). It needs no internet beyond the
+//! gateway. Codex's hosted web search and sub-agent tools are switched off, as README says.
+
+use std::process::Command;
+
+use gateway_tests::envoy::repo_root;
+use gateway_tests::fake_provider::FakeProvider;
+use gateway_tests::messages_api::{start, KEY};
+
+/// Where the pinned Codex launcher is (installed by tests/scripts/codex.sh).
+fn codex() -> Option<std::path::PathBuf> {
+    let status = Command::new("bash")
+        .arg(repo_root().join("tests/scripts/codex.sh"))
+        .output()
+        .expect("running tests/scripts/codex.sh");
+    let stdout = String::from_utf8_lossy(&status.stdout);
+    if !status.status.success() {
+        eprintln!(
+            "Codex could not be installed; skipped:\n{stdout}\n{}",
+            String::from_utf8_lossy(&status.stderr)
+        );
+        return None;
+    }
+    Some(std::path::PathBuf::from(stdout.trim()))
+}
+
+#[test]
+fn codex_runs_through_the_gateway() {
+    let Some(codex) = codex() else {
+        return;
+    };
+    let fake = FakeProvider::start(0).unwrap();
+    let gw = start(&fake);
+    let home = gw.dir.join("codex-home");
+    let work = gw.dir.join("codex-work");
+    std::fs::create_dir_all(&home).unwrap();
+    std::fs::create_dir_all(&work).unwrap();
+    let provider = format!(
+        "model_providers.gateway={{name=\"gateway\", base_url=\"http://127.0.0.1:{}/v1\", env_key=\"GATEWAY_KEY\", wire_api=\"responses\"}}",
+        gw.port
+    );
+    for model in ["gpt-4o-mini", "claude-haiku-4-5"] {
+        let before = fake.received().len();
+        let output = Command::new("node")
+            .arg(&codex)
+            .args([
+                "exec",
+                "--skip-git-repo-check",
+                "-c",
+                "model_provider=gateway",
+            ])
+            .args(["-c", &provider, "-c", &format!("model={model}")])
+            .args(["-c", "web_search=disabled", "--disable", "multi_agent"])
+            .arg("say hello")
+            .current_dir(&work)
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("HOME", &home)
+            .env("CODEX_HOME", &home)
+            .env("GATEWAY_KEY", KEY)
+            .output()
+            .expect("running codex");
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        let sent = &fake.received()[before..];
+        // Codex always offers tools: the demo calls the first one, Codex runs it (its arguments
+        // are the demo's, so it reports a failure) and sends the output back, and the demo
+        // answers with what the tool said, which Codex prints.
+        assert!(
+            sent.len() >= 2,
+            "{model}: no tool round trip through the gateway:\n{stdout}\n{stderr}\n{sent:?}"
+        );
+        assert!(
+            stdout.contains("Tool said:"),
+            "{model}: {stdout}\n{stderr}\n{sent:?}"
+        );
+        assert!(output.status.success(), "{model}: {stdout}\n{stderr}");
+    }
+    let log = gw.access_log(2);
+    for provider in ["openai", "anthropic"] {
+        assert!(
+            log.iter()
+                .any(|l| l["operation"] == "responses" && l["provider"] == provider),
+            "{provider}: {log:?}"
+        );
+    }
+}
