@@ -30,3 +30,29 @@ pub fn sample(text: &str, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
             .flatten()
         })
 }
+
+/// Runs one of the Python clients in `tests/sdk/` (the official SDKs, from the project's
+/// `.venv`) with `args`, and reads the JSON it prints. Fails the test, with the client's output,
+/// when it fails.
+pub fn run_python_client<S: AsRef<std::ffi::OsStr>>(script: &str, args: &[S]) -> serde_json::Value {
+    let root = crate::envoy::repo_root();
+    let python = root.join(".venv/bin/python");
+    assert!(
+        python.exists(),
+        "{} missing: run `make test`",
+        python.display()
+    );
+    let output = std::process::Command::new(&python)
+        .arg(root.join("tests/sdk").join(script))
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("running {script}: {e}"));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{script} failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_str(stdout.trim())
+        .unwrap_or_else(|e| panic!("{script} printed no JSON ({e}):\n{stdout}"))
+}

@@ -5,34 +5,15 @@
 //! gateway keys and limits, the access log and stats (operation `messages`). Claude Code itself
 //! runs in `claude_code.rs`.
 
-use std::process::Command;
-
-use gateway_tests::envoy::{repo_root, Envoy, Options};
+use gateway_tests::check::run_python_client;
+use gateway_tests::envoy::{Envoy, Options};
 use gateway_tests::fake_provider::{demo_answer, FakeProvider, Reply};
 use gateway_tests::messages_api::{plugin, post, start, KEY, LIMITED};
 use serde_json::{json, Value};
 
 fn run_sdk(port: u16, models: &[&str]) -> Value {
-    let python = repo_root().join(".venv/bin/python");
-    assert!(
-        python.exists(),
-        "{} missing: run `make test`",
-        python.display()
-    );
-    let output = Command::new(&python)
-        .arg(repo_root().join("tests/sdk/anthropic_client.py"))
-        .arg(format!("http://127.0.0.1:{port}"))
-        .arg(KEY)
-        .arg(models.join(","))
-        .output()
-        .expect("running the SDK client");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success(),
-        "SDK client failed:\n{stdout}\n{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    serde_json::from_str(stdout.trim()).expect("SDK client output is JSON")
+    let base = format!("http://127.0.0.1:{port}");
+    run_python_client("anthropic_client.py", &[base, KEY.into(), models.join(",")])
 }
 
 /// The OpenAI request the fake answers alike in every format (tests/src/fake/README.md).

@@ -2,33 +2,17 @@
 //! chat, streams with and without usage, tools and tool results (plain and streamed), errors and
 //! embeddings, for the demo provider and for every provider family.
 
-use std::process::Command;
-
-use gateway_tests::envoy::{repo_root, Envoy, Options};
+use gateway_tests::check::run_python_client;
+use gateway_tests::envoy::{Envoy, Options};
 use gateway_tests::fake_provider::{demo_answer, fake_vector, FakeProvider};
 use serde_json::{json, Value};
 
 fn run_sdk(port: u16, chat_models: &[&str], embedding_models: &[&str]) -> Value {
-    let python = repo_root().join(".venv/bin/python");
-    assert!(
-        python.exists(),
-        "{} missing: run `make test`",
-        python.display()
-    );
-    let output = Command::new(&python)
-        .arg(repo_root().join("tests/sdk/openai_client.py"))
-        .arg(format!("http://127.0.0.1:{port}/v1"))
-        .arg(chat_models.join(","))
-        .arg(embedding_models.join(","))
-        .output()
-        .expect("running the SDK client");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success(),
-        "SDK client failed:\n{stdout}\n{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    serde_json::from_str(stdout.trim()).expect("SDK client output is JSON")
+    let base = format!("http://127.0.0.1:{port}/v1");
+    run_python_client(
+        "openai_client.py",
+        &[base, chat_models.join(","), embedding_models.join(",")],
+    )
 }
 
 /// Checks what the SDK saw of one chat model against the fake provider's known behaviour.

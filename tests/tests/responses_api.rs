@@ -10,10 +10,10 @@
 //! no `[DONE]`) and https://platform.openai.com/docs/guides/error-codes for the error body
 //! `{"error": {"message", "type", "param", "code"}}`. The fake's answers: tests/src/fake/README.md.
 
-use std::process::Command;
 use std::time::Duration;
 
-use gateway_tests::envoy::{repo_root, Envoy, Options};
+use gateway_tests::check::run_python_client;
+use gateway_tests::envoy::{Envoy, Options};
 use gateway_tests::fake_provider::{demo_answer, FakeProvider, Reply};
 use gateway_tests::http::Response;
 use gateway_tests::messages_api::{plugin, start, KEY, LIMITED};
@@ -29,26 +29,8 @@ const MODELS: [&str; 6] = [
 ];
 
 fn run_sdk(port: u16, models: &[&str]) -> Value {
-    let python = repo_root().join(".venv/bin/python");
-    assert!(
-        python.exists(),
-        "{} missing: run `make test`",
-        python.display()
-    );
-    let output = Command::new(&python)
-        .arg(repo_root().join("tests/sdk/responses_client.py"))
-        .arg(format!("http://127.0.0.1:{port}/v1"))
-        .arg(KEY)
-        .arg(models.join(","))
-        .output()
-        .expect("running the SDK client");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success(),
-        "SDK client failed:\n{stdout}\n{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    serde_json::from_str(stdout.trim()).expect("SDK client output is JSON")
+    let base = format!("http://127.0.0.1:{port}/v1");
+    run_python_client("responses_client.py", &[base, KEY.into(), models.join(",")])
 }
 
 /// `POST /v1/responses` with the gateway key as a Bearer token, as OpenAI's SDKs send it.

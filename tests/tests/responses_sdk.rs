@@ -9,13 +9,13 @@
 use std::io::BufReader;
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::Duration;
 
 use ai_gateway::error::GatewayError;
 use ai_gateway::inbound::responses::{
     answer_from_chat, error_from_chat, to_chat, Context, StreamFromChat,
 };
+use gateway_tests::check::run_python_client;
 use gateway_tests::envoy::repo_root;
 use gateway_tests::fake_provider::{demo_answer, FakeProvider};
 use gateway_tests::http::{read_body, read_head, request, write_chunked, write_full};
@@ -84,24 +84,7 @@ fn write_cases(dir: &Path) {
 }
 
 fn run_sdk(dir: &Path) -> Value {
-    let python = repo_root().join(".venv/bin/python");
-    assert!(
-        python.exists(),
-        "{} missing: run `make setup`",
-        python.display()
-    );
-    let output = Command::new(&python)
-        .arg(repo_root().join("tests/sdk/responses_check.py"))
-        .arg(dir)
-        .output()
-        .expect("running the SDK check");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success(),
-        "SDK check failed:\n{stdout}\n{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    serde_json::from_str(stdout.trim()).expect("the SDK check prints JSON")
+    run_python_client("responses_check.py", &[dir])
 }
 
 #[test]
@@ -294,27 +277,12 @@ fn the_sdk_client_script_works_through_the_translators() {
     let provider_port = provider.port;
     std::thread::spawn(move || serve_stand_in(listener, provider_port));
 
-    let python = repo_root().join(".venv/bin/python");
-    assert!(
-        python.exists(),
-        "{} missing: run `make setup`",
-        python.display()
-    );
     let model = "demo";
-    let output = Command::new(&python)
-        .arg(repo_root().join("tests/sdk/responses_client.py"))
-        .arg(format!("http://127.0.0.1:{port}/v1"))
-        .arg("gateway-key")
-        .arg(model)
-        .output()
-        .expect("running the SDK client");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success(),
-        "SDK client failed:\n{stdout}\n{}",
-        String::from_utf8_lossy(&output.stderr)
+    let base = format!("http://127.0.0.1:{port}/v1");
+    let seen = run_python_client(
+        "responses_client.py",
+        &[base.as_str(), "gateway-key", model],
     );
-    let seen: Value = serde_json::from_str(stdout.trim()).expect("the SDK client prints JSON");
     let s = &seen[model];
 
     // The fake provider's answers, computed from the chat request the translation must make.
