@@ -43,6 +43,11 @@
 //!   know the tool without seeing the request; client tools may not use it. `json_object` → a
 //!   system instruction asking for one JSON object and nothing else (Anthropic has no JSON mode).
 //!   `text` → nothing.
+//! - `cache_control` markers ([`cache_marks`]) on content parts, system parts, whole messages
+//!   (their last block) and `tools[i]` → `cache_control` on the same blocks and tools (`ttl`
+//!   kept). A system prompt with a marker is sent as text blocks, one per marked part, since a
+//!   marker needs its own block; without markers it stays one joined string. More than 4
+//!   markers → a 400 naming `cache_control` (Anthropic's limit, checked before it is asked).
 //!
 //! Dropped (no Anthropic equivalent, or no effect on the answer's meaning): `frequency_penalty`,
 //! `presence_penalty`, `logit_bias`, `logprobs`, `top_logprobs`, `seed`, `service_tier`, `store`,
@@ -68,6 +73,7 @@
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
+use super::cache_marks;
 use super::config::{ApiKeyEnv, ProviderSettings};
 use super::openai_format::{self, CompletionId};
 use super::{Attempt, Operation, ResponseShape, ResponseTranslator, Translator, UpstreamRequest};
@@ -178,7 +184,8 @@ fn messages_body(attempt: &Attempt, body: &[u8]) -> Result<Value, GatewayError> 
         }
     }
 
-    let mut system: Vec<String> = Vec::new();
+    // System texts, each with the client's cache marker if it has one.
+    let mut system: Vec<(String, Option<Value>)> = Vec::new();
     let mut turns: Vec<(&'static str, Vec<Value>)> = Vec::new();
     let messages = req
         .get("messages")
@@ -187,10 +194,19 @@ fn messages_body(attempt: &Attempt, body: &[u8]) -> Result<Value, GatewayError> 
     for (i, m) in messages.iter().enumerate() {
         let param = format!("messages[{i}]");
         match field(m, "role").as_str().unwrap_or_default() {
-            "system" | "developer" => system.push(system_text(field(m, "content"), &param)?),
-            "user" => push_turn(&mut turns, "user", user_blocks(field(m, "content"), &param)?),
-            "assistant" => push_turn(&mut turns, "assistant", assistant_blocks(m, &param)?),
-            "tool" => push_turn(&mut turns, "user", vec![tool_result(m, &param)?]),
+            "system" | "developer" => system.extend(system_entries(m, &param)?),
+            "user" => {
+                let blocks = user_blocks(field(m, "content"), &param)?;
+                push_turn(&mut turns, "user", mark_last(blocks, m, &param)?);
+            }
+            "assistant" => {
+                let blocks = assistant_blocks(m, &param)?;
+                push_turn(&mut turns, "assistant", mark_last(blocks, m, &param)?);
+            }
+            "tool" => {
+                let blocks = vec![tool_result(m, &param)?];
+                push_turn(&mut turns, "user", mark_last(blocks, m, &param)?);
+            }
             other => {
                 return Err(invalid(
                     format!("{param}.role"),
@@ -221,7 +237,7 @@ fn messages_body(attempt: &Attempt, body: &[u8]) -> Result<Value, GatewayError> 
         Some(format) => {
             match field(format, "type").as_str() {
                 Some("text") => {}
-                Some("json_object") => system.push(JSON_OBJECT_INSTRUCTION.to_string()),
+                Some("json_object") => system.push((JSON_OBJECT_INSTRUCTION.to_string(), None)),
                 Some("json_schema") => {
                     let (tool, name) = schema_tool(field(format, "json_schema"))?;
                     tools.push(tool);
@@ -253,9 +269,23 @@ fn messages_body(attempt: &Attempt, body: &[u8]) -> Result<Value, GatewayError> 
         }
     }
 
-    system.retain(|s| !s.is_empty());
-    if !system.is_empty() {
-        out.insert("system".into(), system.join("\n").into());
+    system.retain(|(s, _)| !s.is_empty());
+    if system.iter().any(|(_, mark)| mark.is_some()) {
+        // A marker needs system blocks; without one the joined string stays, as before.
+        let blocks = system
+            .into_iter()
+            .map(|(text, mark)| {
+                let mut block = text_block(&text);
+                if let Some(mark) = mark {
+                    cache_marks::set_on(&mut block, mark);
+                }
+                block
+            })
+            .collect();
+        out.insert("system".into(), Value::Array(blocks));
+    } else if !system.is_empty() {
+        let texts: Vec<String> = system.into_iter().map(|(text, _)| text).collect();
+        out.insert("system".into(), texts.join("\n").into());
     }
     out.insert(
         "messages".into(),
@@ -299,6 +329,7 @@ fn messages_body(attempt: &Attempt, body: &[u8]) -> Result<Value, GatewayError> 
     if let Some(user) = req.get("user").and_then(Value::as_str) {
         out.insert("metadata".into(), json!({"user_id": user}));
     }
+    cache_marks::check_anthropic_count(cache_marks::count_anthropic(&out))?;
     Ok(Value::Object(out))
 }
 
@@ -311,6 +342,55 @@ fn push_turn(turns: &mut Vec<(&'static str, Vec<Value>)>, role: &'static str, bl
         Some((last, content)) if *last == role => content.extend(blocks),
         _ => turns.push((role, blocks)),
     }
+}
+
+/// A system or developer message as system texts: one joined text, or one per part when a part
+/// carries a cache marker (the marker must stay on its own block); a marker on the message
+/// itself goes on its last text.
+fn system_entries(
+    message: &Value,
+    param: &str,
+) -> Result<Vec<(String, Option<Value>)>, GatewayError> {
+    let content = field(message, "content");
+    let mut entries = match content {
+        Value::Array(parts) if parts.iter().any(|p| !field(p, "cache_control").is_null()) => {
+            let mut entries = Vec::with_capacity(parts.len());
+            for (j, part) in parts.iter().enumerate() {
+                let at = format!("{param}.content[{j}]");
+                let (Some("text"), Some(text)) =
+                    (field(part, "type").as_str(), field(part, "text").as_str())
+                else {
+                    return Err(invalid(
+                        at,
+                        "System and developer messages may hold only text parts.",
+                    ));
+                };
+                entries.push((text.to_string(), cache_marks::marker(part, &at)?));
+            }
+            entries
+        }
+        _ => vec![(system_text(content, param)?, None)],
+    };
+    if let Some(mark) = cache_marks::marker(message, param)? {
+        if let Some(last) = entries.last_mut() {
+            last.1 = Some(mark);
+        }
+    }
+    Ok(entries)
+}
+
+/// Puts a marker set on the whole message (`messages[i].cache_control`) on its last block.
+fn mark_last(
+    mut blocks: Vec<Value>,
+    message: &Value,
+    param: &str,
+) -> Result<Vec<Value>, GatewayError> {
+    if let Some(mark) = cache_marks::marker(message, param)? {
+        if let Some(last) = blocks.last_mut() {
+            cache_marks::set_on(last, mark);
+        }
+    }
+    Ok(blocks)
 }
 
 /// The text of a system or developer message (string or text parts).
@@ -345,7 +425,14 @@ fn user_blocks(content: &Value, param: &str) -> Result<Vec<Value>, GatewayError>
         Value::Array(parts) => parts
             .iter()
             .enumerate()
-            .map(|(j, part)| user_part(part, &format!("{param}.content[{j}]")))
+            .map(|(j, part)| {
+                let at = format!("{param}.content[{j}]");
+                let mut block = user_part(part, &at)?;
+                if let Some(mark) = cache_marks::marker(part, &at)? {
+                    cache_marks::set_on(&mut block, mark);
+                }
+                Ok(block)
+            })
             .collect(),
         _ => Ok(Vec::new()),
     }
@@ -551,6 +638,9 @@ fn client_tools(tools: Option<&Value>) -> Result<Vec<Value>, GatewayError> {
                 p => p.clone(),
             };
             out.insert("input_schema".into(), schema);
+            if let Some(mark) = cache_marks::marker(tool, &param)? {
+                out.insert("cache_control".into(), mark);
+            }
             Ok(Value::Object(out))
         })
         .collect()

@@ -37,6 +37,10 @@
 //!   Bedrock then refuses a history holding tool calls, with its own 400).
 //! - `response_format` `json_schema` → `outputConfig.textFormat {type: json_schema,
 //!   structure: {jsonSchema: {schema (as a string), name, description}}}`; `text` → nothing.
+//! - `cache_control` markers ([`cache_marks`]) on content parts, system parts, whole messages
+//!   and `tools[i]` → a `cachePoint {type: default}` block right after the marked block (in
+//!   `system`, the message's `content`, `toolConfig.tools`); a marker's `ttl` is dropped.
+//!   Bedrock checks the per-model limits itself (models without caching answer with their 400).
 //!
 //! Chat, refused with a 400 (the answer would not be what was asked): `n > 1`; image links
 //! (`http(s)://`: Bedrock takes image bytes only); other image types; content parts other than
@@ -85,6 +89,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use serde_json::{json, Map, Value};
 
+use super::cache_marks;
 use super::openai_format::{self, CompletionId};
 use super::{
     percent_encode, Attempt, Operation, ResponseShape, ResponseTranslator, Translator,
@@ -261,13 +266,21 @@ fn convert_messages(messages: Option<&Value>) -> Result<(Vec<Value>, Vec<Value>)
         let content = message.get("content").unwrap_or(&Value::Null);
         match message.get("role").and_then(Value::as_str).unwrap_or("") {
             "system" | "developer" => {
-                for text in text_parts(content, &at)? {
-                    system.push(json!({ "text": text }));
-                }
+                let blocks = with_cache_points(marked_text_parts(content, &at)?);
+                system.extend(point_at_end(blocks, message, &at)?);
             }
-            "user" => push_turn(&mut turns, "user", user_blocks(content, &at)?),
-            "assistant" => push_turn(&mut turns, "assistant", assistant_blocks(message, &at)?),
-            "tool" => push_turn(&mut turns, "user", vec![tool_result(message, &at)?]),
+            "user" => {
+                let blocks = user_blocks(content, &at)?;
+                push_turn(&mut turns, "user", point_at_end(blocks, message, &at)?);
+            }
+            "assistant" => {
+                let blocks = assistant_blocks(message, &at)?;
+                push_turn(&mut turns, "assistant", point_at_end(blocks, message, &at)?);
+            }
+            "tool" => {
+                let blocks = vec![tool_result(message, &at)?];
+                push_turn(&mut turns, "user", point_at_end(blocks, message, &at)?);
+            }
             other => {
                 return Err(invalid(
                     format!("{at}.role"),
@@ -300,28 +313,66 @@ fn is_blank(s: &str) -> bool {
     s.trim().is_empty()
 }
 
+/// Text blocks, each followed by a `cachePoint` when its part carried a cache marker.
+fn with_cache_points(texts: Vec<(&str, bool)>) -> Vec<Value> {
+    let mut blocks = Vec::with_capacity(texts.len());
+    for (text, marked) in texts {
+        blocks.push(json!({ "text": text }));
+        if marked {
+            blocks.push(cache_marks::cache_point());
+        }
+    }
+    blocks
+}
+
+/// A marker on the whole message (`messages[i].cache_control`) → a `cachePoint` after its
+/// blocks (unless a part's marker already put one there).
+fn point_at_end(
+    mut blocks: Vec<Value>,
+    message: &Value,
+    at: &str,
+) -> Result<Vec<Value>, GatewayError> {
+    let point = cache_marks::cache_point();
+    if cache_marks::is_marked(message, at)? && blocks.last().is_some_and(|b| *b != point) {
+        blocks.push(point);
+    }
+    Ok(blocks)
+}
+
 /// The texts of a system, developer or tool message: a string or text parts.
 fn text_parts<'a>(content: &'a Value, at: &str) -> Result<Vec<&'a str>, GatewayError> {
+    Ok(marked_text_parts(content, at)?
+        .into_iter()
+        .map(|(text, _)| text)
+        .collect())
+}
+
+/// The texts of a message, each with whether its part carries a cache marker.
+fn marked_text_parts<'a>(
+    content: &'a Value,
+    at: &str,
+) -> Result<Vec<(&'a str, bool)>, GatewayError> {
     match content {
         Value::String(s) => Ok(if is_blank(s) {
             vec![]
         } else {
-            vec![s.as_str()]
+            vec![(s.as_str(), false)]
         }),
         Value::Array(parts) => {
             let mut texts = Vec::new();
             for (j, part) in parts.iter().enumerate() {
                 let kind = part.get("type").and_then(Value::as_str).unwrap_or("");
+                let marked = cache_marks::is_marked(part, &format!("{at}.content[{j}]"))?;
                 match (kind, part.get("text").and_then(Value::as_str)) {
                     ("text" | "refusal" | "", Some(text)) => {
                         if !is_blank(text) {
-                            texts.push(text);
+                            texts.push((text, marked));
                         }
                     }
                     ("refusal", None) => {
                         if let Some(text) = part.get("refusal").and_then(Value::as_str) {
                             if !is_blank(text) {
-                                texts.push(text);
+                                texts.push((text, marked));
                             }
                         }
                     }
@@ -349,14 +400,23 @@ fn user_blocks(content: &Value, at: &str) -> Result<Vec<Value>, GatewayError> {
     let mut blocks = Vec::with_capacity(parts.len());
     for (j, part) in parts.iter().enumerate() {
         let at = format!("{at}.content[{j}]");
+        let marked = cache_marks::is_marked(part, &at)?;
         match part.get("type").and_then(Value::as_str).unwrap_or("") {
             "text" => {
                 let text = part.get("text").and_then(Value::as_str).unwrap_or("");
                 if !is_blank(text) {
                     blocks.push(json!({ "text": text }));
+                    if marked {
+                        blocks.push(cache_marks::cache_point());
+                    }
                 }
             }
-            "image_url" => blocks.push(image_block(part, &at)?),
+            "image_url" => {
+                blocks.push(image_block(part, &at)?);
+                if marked {
+                    blocks.push(cache_marks::cache_point());
+                }
+            }
             other => {
                 return Err(invalid(
                     format!("{at}.type"),
@@ -431,10 +491,7 @@ fn tool_use_id(id: &str) -> String {
 
 fn assistant_blocks(message: &Value, at: &str) -> Result<Vec<Value>, GatewayError> {
     let content = message.get("content").unwrap_or(&Value::Null);
-    let mut blocks: Vec<Value> = text_parts(content, at)?
-        .into_iter()
-        .map(|t| json!({ "text": t }))
-        .collect();
+    let mut blocks = with_cache_points(marked_text_parts(content, at)?);
     let calls = message
         .get("tool_calls")
         .and_then(Value::as_array)
@@ -563,11 +620,13 @@ fn tool_config(req: &Map<String, Value>) -> Result<Option<Value>, GatewayError> 
         }
         return Ok(None);
     };
-    let specs = tools
-        .iter()
-        .enumerate()
-        .map(|(i, tool)| tool_spec(tool, i))
-        .collect::<Result<Vec<_>, _>>()?;
+    let mut specs = Vec::with_capacity(tools.len());
+    for (i, tool) in tools.iter().enumerate() {
+        specs.push(tool_spec(tool, i)?);
+        if cache_marks::is_marked(tool, &format!("tools[{i}]"))? {
+            specs.push(cache_marks::cache_point());
+        }
+    }
     let mut config = Map::new();
     config.insert("tools".into(), Value::Array(specs));
     if let Some(choice) = choice {

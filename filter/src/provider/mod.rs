@@ -10,6 +10,7 @@
 pub mod anthropic;
 pub mod azure;
 pub mod bedrock;
+pub mod cache_marks;
 pub mod cohere;
 pub mod config;
 pub mod gemini;

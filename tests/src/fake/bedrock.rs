@@ -407,6 +407,11 @@ fn validate(body: &Value) -> Result<(), String> {
                 if !previous_tool_uses.iter().any(|u| u == id) {
                     return Err(format!("messages.{i}.content.{j}: the toolResult answers toolUseId '{id}', which the previous turn did not use"));
                 }
+            } else if let Some(point) = block.get("cachePoint") {
+                // CachePointBlock: `type` is required and "default" its only value.
+                if point["type"] != "default" {
+                    return Err(format!("messages.{i}.content.{j}.cachePoint.type: Member must satisfy enum value set: [default]"));
+                }
             } else if block.get("image").is_none() {
                 return Err(format!(
                     "messages.{i}.content.{j}: unknown content block {block}"

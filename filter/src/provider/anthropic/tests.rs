@@ -102,6 +102,7 @@ fn golden_requests() {
         "tools",
         "json_schema",
         "json_object_stream",
+        "cache_control",
     ] {
         let input = read_json(&format!("request_{case}.openai.json"));
         let expected = read_json(&format!("request_{case}.anthropic.json"));
@@ -578,4 +579,42 @@ fn a_tool_only_answer_has_null_content() {
         let v: Value = serde_json::from_slice(&out).unwrap();
         assert_eq!(v["choices"][0]["finish_reason"], want, "{reason}");
     }
+}
+
+#[test]
+fn cache_markers_beyond_four_or_malformed_are_refused_naming_the_parameter() {
+    let marked =
+        |text: &str| json!({"type": "text", "text": text, "cache_control": {"type": "ephemeral"}});
+    // Four are Anthropic's limit ([AC] "You can define up to 4 cache breakpoints"): four pass.
+    let four = json!({"messages": [{"role": "system", "content": [marked("s")]},
+        {"role": "user", "content": [marked("a"), marked("b")], "cache_control": {"type": "ephemeral"}}]});
+    let body = translate(&four).unwrap();
+    assert_eq!(body["messages"][0]["content"].as_array().unwrap().len(), 2);
+    let five = json!({"messages": [{"role": "system", "content": [marked("s")]},
+        {"role": "user", "content": [marked("a"), marked("b"), marked("c")]}],
+        "tools": [{"type": "function", "function": {"name": "f"}, "cache_control": {"type": "ephemeral"}}]});
+    let e = translate_err(&five);
+    assert_eq!((e.status(), e.param()), (400, Some("cache_control")), "{e}");
+    for (body, param) in [
+        (
+            json!({"messages": [{"role": "user", "content": [{"type": "text", "text": "a", "cache_control": {"type": "persistent"}}]}]}),
+            "messages[0].content[0].cache_control",
+        ),
+        (
+            json!({"messages": [{"role": "user", "content": "a", "cache_control": {"type": "ephemeral", "ttl": "2h"}}]}),
+            "messages[0].cache_control.ttl",
+        ),
+    ] {
+        let e = translate_err(&body);
+        assert_eq!((e.status(), e.param()), (400, Some(param)), "{e}");
+    }
+}
+
+#[test]
+fn without_markers_the_system_prompt_stays_one_string() {
+    let body = translate(&json!({"messages": [{"role": "system", "content": [{"type": "text", "text": "a"}, {"type": "text", "text": "b"}]}, user("hi")]})).unwrap();
+    assert_eq!(body["system"], json!("a\nb"));
+    assert!(body["messages"][0]["content"][0]
+        .get("cache_control")
+        .is_none());
 }

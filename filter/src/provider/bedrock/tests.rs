@@ -88,6 +88,7 @@ fn request_goldens() {
         "request_system_multiturn.json",
         "request_image.json",
         "request_tools_round_trip.json",
+        "request_cache_control.json",
     ] {
         let g = golden(name);
         let r = chat(&c, &g["openai"]).unwrap_or_else(|e| panic!("{name}: {e}"));
