@@ -3,8 +3,9 @@
 # measures it next to this tree's in the same run. The revision is checked out in a temporary
 # `git worktree` (removed afterwards) and built with the Makefile's wasm build command
 # (WASM_CARGO, WASM_FLAGS from the environment) into its own target dir,
-# target/bench-baseline/target. Kept per commit, for the driver (tests/src/bench/mod.rs,
-# Baseline::find): target/bench-baseline/<commit>/ai_gateway.wasm and the revision's
+# target/bench-baseline/target, then optimized as that revision's `make wasm` does (its own
+# tests/scripts/wasm-opt.sh, when it has one). Kept per commit, for the driver
+# (tests/src/bench/mod.rs, Baseline::find): target/bench-baseline/<commit>/ai_gateway.wasm and the revision's
 # envoy/envoy.yaml, whose routes and plugin configuration format go with that .wasm. A commit
 # already built is not built again.
 set -euo pipefail
@@ -38,6 +39,11 @@ echo "bench baseline: building $rev ($commit) in a temporary worktree (the first
 (cd "$src" && CARGO_TARGET_DIR="$base/target" env $wasm_cargo build --release $wasm_flags -p ai-gateway-filter)
 mkdir -p "$out.tmp"
 cp "$base/target/wasm32-wasip1/release/ai_gateway.wasm" "$out.tmp/ai_gateway.wasm"
+# As that revision's `make wasm` leaves it: optimized by its own wasm-opt step, if it has one.
+if [ -f "$src/tests/scripts/wasm-opt.sh" ]; then
+  bash "$src/tests/scripts/wasm-opt.sh" "$out.tmp/ai_gateway.wasm"
+  rm -f "$out.tmp/ai_gateway.wasm.opt-stamp"
+fi
 cp "$src/envoy/envoy.yaml" "$out.tmp/envoy.yaml"
 rm -rf "$out" && mv "$out.tmp" "$out"
 echo "bench baseline: $rev ($commit): $(stat -c %s "$out/ai_gateway.wasm") bytes in target/bench-baseline/$commit"
