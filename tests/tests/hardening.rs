@@ -341,9 +341,12 @@ fn a_provider_dying_mid_stream_is_never_a_silent_success() {
             text.contains("Hel") && text.contains("lo"),
             "{name}: events pass: {text}"
         );
+        // "At once" as against the 300 s stream idle timeout a hung stream would wait for
+        // (envoy/envoy.yaml); a tighter bound measures the machine's load, not the gateway (it
+        // failed at 0.92 s on a busy 2-core machine).
         assert!(
-            took < Duration::from_millis(900),
-            "{name}: the client learns at once ({took:?})"
+            took < Duration::from_secs(10),
+            "{name}: the client learns at once, not at a timeout ({took:?})"
         );
         if how == 2 {
             let error_at = text.find("\"code\":\"upstream_stream_reset\"");
@@ -474,9 +477,10 @@ fn in_stream_provider_errors_end_the_stream_cleanly_for_every_family() {
             text.ends_with("0\r\n\r\n"),
             "{model}: a clean end: {text:?}"
         );
+        // As above: at once, not at the 300 s stream idle timeout.
         assert!(
-            took < Duration::from_millis(900),
-            "{model}: at once ({took:?})"
+            took < Duration::from_secs(10),
+            "{model}: at once, not at a timeout ({took:?})"
         );
     }
 }
