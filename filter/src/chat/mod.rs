@@ -23,9 +23,9 @@ use serde_json::{Map, Value};
 
 use crate::error::{invalid, parse_object, GatewayError};
 use crate::routing::Facts;
-use check::{check_fields, wrong_type, Rule};
+use check::{check_fields, Rule};
 
-pub use check::check_name;
+pub use check::{check_name, missing, wrong_type};
 pub use embeddings::{embeddings_base64, parse_embeddings_request, EmbeddingsRequest};
 
 /// What the gateway needs to know of a valid chat request.

@@ -1,5 +1,6 @@
 //! A Messages request body -> an OpenAI chat body (see the parent module for the mapping).
 
+pub(super) use crate::chat::missing;
 use serde_json::{json, Map, Value};
 
 use super::blocks::Converter;
@@ -258,10 +259,6 @@ pub(super) fn required_str<'a>(
         Some(Value::String(s)) => Ok(s),
         Some(other) => Err(wrong(&param, "a string", other)),
     }
-}
-
-pub(super) fn missing(param: &str) -> GatewayError {
-    invalid(param, format!("Missing required parameter: '{param}'."))
 }
 
 pub(super) fn wrong(param: &str, expected: &str, got: &Value) -> GatewayError {

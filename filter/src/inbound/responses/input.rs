@@ -11,7 +11,8 @@
 
 use serde_json::{json, Map, Value};
 
-use super::request::{get, wrong_type};
+use super::request::get;
+use crate::chat::{missing, wrong_type};
 use crate::error::{invalid, GatewayError};
 
 type Object = Map<String, Value>;
@@ -316,8 +317,4 @@ fn empty(param: &str) -> GatewayError {
         param,
         format!("Invalid '{param}': empty array. Expected at least one content part."),
     )
-}
-
-fn missing(param: &str) -> GatewayError {
-    invalid(param, format!("Missing required parameter: '{param}'."))
 }

@@ -5,6 +5,7 @@
 //! Reference: https://platform.openai.com/docs/api-reference/responses/create and the
 //! openai-python SDK's `types/responses/response_create_params.py`.
 
+use crate::chat::wrong_type;
 use serde_json::{json, Map, Value};
 
 use super::input::messages_of;
@@ -358,19 +359,4 @@ fn bool_of(req: &Object, key: &str) -> Result<Option<bool>, GatewayError> {
 /// A field; `null` counts as absent (SDKs send `null` for "unset").
 pub(super) fn get<'a>(obj: &'a Object, key: &str) -> Option<&'a Value> {
     obj.get(key).filter(|v| !v.is_null())
-}
-
-pub(super) fn wrong_type(param: &str, expected: &str, got: &Value) -> GatewayError {
-    let kind = match got {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
-    };
-    invalid(
-        param,
-        format!("Invalid type for '{param}': expected {expected}, but got {kind} instead."),
-    )
 }

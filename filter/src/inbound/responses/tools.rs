@@ -7,8 +7,9 @@
 
 use serde_json::{json, Map, Value};
 
-use super::request::{get, wrong_type};
+use super::request::get;
 use crate::chat::check_name;
+use crate::chat::wrong_type;
 use crate::error::{invalid, GatewayError};
 
 type Object = Map<String, Value>;
