@@ -31,5 +31,8 @@ pub mod sse;
 pub mod state;
 pub mod usage;
 
+#[cfg(test)]
+mod test_json;
+
 #[cfg(target_arch = "wasm32")]
 mod wasm;

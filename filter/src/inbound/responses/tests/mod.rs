@@ -5,7 +5,8 @@ mod golden;
 mod refusals;
 mod stream;
 
-use serde_json::{json, Value};
+use crate::test_json::assert_same;
+use serde_json::Value;
 
 use super::*;
 
@@ -24,49 +25,6 @@ fn context_of(request: &str) -> Context {
     to_chat(&read(request))
         .unwrap_or_else(|e| panic!("{request}: {e}"))
         .1
-}
-
-/// JSON equality by meaning: numbers by value (1 == 1.0), and strings that both hold JSON
-/// objects or arrays (tool call arguments) by their parsed value.
-fn same(a: &Value, b: &Value) -> bool {
-    match (a, b) {
-        (Value::Number(x), Value::Number(y)) => x.as_f64() == y.as_f64(),
-        (Value::String(x), Value::String(y)) => {
-            x == y
-                || matches!(
-                    (serde_json::from_str::<Value>(x), serde_json::from_str::<Value>(y)),
-                    (Ok(px), Ok(py)) if (px.is_object() || px.is_array()) && same(&px, &py)
-                )
-        }
-        (Value::Array(x), Value::Array(y)) => {
-            x.len() == y.len() && x.iter().zip(y).all(|(a, b)| same(a, b))
-        }
-        (Value::Object(x), Value::Object(y)) => {
-            x.len() == y.len() && x.iter().all(|(k, v)| y.get(k).is_some_and(|w| same(v, w)))
-        }
-        _ => a == b,
-    }
-}
-
-fn assert_same(actual: &Value, expected: &Value, what: &str) {
-    assert!(
-        same(actual, expected),
-        "{what}\n--- actual:\n{}\n--- expected:\n{}",
-        serde_json::to_string_pretty(actual).unwrap(),
-        serde_json::to_string_pretty(expected).unwrap()
-    );
-}
-
-#[test]
-fn semantic_comparison_can_fail() {
-    assert!(same(
-        &json!({"a": 1, "s": "{\"x\": 1}"}),
-        &json!({"s": "{\"x\":1.0}", "a": 1.0})
-    ));
-    assert!(!same(&json!({"a": 1}), &json!({"a": 2})));
-    assert!(!same(&json!({"a": 1}), &json!({"a": 1, "b": null})));
-    assert!(!same(&json!("{\"x\": 1}"), &json!("{\"x\": 2}")));
-    assert!(!same(&json!(["a", "b"]), &json!(["b", "a"])));
 }
 
 /// A Responses SSE stream → its events' data, checking each block is `event: <type>` then
