@@ -139,7 +139,13 @@ impl Config {
         let cache = doc
             .cache
             .as_ref()
-            .map(|v| cache::config::compile(v, &|name| models.contains_key(name)))
+            .map(|v| {
+                let outside = cache::shared::config::Context {
+                    env,
+                    is_provider_cluster: &|c| providers.iter().any(|p| p.cluster == c),
+                };
+                cache::config::compile(v, &|name| models.contains_key(name), &outside)
+            })
             .transpose()?;
         let guardrails = doc
             .guardrails

@@ -42,6 +42,9 @@ pub const GUARDRAIL_DECISIONS: &str = "gw.guardrail.decisions";
 pub const CACHE_LOOKUPS: &str = "gw.cache.lookups";
 /// Answers offered to the cache (counter, by `model` and `outcome`: stored, or why not).
 pub const CACHE_STORES: &str = "gw.cache.stores";
+/// Calls to the cache's shared tier (counter, by `model`, `operation` (`get`, `put`) and
+/// `outcome`).
+pub const CACHE_SHARED: &str = "gw.cache.shared";
 /// Tokens of the answers hits replayed, which no provider was paid for (counter, by `model`
 /// and `token_type`).
 pub const CACHE_TOKENS_SAVED: &str = "gw.cache.tokens_saved";
@@ -212,6 +215,18 @@ pub fn cache_lookup(model: &str, layer: &str, outcome: &str) -> String {
 /// An answer stored, or why it was not.
 pub fn cache_store(model: &str, outcome: &str) -> String {
     name(CACHE_STORES, &[("model", model), ("outcome", outcome)])
+}
+
+/// A call to the cache's shared tier: `operation` `get` or `put`, and how it went.
+pub fn cache_shared(model: &str, operation: &str, outcome: &str) -> String {
+    name(
+        CACHE_SHARED,
+        &[
+            ("model", model),
+            ("operation", operation),
+            ("outcome", outcome),
+        ],
+    )
 }
 
 /// What a hit saved: [`CACHE_TOKENS_SAVED`] (with a `token_type`) or [`CACHE_SAVED_COST`].

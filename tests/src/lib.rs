@@ -4,6 +4,7 @@
 #[cfg(feature = "bench")]
 pub mod bench;
 pub mod check;
+pub mod chroma;
 pub mod envoy;
 pub mod fake;
 pub mod fake_provider;

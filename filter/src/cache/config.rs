@@ -46,6 +46,8 @@ pub struct ModelCache {
     /// Answers that call tools are stored too (off by default: an agent loop would get the
     /// previous turn's call again).
     pub tool_calls: bool,
+    /// Entries also go to (and come from) the shared tier, when one is configured.
+    pub shared: bool,
 }
 
 /// The local tier (proxy-wasm shared data of one Envoy).
@@ -61,6 +63,8 @@ pub struct LocalTier {
 pub struct CacheConfig {
     pub local: LocalTier,
     pub models: BTreeMap<String, ModelCache>,
+    /// The tier every Envoy shares (`cache/shared`), if configured.
+    pub shared: Option<super::shared::SharedTier>,
 }
 
 impl CacheConfig {
@@ -73,6 +77,7 @@ impl CacheConfig {
 #[serde(deny_unknown_fields)]
 struct RawSection {
     local: Option<RawLocal>,
+    shared: Option<Value>,
     #[serde(default)]
     models: BTreeMap<String, Value>,
 }
@@ -93,11 +98,22 @@ struct RawModel {
     tool_calls: Option<bool>,
     exact: Option<bool>,
     semantic: Option<Value>,
+    shared: Option<bool>,
 }
 
-/// Compiles the `cache` section; `is_model` tells which model names exist.
-pub fn compile(value: &Value, is_model: &dyn Fn(&str) -> bool) -> Result<CacheConfig, ConfigError> {
+/// Compiles the `cache` section; `is_model` tells which model names exist, `outside` what the
+/// shared tier needs (the environment, the provider clusters).
+pub fn compile(
+    value: &Value,
+    is_model: &dyn Fn(&str) -> bool,
+    outside: &super::shared::config::Context<'_>,
+) -> Result<CacheConfig, ConfigError> {
     let raw = RawSection::deserialize(value).map_err(|e| err("cache", e.to_string()))?;
+    let shared = raw
+        .shared
+        .as_ref()
+        .map(|v| super::shared::config::compile(v, outside))
+        .transpose()?;
     let local = raw.local.unwrap_or(RawLocal {
         slots: None,
         max_bytes: None,
@@ -165,12 +181,14 @@ pub fn compile(value: &Value, is_model: &dyn Fn(&str) -> bool) -> Result<CacheCo
                 scope,
                 max_entry_bytes,
                 tool_calls: m.tool_calls.unwrap_or(false),
+                shared: m.shared.unwrap_or(true),
             },
         );
     }
     Ok(CacheConfig {
         local: LocalTier { slots, max_bytes },
         models,
+        shared,
     })
 }
 
@@ -181,7 +199,11 @@ mod tests {
     use super::*;
 
     fn compile_json(v: Value) -> Result<CacheConfig, ConfigError> {
-        compile(&v, &|m| m == "chat")
+        let outside = crate::cache::shared::config::Context {
+            env: &|_| None,
+            is_provider_cluster: &|_| false,
+        };
+        compile(&v, &|m| m == "chat", &outside)
     }
 
     #[test]

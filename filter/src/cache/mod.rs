@@ -2,7 +2,8 @@
 //! may be stored (`entry`), a stream reassembled into the completion it stands for
 //! (`assemble`) and a completion replayed as a stream (`replay`), the client's
 //! `Cache-Control` (`control`), the configuration (`config`) and the local tier in shared data
-//! (`local`, whose doc describes its slots, expiry and byte budget). The pipeline stage that
+//! (`local`, whose doc describes its slots, expiry and byte budget) and the shared tier every
+//! Envoy sees (`shared`: an HTTP vector store, entries sealed). The pipeline stage that
 //! uses them is `pipeline/cache.rs`.
 //!
 //! An answer is stored once, as OpenAI JSON, whichever way it came, and served either way: as
@@ -15,5 +16,6 @@ pub mod entry;
 pub mod key;
 pub mod local;
 pub mod replay;
+pub mod shared;
 
 pub use config::{CacheConfig, ModelCache, Scope};

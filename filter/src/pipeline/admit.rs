@@ -188,8 +188,19 @@ impl Request {
                 return self.reply_token_count(&prepared);
             }
         } else if let Some(flow) = self.cache_lookup(host, &prepared, &body) {
-            return flow; // answered from the cache
+            self.cache_park(prepared, body); // while the shared tier is asked
+            return flow; // answered from the cache, or waiting for its shared tier
         }
+        self.classify_and_plan(host, prepared, body)
+    }
+
+    /// Asks the route's classifier, if any, then plans and admits the request.
+    pub(in crate::pipeline) fn classify_and_plan(
+        &mut self,
+        host: &dyn Host,
+        prepared: Prepared,
+        body: Vec<u8>,
+    ) -> Flow {
         let classifier = self
             .config
             .models

@@ -4,9 +4,11 @@
 //! no provider; a miss goes on and its answer is captured as it passes (a JSON body, or a
 //! stream reassembled) and stored at the end when it completed. Hits count against the local
 //! requests-per-minute limits, not against token limits or budgets. A model without a cache
-//! costs nothing here: no host call, no header. What a hit does is in `cache/hit.rs`.
+//! costs nothing here: no host call, no header. What a hit does is in `cache/hit.rs`; the
+//! shared tier (asked on a local miss, written after the local tier) in `cache/shared.rs`.
 
 mod hit;
+mod shared;
 
 use serde_json::Value;
 
@@ -47,10 +49,14 @@ pub(super) struct CacheState {
     capture: Option<Capture>,
     /// The request was answered from the cache.
     hit: Option<Hit>,
+    /// The shared tier's lookup and writes.
+    shared: shared::SharedState,
 }
 
 struct Pending {
     key: [u8; 32],
+    /// The entry's namespace (team, key or global), hashed in the shared tier.
+    namespace: String,
     model: String,
     settings: ModelCache,
     operation: Operation,
@@ -164,6 +170,7 @@ impl Request {
         let control = self.cache.control;
         let pending = Pending {
             key,
+            namespace: ns,
             model: model.clone(),
             settings,
             operation: prepared.operation,
@@ -197,8 +204,11 @@ impl Request {
                 .is_none_or(|max| now.saturating_sub(e.created) <= max)
         });
         let Some(entry) = entry else {
-            self.cache_verdict(&model, "miss");
             self.cache.pending = Some(pending);
+            if self.shared_lookup(host) {
+                return Some(Flow::Pause); // resumed by on_shared_cache_answer
+            }
+            self.cache_verdict(&model, "miss");
             return None;
         };
         Some(self.reply_hit(host, prepared, body, entry, now))
@@ -274,6 +284,7 @@ impl Request {
                         .unwrap_or_default(),
                     body,
                 };
+                self.shared_store(host, &pending, &entry);
                 match self.local_tier(host).map(|t| t.put(&entry, now)) {
                     Some(Ok(())) | None => "stored",
                     Some(Err(e)) => {

@@ -79,8 +79,10 @@ pub trait Host {
     fn store(&self) -> &dyn SharedStore;
     /// Starts a gRPC call; its answer comes back as [`Request::on_rate_limit_answer`].
     fn call_grpc(&self, call: GrpcCall<'_>) -> Result<u32, String>;
-    /// Starts an HTTP call; its answer comes back as [`Request::on_classifier_answer`].
+    /// Starts an HTTP call; its answer comes back as [`Request::on_http_call_answer`].
     fn call_http(&self, call: HttpCall<'_>) -> Result<u32, String>;
+    /// Fills `buf` with random bytes (nonces).
+    fn random_bytes(&self, buf: &mut [u8]) -> Result<(), String>;
 }
 
 /// Largest callout answer (classifier, rate limit service) read into the VM; their real answers

@@ -26,6 +26,7 @@ pub(super) struct FakeHost {
     pub(super) http_calls: RefCell<Vec<(String, Vec<u8>)>>,
     /// Callouts fail to start (the cluster is missing).
     pub(super) calls_fail: bool,
+    pub(super) random_calls: RefCell<u32>,
 }
 
 impl Host for FakeHost {
@@ -74,6 +75,14 @@ impl Host for FakeHost {
         let mut calls = self.http_calls.borrow_mut();
         calls.push((call.path.to_string(), call.body.to_vec()));
         Ok(calls.len() as u32)
+    }
+    fn random_bytes(&self, buf: &mut [u8]) -> Result<(), String> {
+        // Distinct per call, as a nonce must be.
+        let n = self.random_calls.replace_with(|n| *n + 1);
+        for (i, b) in buf.iter_mut().enumerate() {
+            *b = (n as u8).wrapping_add(i as u8);
+        }
+        Ok(())
     }
 }
 

@@ -136,6 +136,11 @@ impl Host for WasmHost {
         hostcalls::dispatch_http_call(call.cluster, headers, Some(call.body), vec![], call.timeout)
             .map_err(|s| format!("{s:?}"))
     }
+
+    fn random_bytes(&self, buf: &mut [u8]) -> Result<(), String> {
+        // WASI random_get, which Envoy implements.
+        getrandom::getrandom(buf).map_err(|e| e.to_string())
+    }
 }
 
 impl Context for GatewayFilter {
@@ -151,10 +156,8 @@ impl Context for GatewayFilter {
 
     fn on_http_call_response(&mut self, token: u32, _: usize, body_size: usize, _: usize) {
         let status = host::header(MapType::HttpCallResponseHeaders, ":status").unwrap_or_default();
-        let answer = host::body(
-            BufferType::HttpCallResponseBody,
-            body_size.min(MAX_CALLOUT_ANSWER),
-        );
+        let cap = self.request.callout_answer_cap(token);
+        let answer = host::body(BufferType::HttpCallResponseBody, body_size.min(cap));
         self.request
             .on_http_call_answer(&WasmHost, token, &status, &answer);
         self.apply(Flow::Continue, 0);

@@ -7,11 +7,21 @@ mod upstream;
 
 use std::rc::Rc;
 
+use std::time::Duration;
+
 use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
-use proxy_wasm::types::{BufferType, ContextType, LogLevel};
+use proxy_wasm::types::{BufferType, ContextType, LogLevel, MapType};
 
+use crate::cache::shared::collection::Keeper;
 use crate::config::Config;
+use crate::pipeline::{Host, HttpCall, MAX_CALLOUT_ANSWER};
+
+/// How often a gateway with a shared cache tier checks that its collection is known.
+const SHARED_TIER_TICK: Duration = Duration::from_millis(500);
+
+/// The collection lookup's timeout.
+const COLLECTION_LOOKUP_TIMEOUT: Duration = Duration::from_secs(5);
 
 proxy_wasm::main! {{
     // Installs a panic hook that logs at critical level.
@@ -30,9 +40,38 @@ struct Root {
     role: Option<Role>,
     config: Option<Rc<Config>>,
     started_unix: u64,
+    /// Learns the cache's shared collection (`cache/shared/collection.rs`).
+    keeper: Keeper,
 }
 
-impl Context for Root {}
+impl Context for Root {
+    fn on_http_call_response(&mut self, _: u32, _: usize, body_size: usize, _: usize) {
+        let status = host::header(MapType::HttpCallResponseHeaders, ":status").unwrap_or_default();
+        let answer = host::body(
+            BufferType::HttpCallResponseBody,
+            body_size.min(MAX_CALLOUT_ANSWER),
+        );
+        let Some(tier) = self
+            .config
+            .as_ref()
+            .and_then(|c| c.cache.as_ref())
+            .and_then(|c| c.shared.as_ref())
+        else {
+            return;
+        };
+        let outcome = match self
+            .keeper
+            .on_answer(tier.api(), &host::HostStore, &status, &answer)
+        {
+            Ok(_) => "ready",
+            Err(e) => e.name(),
+        };
+        host::count(
+            &crate::metrics::cache_shared("none", "collection", outcome),
+            1,
+        );
+    }
+}
 
 impl RootContext for Root {
     fn on_vm_start(&mut self, _: usize) -> bool {
@@ -74,6 +113,13 @@ impl RootContext for Root {
                         );
                     }
                 }
+                if role == Role::Gateway
+                    && config.cache.as_ref().is_some_and(|c| c.shared.is_some())
+                {
+                    if let Err(s) = hostcalls::set_tick_period(SHARED_TIER_TICK) {
+                        log::error!("cache shared tier: no tick ({s:?}); its collection cannot be looked up");
+                    }
+                }
                 if role == Role::Provider {
                     // The gateway filter hands this VM's provider filters its decision in the VM.
                     crate::pipeline::handoff::note_provider_filter_here();
@@ -89,6 +135,35 @@ impl RootContext for Root {
                 log::error!("{e}");
                 false
             }
+        }
+    }
+
+    /// Looks the shared tier's collection up while it is unknown.
+    fn on_tick(&mut self) {
+        let now = host::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        let Some(config) = self.config.clone() else {
+            return;
+        };
+        let Some(tier) = config.cache.as_ref().and_then(|c| c.shared.as_ref()) else {
+            return;
+        };
+        let Some(call) = self.keeper.on_tick(tier.api(), &host::HostStore, now) else {
+            return;
+        };
+        let started = downstream::WasmHost.call_http(HttpCall {
+            cluster: &tier.cluster,
+            path: &call.path,
+            body: &call.body,
+            timeout: COLLECTION_LOOKUP_TIMEOUT,
+        });
+        if let Err(reason) = started {
+            self.keeper.not_sent(&reason);
+            host::count(
+                &crate::metrics::cache_shared("none", "collection", "unreachable"),
+                1,
+            );
         }
     }
 

@@ -143,6 +143,12 @@ impl Request {
         let duration = self.millis_since_start(host.now());
         self.set_property(state::DURATION_MS, duration.to_string());
         self.set_property(state::CACHE, "hit");
+        let tier = if self.cache.shared.served {
+            "shared"
+        } else {
+            "local"
+        };
+        self.set_property(state::CACHE_TIER, tier);
         self.set_property(state::MODEL, hit.model.clone());
         self.set_property(state::OPERATION, hit.operation.name());
         self.set_property(state::STREAM, crate::pipeline::admit::bool_str(hit.stream));
