@@ -104,7 +104,7 @@ fn expected_text(text: &str) -> String {
 }
 
 /// Waits until Chroma holds `n` records (a write is sent after the client's answer).
-fn wait_for_records(chroma: &Chroma, n: usize) -> Value {
+fn wait_for_records(chroma: &Chroma, n: usize, gw: &Envoy) -> Value {
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         let records = chroma.records(COLLECTION);
@@ -112,10 +112,15 @@ fn wait_for_records(chroma: &Chroma, n: usize) -> Value {
         if have >= n {
             return records;
         }
-        assert!(
-            Instant::now() < deadline,
-            "Chroma holds {have} records, not {n}"
-        );
+        if Instant::now() > deadline {
+            let stats: Vec<String> = gw
+                .prometheus()
+                .lines()
+                .filter(|l| l.starts_with("gw_cache_shared"))
+                .map(str::to_string)
+                .collect();
+            panic!("Chroma holds {have} records, not {n}; the gateway's calls: {stats:#?}");
+        }
         thread::sleep(Duration::from_millis(100));
     }
 }
@@ -133,7 +138,7 @@ fn two_envoys_share_hits_within_a_team_and_chroma_holds_only_sealed_entries() {
     assert_eq!(first.status, 200, "{}", first.text());
     assert_eq!(first.header("x-gateway-cache"), Some("miss"));
     assert_eq!(fake.received().len(), 1);
-    let records = wait_for_records(&chroma, 1);
+    let records = wait_for_records(&chroma, 1, &a);
 
     // What Chroma holds: an id (a hash), the sealed entry, its expiry and a namespace hash;
     // neither the question nor the answer nor the team's name, in any field.
@@ -185,6 +190,20 @@ fn two_envoys_share_hits_within_a_team_and_chroma_holds_only_sealed_entries() {
     assert_eq!(bob.header("x-gateway-cache"), Some("miss"));
     assert_eq!(fake.received().len(), 2);
     assert_eq!(shared_stat(&b, "chat", "get", "miss"), 1.0);
+    // Bob's answer is stored too, under a nonce of its own (WASI random_get in the VM).
+    let records = wait_for_records(&chroma, 2, &b);
+    let nonces: Vec<Vec<u8>> = (0..2)
+        .map(|i| {
+            let sealed = records["metadatas"][i]["sealed"]
+                .as_str()
+                .unwrap_or_default();
+            let bytes = base64::engine::general_purpose::STANDARD
+                .decode(sealed)
+                .unwrap();
+            bytes[4..16].to_vec()
+        })
+        .collect();
+    assert_ne!(nonces[0], nonces[1]);
 
     // An Envoy with another key finds the entry but cannot open it: a miss, never served.
     let c = gateway(&fake, chroma.port, &seal_key(2), 2000);
@@ -247,14 +266,16 @@ fn a_slow_stopped_or_reset_chroma_makes_counted_misses_and_every_request_is_answ
     // Reset (started empty): the old collection is gone; the gateway finds the new one and
     // shares again.
     chroma.restart_empty();
+    // Every VM (the workers' and the main thread's) looked the collection up at start.
+    let ready = shared_stat(&gw, "none", "collection", "ready");
     assert_eq!(
         asks("after the reset").header("x-gateway-cache"),
         Some("miss")
     );
     assert_eq!(shared_stat(&gw, "chat", "get", "collection_gone"), 1.0);
-    wait_for(&gw, "collection", "ready", 2.0);
+    wait_for(&gw, "collection", "ready", ready + 1.0);
     assert_eq!(asks("stored again").header("x-gateway-cache"), Some("miss"));
-    wait_for_records(&chroma, 1);
+    wait_for_records(&chroma, 1, &gw);
     assert!(gw.log().contains("the store answers again"), "{}", gw.log());
 }
 
@@ -285,4 +306,60 @@ fn a_shared_tier_without_its_key_or_on_a_provider_cluster_is_refused_at_start() 
         log.contains("invalid plugin configuration at `cache.shared.cluster`: 'provider_demo' is a provider's cluster"),
         "{log}"
     );
+}
+
+/// The store interface's nearest-neighbour query (for the semantic layer) against the real
+/// Chroma: the filter's own codec builds the calls and reads the answers.
+#[test]
+fn the_chroma_query_finds_neighbours_of_one_namespace_and_context_that_have_not_expired() {
+    use ai_gateway::cache::shared::chroma::Chroma as Codec;
+    use ai_gateway::cache::shared::{Record, StoreCall, VectorStore};
+    let chroma = Chroma::start();
+    let codec = Codec {
+        tenant: "default_tenant".into(),
+        database: "default_database".into(),
+        collection: "gw_test_semantic".into(),
+    };
+    let send = |call: &StoreCall| {
+        let r = gateway_tests::http::request(
+            chroma.port,
+            "POST",
+            &call.path,
+            &[("content-type", "application/json")],
+            &call.body,
+        )
+        .expect("Chroma answers");
+        (r.status.to_string(), r.body)
+    };
+    let (status, body) = send(&codec.collection_call());
+    let collection = codec
+        .collection_answer(&status, &body)
+        .expect("a collection");
+    let now = 1_780_000_000;
+    let records: [(&str, [f32; 2], &str, &str, u64); 5] = [
+        ("near", [1.0, 0.0], "ns1", "ctx1", now + 100),
+        ("farther", [0.8, 0.6], "ns1", "ctx1", now + 100),
+        ("other-namespace", [1.0, 0.0], "ns2", "ctx1", now + 100),
+        ("other-context", [1.0, 0.0], "ns1", "ctx2", now + 100),
+        ("expired", [1.0, 0.0], "ns1", "ctx1", now),
+    ];
+    for (id, vector, ns, ctx, expires_at) in &records {
+        let record = Record {
+            id,
+            sealed: id.as_bytes(),
+            expires_at: *expires_at,
+            namespace: ns,
+            vector: Some((vector, ctx)),
+        };
+        let (status, body) = send(&codec.put_call(&collection, &record));
+        codec.put_answer(&status, &body).expect("stored");
+    }
+    let (status, body) = send(&codec.query_call(&collection, &[1.0, 0.0], "ctx1", "ns1", 5, now));
+    let found = codec.query_answer(&status, &body).expect("neighbours");
+    let ids: Vec<&str> = found.iter().map(|n| n.id.as_str()).collect();
+    assert_eq!(ids, ["near", "farther"]);
+    assert_eq!(found[1].sealed, b"farther");
+    // Cosine distance: 1 - 0.8 for the second, 0 for the first.
+    assert!(found[0].distance.abs() < 1e-4, "{found:?}");
+    assert!((found[1].distance - 0.2).abs() < 1e-3, "{found:?}");
 }

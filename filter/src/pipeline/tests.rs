@@ -88,6 +88,9 @@ impl Host for FakeHost {
 
 const ALICE_KEY: &str = "sk-gw-alice-0123456789";
 
+/// The cache's shared-tier key in the tests' environment: 32 bytes of 7, in base64.
+pub(super) const SEAL_KEY: &str = "BwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwc=";
+
 pub(super) fn config(extra: Value) -> Rc<Config> {
     let mut doc = json!({
         "providers": {"demo": {"type": "openai", "cluster": "provider_demo"},
@@ -98,7 +101,11 @@ pub(super) fn config(extra: Value) -> Rc<Config> {
     if let (Some(doc), Some(extra)) = (doc.as_object_mut(), extra.as_object()) {
         doc.extend(extra.clone());
     }
-    let env = |name: &str| (name == "KEY_ALICE").then(|| ALICE_KEY.to_string());
+    let env = |name: &str| match name {
+        "KEY_ALICE" => Some(ALICE_KEY.to_string()),
+        "GATEWAY_CACHE_KEY" => Some(SEAL_KEY.to_string()),
+        _ => None,
+    };
     Rc::new(Config::from_json(doc.to_string().as_bytes(), &env).expect("test config"))
 }
 
@@ -522,6 +529,8 @@ fn the_decision_is_handed_to_the_provider_filter_in_the_vm() {
     assert!(handoff::find(id.parse().unwrap()).is_none());
 }
 
+#[path = "cache_shared_tests.rs"]
+mod cache_shared_tests;
 #[path = "cache_tests.rs"]
 mod cache_tests;
 #[path = "guard_tests.rs"]

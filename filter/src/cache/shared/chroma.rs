@@ -4,7 +4,8 @@
 //! lists what is used:
 //!
 //! - `POST /api/v2/tenants/{tenant}/databases/{database}/collections` with `{"name",
-//!   "get_or_create": true}` creates the collection or returns it (`CreateCollectionPayload`);
+//!   "get_or_create": true, "configuration": {"hnsw": {"space": "cosine"}}}` creates the
+//!   collection or returns it (`CreateCollectionPayload`);
 //!   the answer's `id` (a UUID) names it in every other route;
 //! - `.../collections/{id}/get` with `{"ids", "include": ["metadatas"]}` (`GetRequestPayload`,
 //!   answer `GetResponse`: `ids` and `metadatas`, index by index);
@@ -78,9 +79,11 @@ impl VectorStore for Chroma {
     fn collection_call(&self) -> StoreCall {
         StoreCall {
             path: self.collections(),
-            body: json!({"name": self.collection, "get_or_create": true})
-                .to_string()
-                .into_bytes(),
+            // Cosine distance, so that a semantic collection's distance is 1 - similarity.
+            body: json!({"name": self.collection, "get_or_create": true,
+                         "configuration": {"hnsw": {"space": "cosine"}}})
+            .to_string()
+            .into_bytes(),
         }
     }
 

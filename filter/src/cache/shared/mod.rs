@@ -11,6 +11,8 @@
 //! Another store is a module implementing [`VectorStore`] and a variant of `config::Store`.
 
 pub mod chroma;
+#[cfg(test)]
+mod chroma_tests;
 pub mod collection;
 pub mod config;
 pub mod seal;
