@@ -5,7 +5,7 @@
 //! stream reassembled) and stored at the end when it completed. Hits count against the local
 //! requests-per-minute limits, not against token limits or budgets. A model without a cache
 //! costs nothing here: no host call, no header. What a hit does is in `cache/hit.rs`; the
-//! shared tier (asked on a local miss, written after the local tier) in `cache/shared.rs`.
+//! shared tier (asked on a local miss, written with the local tier) in `cache/shared.rs`.
 
 mod hit;
 mod shared;
