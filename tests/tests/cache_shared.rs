@@ -103,6 +103,24 @@ fn expected_text(text: &str) -> String {
     demo_answer(&json!({"model": "chat", "messages": [{"role": "user", "content": text}]})).0
 }
 
+/// The content of an SSE answer that ended with `[DONE]`.
+fn stream_text(sse: &str) -> String {
+    let mut text = String::new();
+    let mut done = false;
+    for data in sse.split("\n\n").filter_map(|b| b.strip_prefix("data: ")) {
+        if data == "[DONE]" {
+            done = true;
+            continue;
+        }
+        let event: Value = serde_json::from_str(data).expect("a JSON event");
+        if let Some(piece) = event["choices"][0]["delta"]["content"].as_str() {
+            text.push_str(piece);
+        }
+    }
+    assert!(done, "the stream ends with [DONE]: {sse}");
+    text
+}
+
 /// Waits until Chroma holds `n` records (a write is sent after the client's answer).
 fn wait_for_records(chroma: &Chroma, n: usize, gw: &Envoy) -> Value {
     let deadline = Instant::now() + Duration::from_secs(10);
@@ -165,16 +183,18 @@ fn two_envoys_share_hits_within_a_team_and_chroma_holds_only_sealed_entries() {
     );
 
     // Envoy B never saw the question: its answer comes from Chroma, the provider is not asked.
-    let hit = ask(&b, CAROL, question, false);
+    // Stored as JSON, asked as a stream: replayed as SSE.
+    let hit = ask(&b, CAROL, question, true);
     assert_eq!(hit.status, 200, "{}", hit.text());
     assert_eq!(hit.header("x-gateway-cache"), Some("hit"), "{}", hit.text());
-    assert_eq!(hit.json()["choices"][0]["message"]["content"], answer);
+    assert_eq!(hit.header("content-type"), Some("text/event-stream"));
+    assert_eq!(stream_text(&hit.text()), answer);
     assert_eq!(fake.received().len(), 1, "a shared hit asks no provider");
     assert_eq!(shared_stat(&b, "chat", "get", "hit"), 1.0);
-    // ... and fills B's local tier: the next one is a local hit (no shared lookup), streamed.
-    let again = ask(&b, ALICE, question, true);
+    // ... and fills B's local tier: the next one is a local hit (no shared lookup).
+    let again = ask(&b, ALICE, question, false);
     assert_eq!(again.header("x-gateway-cache"), Some("hit"));
-    assert_eq!(again.header("content-type"), Some("text/event-stream"));
+    assert_eq!(again.json()["choices"][0]["message"]["content"], answer);
     assert_eq!(shared_stat(&b, "chat", "get", "hit"), 1.0);
     assert_eq!(fake.received().len(), 1);
     let log = b.access_log(2);
