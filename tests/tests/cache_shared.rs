@@ -164,6 +164,7 @@ fn two_envoys_share_hits_within_a_team_and_chroma_holds_only_sealed_entries() {
     for plain in [question, answer.as_str(), "\"red\"", "team:red"] {
         assert!(!stored.contains(plain), "Chroma holds {plain:?}: {stored}");
     }
+    let (first_id, first_metadata) = (records["ids"][0].clone(), records["metadatas"][0].clone());
     let metadata = &records["metadatas"][0];
     let sealed = base64::engine::general_purpose::STANDARD
         .decode(metadata["sealed"].as_str().expect("a sealed entry"))
@@ -211,10 +212,10 @@ fn two_envoys_share_hits_within_a_team_and_chroma_holds_only_sealed_entries() {
     assert_eq!(fake.received().len(), 2);
     assert_eq!(shared_stat(&b, "chat", "get", "miss"), 1.0);
     // Bob's answer is stored too, under a nonce of its own (WASI random_get in the VM).
-    let records = wait_for_records(&chroma, 2, &b);
+    let with_bob = wait_for_records(&chroma, 2, &b);
     let nonces: Vec<Vec<u8>> = (0..2)
         .map(|i| {
-            let sealed = records["metadatas"][i]["sealed"]
+            let sealed = with_bob["metadatas"][i]["sealed"]
                 .as_str()
                 .unwrap_or_default();
             let bytes = base64::engine::general_purpose::STANDARD
@@ -232,6 +233,35 @@ fn two_envoys_share_hits_within_a_team_and_chroma_holds_only_sealed_entries() {
     assert_eq!(other.header("x-gateway-cache"), Some("miss"));
     assert_eq!(fake.received().len(), 3);
     assert_eq!(shared_stat(&c, "chat", "get", "unopened"), 1.0);
+
+    // An entry moved to another id (here: the first answer copied over the record of another
+    // question) does not open there: a miss, never the wrong answer.
+    let second = "what is the deepest lake";
+    assert_eq!(
+        ask(&a, ALICE, second, false).header("x-gateway-cache"),
+        Some("miss")
+    );
+    let records = wait_for_records(&chroma, 3, &a);
+    let known = with_bob["ids"].as_array().cloned().unwrap_or_default();
+    let second_id = records["ids"]
+        .as_array()
+        .and_then(|ids| ids.iter().find(|id| !known.contains(id)))
+        .cloned()
+        .expect("the second question's record");
+    assert_ne!(second_id, first_id);
+    let collection = chroma.collection_id(COLLECTION);
+    chroma.post(
+        &format!("/api/v2/tenants/default_tenant/databases/default_database/collections/{collection}/upsert"),
+        &json!({"ids": [second_id], "embeddings": [[1.0]], "metadatas": [first_metadata]}),
+    );
+    let moved = ask(&b, CAROL, second, false);
+    assert_eq!(moved.header("x-gateway-cache"), Some("miss"));
+    assert_eq!(
+        moved.json()["choices"][0]["message"]["content"],
+        expected_text(second)
+    );
+    assert_eq!(shared_stat(&b, "chat", "get", "unopened"), 1.0);
+    assert_eq!(fake.received().len(), 5);
 }
 
 #[test]
