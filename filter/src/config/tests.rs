@@ -262,6 +262,21 @@ fn bad_configs_are_refused_naming_the_field() {
             "carries credentials",
         ),
         (
+            r#"{"providers": {"p": {"type": "openai", "cluster": "pc"}}, "models": {"m": {"targets": [{"provider": "p", "model": "x", "tier": "a"}], "classifier": {"cluster": "pc", "path": "/c"}}}}"#,
+            "models.m.classifier.cluster",
+            "is provider 'p''s cluster",
+        ),
+        (
+            r#"{"providers": {"p": {"type": "openai", "cluster": "pc"}}, "models": {"m": {"provider": "p"}}, "guardrails": {"policies": {"x": {"all": true, "guards": [{"name": "e", "kind": "email", "action": "mask"}, {"name": "w", "kind": "webhook", "cluster": "pc", "phase": "request", "action": "block"}]}}}}"#,
+            "guardrails.policies.x.guards[1].cluster",
+            "is provider 'p''s cluster",
+        ),
+        (
+            r#"{"providers": {"p": {"type": "openai", "cluster": "pc"}}, "models": {"m": {"provider": "p"}}, "guardrails": {"policies": {"x": {"all": true, "guards": [{"name": "pii", "kind": "presidio", "cluster": "pc", "phase": "request", "action": "block"}]}}}}"#,
+            "guardrails.policies.x.guards[0].cluster",
+            "cluster of its own",
+        ),
+        (
             r#"{"providers": {"p": {"type": "openai", "forward_headers": "x-one"}}, "models": {"m": {"provider": "p"}}}"#,
             "providers.p",
             "invalid type",

@@ -244,12 +244,6 @@ fn compile_guard(raw: RawGuard, at: &str) -> Result<Guard, ConfigError> {
     if let Some((field, _)) = webhook_only.iter().find(|(_, set)| *set && !webhook) {
         return Err(err(format!("{at}.{field}"), "only for `kind: webhook`"));
     }
-    if webhook && action == Action::Mask {
-        return Err(err(
-            format!("{at}.action"),
-            "a webhook or presidio guard blocks or monitors (masking through it is not supported yet)",
-        ));
-    }
     if webhook && !matches!(raw.phase, RawPhase::Request) {
         return Err(err(
             format!("{at}.phase"),

@@ -83,9 +83,9 @@ fn refusals_name_the_field() {
         ),
         (
             g(
-                json!({"name": "x", "kind": "webhook", "action": "mask", "cluster": "c", "phase": "request"}),
+                json!({"name": "x", "kind": "presidio", "action": "mask", "cluster": "c", "phase": "request", "score_threshold": 2}),
             ),
-            "guardrails.policies.p.guards[0].action",
+            "guardrails.policies.p.guards[0].score_threshold",
         ),
         (
             g(

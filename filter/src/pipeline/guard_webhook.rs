@@ -50,6 +50,9 @@ impl Request {
                 Step::Keep
             });
         }
+        if let Some(s) = self.guard.as_mut() {
+            s.sent_texts.clone_from(&texts);
+        }
         let key = self.key.as_ref().map(|(id, _)| id.clone());
         for (g, webhook) in webhooks {
             let name = rails.guards.get(g).map_or("", |g| g.name.as_str());
@@ -119,7 +122,7 @@ impl Request {
             return;
         };
         let fail_open = hook.fail_open;
-        let refused = match webhook::verdict(hook, status, answer) {
+        let refused = match webhook::verdict(hook, status, answer, &session.sent_texts) {
             webhook::Verdict::Allow => false,
             webhook::Verdict::Block(reason) => {
                 session.note(g, Phase::Request);
@@ -127,6 +130,20 @@ impl Request {
                     "guardrail '{}' (webhook) flagged the request: {reason}",
                     guard.name
                 );
+                // The service asked for a block: only a monitor lets the request on.
+                guard.action != Action::Monitor
+            }
+            webhook::Verdict::Mask(replacements, reason) => {
+                session.note(g, Phase::Request);
+                log::info!(
+                    "guardrail '{}' (webhook) flagged the request: {reason}",
+                    guard.name
+                );
+                if guard.action == Action::Mask {
+                    session
+                        .replacements
+                        .extend(replacements.into_iter().map(|r| (g, r)));
+                }
                 guard.action == Action::Block
             }
             webhook::Verdict::Failed(reason) => {
@@ -166,9 +183,46 @@ impl Request {
         let Some((prepared, body)) = self.guard_waiting.take() else {
             return;
         };
+        let Ok(body) = self.apply_guard_replacements(body) else {
+            return; // refused (the reply went out)
+        };
         if self.route_request(host, prepared, body) == Flow::Continue {
             self.emit(Effect::ResumeRequest);
         }
+    }
+
+    /// The external guards' replacements applied to the request body (every verdict is in):
+    /// the body to route, also handed to Envoy (its buffered copy is what the router sends
+    /// when the provider filter keeps the body).
+    fn apply_guard_replacements(&mut self, body: Vec<u8>) -> Result<Vec<u8>, Flow> {
+        let config = std::rc::Rc::clone(&self.config);
+        let (Some(rails), Some(session)) = (config.guardrails.as_ref(), self.guard.as_mut()) else {
+            return Ok(body);
+        };
+        session.sent_texts = Vec::new();
+        if session.replacements.is_empty() {
+            return Ok(body);
+        }
+        let Ok(mut value) = serde_json::from_slice::<Value>(&body) else {
+            return Ok(body); // validated already; unreachable in practice
+        };
+        let mut index = 0usize;
+        request_texts(&mut value, &mut |text| {
+            let step = match session.apply_replacements(rails, index, text) {
+                Some(new) => Step::Replace(new),
+                None => Step::Keep,
+            };
+            index = index.saturating_add(1);
+            step
+        });
+        session.replacements = Vec::new();
+        let masked = serde_json::to_vec(&value).map_err(|e| {
+            self.reply_error(&GatewayError::Misconfigured(format!(
+                "re-encoding the masked request failed: {e}"
+            )))
+        })?;
+        self.emit(Effect::ReplaceRequestBody(masked.clone()));
+        Ok(masked)
     }
 
     /// A webhook guard that could not answer: counted, logged, and noted for the access log.

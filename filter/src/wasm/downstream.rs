@@ -14,6 +14,9 @@ use crate::config::Config;
 use crate::pipeline::{Effect, Flow, GrpcCall, Host, HttpCall, Request, MAX_CALLOUT_ANSWER};
 use crate::quota::SharedStore;
 
+/// More than any request body Envoy buffers (`max_request_bytes` is at most 64 MiB).
+const MAX_BUFFERED_BODY: usize = 128 * 1024 * 1024;
+
 pub struct GatewayFilter {
     request: Request,
 }
@@ -157,7 +160,20 @@ impl Context for GatewayFilter {
         );
         self.request
             .on_http_call_answer(&WasmHost, token, &status, &answer);
-        self.apply(Flow::Continue, 0);
+        // A guard's replacements rewrite the body Envoy holds while the request waits: all of
+        // it, whose length is read only then.
+        let effects = self.request.take_effects();
+        let rewrites = effects
+            .iter()
+            .any(|e| matches!(e, Effect::ReplaceRequestBody(_)));
+        let buffered = if rewrites {
+            host::body(BufferType::HttpRequestBody, MAX_BUFFERED_BODY).len()
+        } else {
+            0
+        };
+        for effect in effects {
+            carry_out(effect, buffered);
+        }
     }
 }
 

@@ -1,0 +1,103 @@
+//! Guard callouts through the real Envoy and the real .wasm: a callout cluster that is a
+//! provider's is refused at start (the VM trap of a provider filter serving a callout), and a
+//! webhook's replacements mask what the provider receives (Envoy's buffered copy and the
+//! provider filter's alike) and come back restored to the client. The contract is in README
+//! "Guardrails and data privacy".
+
+use gateway_tests::envoy::{Envoy, Options};
+use gateway_tests::fake_provider::{FakeProvider, Reply};
+use serde_json::{json, Value};
+
+fn ask(model: &str, content: &str, stream: bool) -> Value {
+    json!({"model": model, "stream": stream, "messages": [
+        {"role": "system", "content": "Be brief."},
+        {"role": "user", "content": content}]})
+}
+
+#[test]
+fn a_callout_to_a_provider_cluster_stops_envoy_naming_the_field() {
+    let config = json!({
+        "providers": {"demo": {"type": "openai", "cluster": "provider_demo"}},
+        "models": {"chat": {"provider": "demo"}},
+        "guardrails": {"policies": {"p": {"all": true, "guards": [
+            {"name": "mail", "kind": "email", "action": "mask"},
+            {"name": "hook", "kind": "webhook", "cluster": "provider_demo", "phase": "request",
+             "action": "block"}]}}}});
+    let (status, log) = Envoy::start_expecting_exit(Options {
+        plugin_config: Some(config),
+        ..Default::default()
+    });
+    assert_ne!(
+        status,
+        Some(0),
+        "Envoy accepted a callout to a provider cluster"
+    );
+    let line = log
+        .lines()
+        .find(|l| l.contains("invalid plugin configuration"))
+        .unwrap_or_else(|| panic!("no refusal line:\n{log}"));
+    assert!(
+        line.contains("`guardrails.policies.p.guards[1].cluster`") && line.contains("provider"),
+        "{line}"
+    );
+}
+
+#[test]
+fn webhook_replacements_reach_the_provider_masked_and_the_client_restored() {
+    let fake = FakeProvider::start(0).expect("fake provider");
+    let hook = FakeProvider::start(0).expect("webhook");
+    let gw = Envoy::start(Options {
+        upstreams: vec![("provider_demo".into(), fake.port)],
+        extra_clusters: vec![("guard_service".into(), hook.port)],
+        plugin_config: Some(json!({
+            "providers": {"demo": {"type": "openai", "cluster": "provider_demo"}},
+            "models": {"chat": {"provider": "demo"}},
+            "guardrails": {"policies": {"names": {"all": true, "guards": [
+                {"name": "names", "kind": "webhook", "cluster": "guard_service",
+                 "path": "/v1/check", "phase": "request", "action": "mask", "restore": true,
+                 "timeout_ms": 2000}]}}}})),
+        concurrency: 1,
+        ..Default::default()
+    });
+    // "Zoë Weber" is bytes 11..21 of "Grüße an Zoë Weber" (UTF-8: ü, ß, ë take two bytes).
+    let mask = json!({"action": "mask", "replacements": [
+        {"text": 1, "start": 11, "end": 21, "label": "PERSON"}]});
+    for stream in [false, true] {
+        hook.push_reply(Reply::json(200, &mask));
+        let before = fake.received().len();
+        let r = gw.chat(&ask("chat", "Grüße an Zoë Weber", stream));
+        assert_eq!(r.status, 200, "{}", r.text());
+        let asked = hook
+            .received()
+            .last()
+            .expect("the webhook was asked")
+            .json();
+        assert_eq!(asked["texts"], json!(["Be brief.", "Grüße an Zoë Weber"]));
+        let received = fake.received();
+        assert_eq!(received.len(), before + 1);
+        let sent = received.last().expect("the provider was asked").json();
+        assert_eq!(
+            sent["messages"][1]["content"], "Grüße an [PERSON_1]",
+            "stream {stream}: the provider never sees the name"
+        );
+        // The fake provider echoes the user's text: the placeholder comes back restored.
+        let text = r.text();
+        assert!(text.contains("Weber"), "stream {stream}: {text}");
+        assert!(!text.contains("[PERSON_1]"), "stream {stream}: {text}");
+    }
+
+    // A verdict whose span cuts a character is a failure: closed (the default) refuses.
+    hook.push_reply(Reply::json(
+        200,
+        &json!({"action": "mask", "replacements": [{"text": 1, "start": 0, "end": 3}]}),
+    ));
+    let before = fake.received().len();
+    let r = gw.chat(&ask("chat", "Grüße", false));
+    assert_eq!(r.status, 503, "{}", r.text());
+    assert_eq!(r.json()["error"]["code"], "guardrail_unavailable");
+    assert_eq!(
+        fake.received().len(),
+        before,
+        "nothing reaches the provider"
+    );
+}
