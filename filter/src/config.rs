@@ -144,7 +144,10 @@ impl Config {
         let guardrails = doc
             .guardrails
             .as_ref()
-            .map(|v| guard::compile(v, &|m| models.contains_key(m), &|k| keys.key(k).is_some()))
+            .map(|v| {
+                let is_model = |m: &str| models.contains_key(m);
+                guard::compile(v, &is_model, &|k| keys.key(k).is_some(), &providers)
+            })
             .transpose()?;
         for (id, model) in &models {
             if let Some(classifier) = &model.route.classifier {

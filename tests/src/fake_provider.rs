@@ -302,6 +302,9 @@ fn default_reply(req: &Received) -> Reply {
     if path.ends_with("/embeddings") {
         return openai_embeddings(req);
     }
+    if path.ends_with("/moderations") {
+        return crate::fake::guardrails::moderations(req);
+    }
     openai_reply(req)
 }
 

@@ -101,3 +101,114 @@ fn webhook_replacements_reach_the_provider_masked_and_the_client_restored() {
         "nothing reaches the provider"
     );
 }
+
+/// The OpenAI moderation adapter against the fake moderation endpoint (the published shape:
+/// filter/testdata/guardrails/README.md), through a cluster of its own with the OpenAI
+/// provider's key: requests and non-streamed answers moderated, a stream refused up front,
+/// configured thresholds, monitor counted only, and an unreachable endpoint failing closed.
+#[test]
+fn openai_moderation_blocks_flagged_requests_and_answers() {
+    let fake = FakeProvider::start(0).expect("fake provider");
+    let moderation = FakeProvider::start(0).expect("fake moderation endpoint");
+    let guard = |name: &str, extra: Value| {
+        let mut g = json!({"name": name, "kind": "openai_moderation", "provider": "openai",
+                           "cluster": "openai_moderation", "action": "block"});
+        if let (Some(g), Some(extra)) = (g.as_object_mut(), extra.as_object()) {
+            g.extend(extra.clone());
+        }
+        json!([g])
+    };
+    let gw = Envoy::start(Options {
+        upstreams: vec![("openai".into(), fake.port)],
+        extra_clusters: vec![("openai_moderation".into(), moderation.port)],
+        plugin_config: Some(json!({
+            "providers": {"openai": {"type": "openai", "cluster": "openai",
+                                     "api_key_env": "OPENAI_API_KEY"}},
+            "models": {"chat": {"provider": "openai"}, "strict": {"provider": "openai"},
+                       "watched": {"provider": "openai"}},
+            "guardrails": {"policies": {
+                "mod": {"models": ["chat"], "guards": guard("moderation", json!({}))},
+                "strict": {"models": ["strict"], "guards": guard("no-harassment",
+                    json!({"phase": "request", "categories": {"harassment": 0.3}}))},
+                "watch": {"models": ["watched"], "guards": guard("watch-moderation",
+                    json!({"action": "monitor", "phase": "request"}))}}}})),
+        env: vec![(
+            "OPENAI_API_KEY".into(),
+            "sk-test-moderation-key-0001".into(),
+        )],
+        concurrency: 1,
+        ..Default::default()
+    });
+
+    // Clean: allowed; the endpoint got both texts with the provider's key and the model.
+    let r = gw.chat(&ask("chat", "What is the capital of France?", false));
+    assert_eq!(r.status, 200, "{}", r.text());
+    let asked = &moderation.received()[0];
+    assert_eq!(asked.path, "/v1/moderations");
+    assert_eq!(
+        asked.header("authorization"),
+        Some("Bearer sk-test-moderation-key-0001")
+    );
+    assert_eq!(
+        asked.json(),
+        json!({"model": "omni-moderation-latest",
+               "input": ["Be brief.", "What is the capital of France?"]})
+    );
+    // The answer was moderated too (a second call, with the answer's text).
+    let answered = moderation.received()[1].json();
+    assert_eq!(
+        answered["input"],
+        json!(["Hello from the demo provider! You said: What is the capital of France?"])
+    );
+
+    // A flagged request never reaches the provider.
+    let before = fake.received().len();
+    let r = gw.chat(&ask("chat", "I will hurt you", false));
+    assert_eq!(r.status, 400, "{}", r.text());
+    assert_eq!(r.json()["error"]["code"], "guardrail_blocked");
+    assert_eq!(fake.received().len(), before);
+
+    // A flagged answer: the provider's answer is replaced by the error (the status went out).
+    fake.push_reply(Reply::json(
+        200,
+        &json!({"id": "chatcmpl-1", "object": "chat.completion", "created": 1, "model": "chat",
+                "choices": [{"index": 0, "finish_reason": "stop",
+                             "message": {"role": "assistant", "content": "Then I will hurt you."}}],
+                "usage": {"prompt_tokens": 3, "completion_tokens": 5, "total_tokens": 8}}),
+    ));
+    let r = gw.chat(&ask("chat", "Tell me a story", false));
+    assert_eq!(
+        r.json()["error"]["code"],
+        "guardrail_blocked",
+        "{}",
+        r.text()
+    );
+    assert!(!r.text().contains("hurt"), "{}", r.text());
+
+    // A stream cannot wait for a verdict on its whole text: refused up front.
+    let before = fake.received().len();
+    let r = gw.chat(&ask("chat", "Tell me a story", true));
+    assert_eq!(r.status, 400, "{}", r.text());
+    assert_eq!(r.json()["error"]["param"], "stream");
+    assert_eq!(fake.received().len(), before);
+
+    // Configured thresholds: harassment 0.35 >= 0.3 blocks, though OpenAI did not flag it.
+    let r = gw.chat(&ask("strict", "That was rude of them", false));
+    assert_eq!(r.status, 400, "{}", r.text());
+    let r = gw.chat(&ask("chat", "That was rude of them", false));
+    assert_eq!(r.status, 200, "{}", r.text());
+
+    // Monitor: flagged, counted, forwarded.
+    let r = gw.chat(&ask("watched", "I will hurt you", false));
+    assert_eq!(r.status, 200, "{}", r.text());
+    let stats = gw.prometheus();
+    assert!(
+        stats
+            .lines()
+            .any(|l| l.starts_with("gw_guardrail_decisions")
+                && l.contains("guard=\"watch-moderation\"")
+                && l.contains("action=\"monitor\"")
+                && l.ends_with(" 1")),
+        "{stats}"
+    );
+}

@@ -277,6 +277,31 @@ fn bad_configs_are_refused_naming_the_field() {
             "cluster of its own",
         ),
         (
+            r#"{"providers": {"p": {"type": "anthropic"}}, "models": {"m": {"provider": "p"}}, "guardrails": {"policies": {"x": {"all": true, "guards": [{"name": "mod", "kind": "openai_moderation", "provider": "p", "cluster": "mod", "action": "block"}]}}}}"#,
+            "guardrails.policies.x.guards[0].provider",
+            "moderation endpoint is OpenAI's",
+        ),
+        (
+            r#"{"providers": {"p": {"type": "openai"}}, "models": {"m": {"provider": "p"}}, "guardrails": {"policies": {"x": {"all": true, "guards": [{"name": "mod", "kind": "openai_moderation", "cluster": "mod", "action": "block"}]}}}}"#,
+            "guardrails.policies.x.guards[0].provider",
+            "required",
+        ),
+        (
+            r#"{"providers": {"p": {"type": "openai"}}, "models": {"m": {"provider": "p"}}, "guardrails": {"policies": {"x": {"all": true, "guards": [{"name": "mod", "kind": "openai_moderation", "provider": "p", "cluster": "mod", "action": "mask"}]}}}}"#,
+            "guardrails.policies.x.guards[0].action",
+            "blocks or monitors",
+        ),
+        (
+            r#"{"providers": {"p": {"type": "openai"}}, "models": {"m": {"provider": "p"}}, "guardrails": {"policies": {"x": {"all": true, "guards": [{"name": "mod", "kind": "openai_moderation", "provider": "p", "cluster": "mod", "action": "block", "categories": {"violence": 1.5}}]}}}}"#,
+            "guardrails.policies.x.guards[0].categories.violence",
+            "between 0 and 1",
+        ),
+        (
+            r#"{"providers": {"p": {"type": "openai"}}, "models": {"m": {"provider": "p"}}, "guardrails": {"policies": {"x": {"all": true, "guards": [{"name": "w", "kind": "webhook", "provider": "p", "cluster": "mod", "action": "block", "phase": "request"}]}}}}"#,
+            "guardrails.policies.x.guards[0].provider",
+            "only for",
+        ),
+        (
             r#"{"providers": {"p": {"type": "openai", "forward_headers": "x-one"}}, "models": {"m": {"provider": "p"}}}"#,
             "providers.p",
             "invalid type",

@@ -10,9 +10,11 @@ use serde_json::Value;
 
 use super::detect::PiiPatterns;
 use super::detect_secrets::SecretPatterns;
+use super::moderation::{self, Moderation};
 use super::webhook::{Protocol, Webhook};
 use super::{Action, Guard, Guardrails, Kind, Phase, Policy};
 use crate::config_error::{err, ConfigError};
+use crate::provider::Provider;
 
 const DEFAULT_STREAM_WINDOW: usize = 256;
 const MAX_STREAM_WINDOW: usize = 8192;
@@ -21,6 +23,8 @@ const DEFAULT_MAX_MATCH: usize = 128;
 const MAX_LABEL: usize = 32;
 const DEFAULT_WEBHOOK_TIMEOUT_MS: u64 = 500;
 const MAX_WEBHOOK_TIMEOUT_MS: u64 = 10_000;
+/// A hosted service's answer takes longer than a sidecar's.
+const DEFAULT_SERVICE_TIMEOUT_MS: u64 = 2_000;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -72,6 +76,9 @@ struct RawGuard {
     entities: Option<Vec<String>>,
     language: Option<String>,
     score_threshold: Option<f64>,
+    provider: Option<String>,
+    model: Option<String>,
+    categories: Option<BTreeMap<String, f64>>,
 }
 
 #[derive(Deserialize, Clone, Copy, PartialEq, Eq)]
@@ -95,6 +102,7 @@ enum RawKind {
     Keywords,
     Webhook,
     Presidio,
+    OpenaiModeration,
 }
 
 #[derive(Deserialize, Clone, Copy)]
@@ -114,11 +122,13 @@ enum RawPhase {
     Both,
 }
 
-/// Compiles the section. `is_model` and `is_key` tell whether a name is configured.
+/// Compiles the section. `is_model` and `is_key` tell whether a name is configured; the
+/// adapters name `providers` whose credentials they use.
 pub fn compile(
     value: &Value,
     is_model: &dyn Fn(&str) -> bool,
     is_key: &dyn Fn(&str) -> bool,
+    providers: &[Provider],
 ) -> Result<Guardrails, ConfigError> {
     let at = "guardrails";
     let raw: RawGuardrails =
@@ -160,7 +170,7 @@ pub fn compile(
         }
         let mut indices = Vec::new();
         for (i, raw_guard) in policy.guards.into_iter().enumerate() {
-            let guard = compile_guard(raw_guard, &format!("{at}.guards[{i}]"))?;
+            let guard = compile_guard(raw_guard, &format!("{at}.guards[{i}]"), providers)?;
             if guards.iter().any(|g| g.name == guard.name) {
                 return Err(err(
                     format!("{at}.guards[{i}].name"),
@@ -188,7 +198,7 @@ pub fn compile(
     })
 }
 
-fn compile_guard(raw: RawGuard, at: &str) -> Result<Guard, ConfigError> {
+fn compile_guard(raw: RawGuard, at: &str, providers: &[Provider]) -> Result<Guard, ConfigError> {
     let name_ok = !raw.name.is_empty()
         && raw.name.len() <= 64
         && raw
@@ -226,7 +236,24 @@ fn compile_guard(raw: RawGuard, at: &str) -> Result<Guard, ConfigError> {
         return Err(err(format!("{at}.keywords"), "only for `kind: keywords`"));
     }
     let presidio = matches!(raw.kind, RawKind::Presidio);
-    let webhook = presidio || matches!(raw.kind, RawKind::Webhook);
+    let moderation = matches!(raw.kind, RawKind::OpenaiModeration);
+    let webhook = presidio || moderation || matches!(raw.kind, RawKind::Webhook);
+    let moderation_only = [
+        ("model", raw.model.is_some()),
+        ("categories", raw.categories.is_some()),
+    ];
+    if let Some((field, _)) = moderation_only.iter().find(|(_, set)| *set && !moderation) {
+        return Err(err(
+            format!("{at}.{field}"),
+            "only for `kind: openai_moderation`",
+        ));
+    }
+    if raw.provider.is_some() && !moderation {
+        return Err(err(
+            format!("{at}.provider"),
+            "only for `kind: openai_moderation`",
+        ));
+    }
     let presidio_only = [
         ("entities", raw.entities.is_some()),
         ("language", raw.language.is_some()),
@@ -244,10 +271,16 @@ fn compile_guard(raw: RawGuard, at: &str) -> Result<Guard, ConfigError> {
     if let Some((field, _)) = webhook_only.iter().find(|(_, set)| *set && !webhook) {
         return Err(err(format!("{at}.{field}"), "only for `kind: webhook`"));
     }
-    if webhook && !matches!(raw.phase, RawPhase::Request) {
+    if webhook && !moderation && !matches!(raw.phase, RawPhase::Request) {
         return Err(err(
             format!("{at}.phase"),
-            "webhook guards run on requests only for now: set `phase: request`",
+            "webhook and presidio guards run on requests only for now: set `phase: request`",
+        ));
+    }
+    if moderation && action == Action::Mask {
+        return Err(err(
+            format!("{at}.action"),
+            "a moderation guard blocks or monitors (it names no spans to mask)",
         ));
     }
     let kind = match raw.kind {
@@ -258,7 +291,7 @@ fn compile_guard(raw: RawGuard, at: &str) -> Result<Guard, ConfigError> {
         RawKind::UsSsn => Kind::UsSsn,
         RawKind::IpAddress => Kind::IpAddress,
         RawKind::Secrets => Kind::Secrets,
-        RawKind::Webhook | RawKind::Presidio => {
+        RawKind::Webhook | RawKind::Presidio | RawKind::OpenaiModeration => {
             let cluster = raw
                 .cluster
                 .clone()
@@ -269,14 +302,23 @@ fn compile_guard(raw: RawGuard, at: &str) -> Result<Guard, ConfigError> {
                         "required: the Envoy cluster of the webhook",
                     )
                 })?;
-            let timeout_ms = raw.timeout_ms.unwrap_or(DEFAULT_WEBHOOK_TIMEOUT_MS);
+            let default_timeout = if moderation {
+                DEFAULT_SERVICE_TIMEOUT_MS
+            } else {
+                DEFAULT_WEBHOOK_TIMEOUT_MS
+            };
+            let timeout_ms = raw.timeout_ms.unwrap_or(default_timeout);
             if timeout_ms == 0 || timeout_ms > MAX_WEBHOOK_TIMEOUT_MS {
                 return Err(err(
                     format!("{at}.timeout_ms"),
                     format!("must be between 1 and {MAX_WEBHOOK_TIMEOUT_MS}"),
                 ));
             }
-            let default_path = if presidio { "/analyze" } else { "/guard" };
+            let default_path = match raw.kind {
+                RawKind::Presidio => "/analyze",
+                RawKind::OpenaiModeration => moderation::DEFAULT_PATH,
+                _ => "/guard",
+            };
             let path = raw.path.clone().unwrap_or_else(|| default_path.into());
             if !path.starts_with('/') {
                 return Err(err(format!("{at}.path"), "must start with '/'"));
@@ -294,6 +336,8 @@ fn compile_guard(raw: RawGuard, at: &str) -> Result<Guard, ConfigError> {
                     language: raw.language.clone().unwrap_or_else(|| "en".into()),
                     score_threshold,
                 }
+            } else if moderation {
+                Protocol::OpenAiModeration(compile_moderation(&raw, at, providers)?)
             } else {
                 Protocol::Generic
             };
@@ -359,6 +403,68 @@ fn compile_guard(raw: RawGuard, at: &str) -> Result<Guard, ConfigError> {
         action,
         restore: raw.restore,
         label,
+    })
+}
+
+/// The moderation adapter's provider (an OpenAI one, whose key the call uses), model and
+/// category thresholds.
+fn compile_moderation(
+    raw: &RawGuard,
+    at: &str,
+    providers: &[Provider],
+) -> Result<Moderation, ConfigError> {
+    let name = raw.provider.as_deref().ok_or_else(|| {
+        err(
+            format!("{at}.provider"),
+            "required: the OpenAI provider whose key the moderation call uses",
+        )
+    })?;
+    let (index, provider) = providers
+        .iter()
+        .enumerate()
+        .find(|(_, p)| p.id == name)
+        .ok_or_else(|| {
+            err(
+                format!("{at}.provider"),
+                format!("no provider named '{name}'"),
+            )
+        })?;
+    if provider.kind.name() != "openai" {
+        return Err(err(
+            format!("{at}.provider"),
+            format!(
+                "provider '{name}' is of type '{}': the moderation endpoint is OpenAI's",
+                provider.kind.name()
+            ),
+        ));
+    }
+    let mut categories = Vec::new();
+    for (category, threshold) in raw.categories.iter().flatten() {
+        if !(0.0..=1.0).contains(threshold) || category.is_empty() {
+            return Err(err(
+                format!("{at}.categories.{category}"),
+                "a category name with a threshold between 0 and 1",
+            ));
+        }
+        categories.push((category.clone(), *threshold));
+    }
+    if raw.categories.is_some() && categories.is_empty() {
+        return Err(err(
+            format!("{at}.categories"),
+            "name at least one category (or leave it out: OpenAI's `flagged` decides)",
+        ));
+    }
+    let model = raw
+        .model
+        .clone()
+        .unwrap_or_else(|| moderation::DEFAULT_MODEL.into());
+    if model.is_empty() {
+        return Err(err(format!("{at}.model"), "must not be empty"));
+    }
+    Ok(Moderation {
+        provider: index,
+        model,
+        categories,
     })
 }
 

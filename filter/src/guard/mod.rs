@@ -14,6 +14,7 @@
 pub mod config;
 pub mod detect;
 pub mod detect_secrets;
+pub mod moderation;
 pub mod network;
 pub mod replace;
 pub mod session;

@@ -41,8 +41,10 @@ pub struct Session {
     fired: Vec<(usize, Phase)>,
     /// Webhook calls still out: (callout token, guard).
     pub webhooks_pending: Vec<(u32, usize)>,
-    /// Webhook guards that could not answer, and whether the request went on (`open`).
-    pub failures: Vec<(usize, bool)>,
+    /// Callout guards that could not answer, whether the request went on (`open`), and when.
+    pub failures: Vec<(usize, bool, Phase)>,
+    /// A non-streamed answer held for the response-phase callouts' verdicts: what goes on.
+    pub answer_waiting: Option<Vec<u8>>,
     /// The request's texts as the webhooks were sent them (their replacements' spans point
     /// into these), until every verdict is in.
     pub sent_texts: Vec<String>,

@@ -22,6 +22,7 @@
 use serde::Deserialize;
 use serde_json::json;
 
+use super::moderation::{self, Moderation};
 use super::replace::{self, CodePointSpan, RawReplacement, Replacement};
 
 /// Where and how a webhook guard calls out.
@@ -47,6 +48,8 @@ pub enum Protocol {
         language: String,
         score_threshold: f64,
     },
+    /// OpenAI's moderation endpoint (`moderation.rs`), with a provider's key.
+    OpenAiModeration(Moderation),
 }
 
 impl Eq for Protocol {}
@@ -66,13 +69,14 @@ pub enum Verdict {
 pub fn request_body(
     webhook: &Webhook,
     guard: &str,
+    phase: &str,
     model: &str,
     key_id: Option<&str>,
     texts: &[String],
 ) -> Vec<u8> {
     let body = match &webhook.protocol {
         Protocol::Generic => {
-            json!({"guard": guard, "phase": "request", "model": model, "key_id": key_id, "texts": texts})
+            json!({"guard": guard, "phase": phase, "model": model, "key_id": key_id, "texts": texts})
         }
         Protocol::Presidio {
             entities,
@@ -86,6 +90,7 @@ pub fn request_body(
             }
             body
         }
+        Protocol::OpenAiModeration(m) => return moderation::request_body(m, texts),
     };
     body.to_string().into_bytes()
 }
@@ -115,6 +120,13 @@ pub fn verdict(webhook: &Webhook, status: &str, body: &[u8], texts: &[String]) -
         "504" => return Verdict::Failed("timed out".into()),
         "" | "503" => return Verdict::Failed("unreachable".into()),
         other => return Verdict::Failed(format!("answered {other}")),
+    }
+    if let Protocol::OpenAiModeration(m) = &webhook.protocol {
+        return match moderation::flagged(m, body, texts) {
+            Ok(found) if found.is_empty() => Verdict::Allow,
+            Ok(found) => Verdict::Block(format!("flagged {}", found.join(", "))),
+            Err(e) => Verdict::Failed(e),
+        };
     }
     if let Protocol::Presidio {
         score_threshold, ..
@@ -199,6 +211,7 @@ mod tests {
         let body: serde_json::Value = serde_json::from_slice(&request_body(
             &presidio(),
             "pii",
+            "request",
             "gpt",
             None,
             &["a".into(), "b".into()],
@@ -305,6 +318,7 @@ mod tests {
         let body: serde_json::Value = serde_json::from_slice(&request_body(
             &generic(),
             "tox",
+            "request",
             "gpt",
             None,
             &["a".into(), "b".into()],

@@ -227,6 +227,50 @@ fn webhook_replacements_mask_the_forwarded_body_and_come_back_restored() {
 }
 
 #[test]
+fn a_response_phase_callout_holds_the_answer_until_its_verdict() {
+    let mut cfg = json!({"guardrails": {"policies": {"p": {"all": true, "guards": [
+        {"name": "moderation", "kind": "openai_moderation", "provider": "demo",
+         "cluster": "moderation", "phase": "response", "action": "block"}]}}}});
+    cfg["providers"] =
+        json!({"demo": {"type": "openai", "cluster": "provider_demo", "api_key_env": "KEY_ALICE"}});
+    let cfg = config(cfg);
+    for (flagged, expected) in [(false, "All fine."), (true, "guardrail_blocked")] {
+        let mut host = chat_host(&ask("hello"));
+        let mut request = Request::new(Rc::clone(&cfg), 0, host.now());
+        assert_eq!(
+            send(&mut request, &host),
+            Flow::Continue,
+            "no request-phase call"
+        );
+        request.take_effects();
+        host.response_headers.insert(":status", "200".into());
+        host.response_headers
+            .insert("content-type", "application/json".into());
+        request.on_response_headers(&host);
+        host.response_body = json!({"choices": [{"index": 0, "message": {"role": "assistant", "content": "All fine."}}]})
+            .to_string()
+            .into_bytes();
+        let len = host.response_body.len();
+        assert_eq!(request.on_response_body(&host, len, true), Flow::Pause);
+        let calls = host.http_calls.borrow().clone();
+        assert_eq!(calls.len(), 1);
+        let asked: Value = serde_json::from_slice(&calls[0].1).unwrap();
+        assert_eq!(asked["input"], json!(["All fine."]));
+        request.take_effects();
+        let verdict = json!({"id": "modr-1", "model": "omni-moderation-latest", "results": [
+            {"flagged": flagged, "categories": {"violence": flagged}, "category_scores": {"violence": 0.9}}]});
+        request.on_http_call_answer(&host, 1, "200", verdict.to_string().as_bytes());
+        let effects = request.take_effects();
+        assert_eq!(effects.last(), Some(&Effect::ResumeResponse));
+        let body = effects.iter().find_map(|e| match e {
+            Effect::ReplaceResponseBody(b) => Some(String::from_utf8_lossy(b).to_string()),
+            _ => None,
+        });
+        assert!(body.unwrap_or_default().contains(expected), "{flagged}");
+    }
+}
+
+#[test]
 fn a_key_outside_its_networks_is_refused() {
     let cfg = config(
         json!({"keys": {"alice": {"key_env": "KEY_ALICE", "allowed_networks": ["10.0.0.0/8"]}}}),

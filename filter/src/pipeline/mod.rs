@@ -98,6 +98,9 @@ pub struct GrpcCall<'a> {
 pub struct HttpCall<'a> {
     pub cluster: &'a str,
     pub path: &'a str,
+    /// Headers besides `:method` (POST), `:path` and `content-type` (JSON); `:authority` is
+    /// the cluster's name unless given here.
+    pub headers: &'a [(&'a str, &'a str)],
     pub body: &'a [u8],
     pub timeout: Duration,
 }
@@ -126,6 +129,8 @@ pub enum Effect {
     ReplaceResponseBody(Vec<u8>),
     /// The paused request goes on (every callout has answered).
     ResumeRequest,
+    /// The paused (buffered) answer goes on (every callout has answered).
+    ResumeResponse,
     Count(String, u64),
     Record(String, u64),
 }

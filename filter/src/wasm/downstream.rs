@@ -76,6 +76,11 @@ pub(super) fn carry_out(effect: Effect, body_size: usize) {
                 log::error!("resuming the request failed: {s:?}");
             }
         }
+        Effect::ResumeResponse => {
+            if let Err(s) = hostcalls::resume_http_response() {
+                log::error!("resuming the response failed: {s:?}");
+            }
+        }
         Effect::Count(name, by) => host::count(&name, by),
         Effect::Record(name, value) => host::record(&name, value),
     }
@@ -130,12 +135,15 @@ impl Host for WasmHost {
     }
 
     fn call_http(&self, call: HttpCall<'_>) -> Result<u32, String> {
-        let headers = vec![
+        let mut headers = vec![
             (":method", "POST"),
             (":path", call.path),
-            (":authority", call.cluster),
             ("content-type", "application/json"),
         ];
+        if !call.headers.iter().any(|(n, _)| *n == ":authority") {
+            headers.push((":authority", call.cluster));
+        }
+        headers.extend_from_slice(call.headers);
         hostcalls::dispatch_http_call(call.cluster, headers, Some(call.body), vec![], call.timeout)
             .map_err(|s| format!("{s:?}"))
     }
@@ -160,19 +168,17 @@ impl Context for GatewayFilter {
         );
         self.request
             .on_http_call_answer(&WasmHost, token, &status, &answer);
-        // A guard's replacements rewrite the body Envoy holds while the request waits: all of
-        // it, whose length is read only then.
+        // A guard's verdict rewrites the body Envoy holds while the request (or the answer)
+        // waits: all of it, whose length is read only then.
         let effects = self.request.take_effects();
-        let rewrites = effects
-            .iter()
-            .any(|e| matches!(e, Effect::ReplaceRequestBody(_)));
-        let buffered = if rewrites {
-            host::body(BufferType::HttpRequestBody, MAX_BUFFERED_BODY).len()
-        } else {
-            0
-        };
+        let buffered = |buffer| host::body(buffer, MAX_BUFFERED_BODY).len();
         for effect in effects {
-            carry_out(effect, buffered);
+            let size = match &effect {
+                Effect::ReplaceRequestBody(_) => buffered(BufferType::HttpRequestBody),
+                Effect::ReplaceResponseBody(_) => buffered(BufferType::HttpResponseBody),
+                _ => 0,
+            };
+            carry_out(effect, size);
         }
     }
 }
