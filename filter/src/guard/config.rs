@@ -10,7 +10,7 @@ use serde_json::Value;
 
 use super::detect::PiiPatterns;
 use super::detect_secrets::SecretPatterns;
-use super::moderation::{self, Moderation};
+use super::moderation;
 use super::webhook::{Protocol, Webhook};
 use super::{Action, Guard, Guardrails, Kind, Phase, Policy};
 use crate::config_error::{err, ConfigError};
@@ -337,7 +337,13 @@ fn compile_guard(raw: RawGuard, at: &str, providers: &[Provider]) -> Result<Guar
                     score_threshold,
                 }
             } else if moderation {
-                Protocol::OpenAiModeration(compile_moderation(&raw, at, providers)?)
+                Protocol::OpenAiModeration(moderation::compile(
+                    raw.provider.as_deref(),
+                    raw.model.clone(),
+                    raw.categories.as_ref(),
+                    at,
+                    providers,
+                )?)
             } else {
                 Protocol::Generic
             };
@@ -403,68 +409,6 @@ fn compile_guard(raw: RawGuard, at: &str, providers: &[Provider]) -> Result<Guar
         action,
         restore: raw.restore,
         label,
-    })
-}
-
-/// The moderation adapter's provider (an OpenAI one, whose key the call uses), model and
-/// category thresholds.
-fn compile_moderation(
-    raw: &RawGuard,
-    at: &str,
-    providers: &[Provider],
-) -> Result<Moderation, ConfigError> {
-    let name = raw.provider.as_deref().ok_or_else(|| {
-        err(
-            format!("{at}.provider"),
-            "required: the OpenAI provider whose key the moderation call uses",
-        )
-    })?;
-    let (index, provider) = providers
-        .iter()
-        .enumerate()
-        .find(|(_, p)| p.id == name)
-        .ok_or_else(|| {
-            err(
-                format!("{at}.provider"),
-                format!("no provider named '{name}'"),
-            )
-        })?;
-    if provider.kind.name() != "openai" {
-        return Err(err(
-            format!("{at}.provider"),
-            format!(
-                "provider '{name}' is of type '{}': the moderation endpoint is OpenAI's",
-                provider.kind.name()
-            ),
-        ));
-    }
-    let mut categories = Vec::new();
-    for (category, threshold) in raw.categories.iter().flatten() {
-        if !(0.0..=1.0).contains(threshold) || category.is_empty() {
-            return Err(err(
-                format!("{at}.categories.{category}"),
-                "a category name with a threshold between 0 and 1",
-            ));
-        }
-        categories.push((category.clone(), *threshold));
-    }
-    if raw.categories.is_some() && categories.is_empty() {
-        return Err(err(
-            format!("{at}.categories"),
-            "name at least one category (or leave it out: OpenAI's `flagged` decides)",
-        ));
-    }
-    let model = raw
-        .model
-        .clone()
-        .unwrap_or_else(|| moderation::DEFAULT_MODEL.into());
-    if model.is_empty() {
-        return Err(err(format!("{at}.model"), "must not be empty"));
-    }
-    Ok(Moderation {
-        provider: index,
-        model,
-        categories,
     })
 }
 

@@ -14,6 +14,9 @@ use serde::Deserialize;
 use serde_json::json;
 use std::collections::BTreeMap;
 
+use crate::config_error::{err, ConfigError};
+use crate::provider::Provider;
+
 pub const DEFAULT_MODEL: &str = "omni-moderation-latest";
 pub const DEFAULT_PATH: &str = "/v1/moderations";
 
@@ -25,6 +28,68 @@ pub struct Moderation {
     pub model: String,
     /// Category → threshold; empty: OpenAI's `flagged` decides.
     pub categories: Vec<(String, f64)>,
+}
+
+/// The moderation adapter's provider (an OpenAI one, whose key the call uses), model and
+/// category thresholds.
+pub fn compile(
+    provider: Option<&str>,
+    model: Option<String>,
+    categories: Option<&BTreeMap<String, f64>>,
+    at: &str,
+    providers: &[Provider],
+) -> Result<Moderation, ConfigError> {
+    let name = provider.ok_or_else(|| {
+        err(
+            format!("{at}.provider"),
+            "required: the OpenAI provider whose key the moderation call uses",
+        )
+    })?;
+    let (index, provider) = providers
+        .iter()
+        .enumerate()
+        .find(|(_, p)| p.id == name)
+        .ok_or_else(|| {
+            err(
+                format!("{at}.provider"),
+                format!("no provider named '{name}'"),
+            )
+        })?;
+    if provider.kind.name() != "openai" {
+        return Err(err(
+            format!("{at}.provider"),
+            format!(
+                "provider '{name}' is of type '{}': the moderation endpoint is OpenAI's",
+                provider.kind.name()
+            ),
+        ));
+    }
+    let configured = categories;
+    let mut categories = Vec::new();
+    for (category, threshold) in configured.into_iter().flatten() {
+        if !(0.0..=1.0).contains(threshold) || category.is_empty() {
+            return Err(err(
+                format!("{at}.categories.{category}"),
+                "a category name with a threshold between 0 and 1",
+            ));
+        }
+        categories.push((category.clone(), *threshold));
+    }
+    if configured.is_some() && categories.is_empty() {
+        return Err(err(
+            format!("{at}.categories"),
+            "name at least one category (or leave it out: OpenAI's `flagged` decides)",
+        ));
+    }
+    let model = model.unwrap_or_else(|| DEFAULT_MODEL.into());
+    if model.is_empty() {
+        return Err(err(format!("{at}.model"), "must not be empty"));
+    }
+    Ok(Moderation {
+        provider: index,
+        model,
+        categories,
+    })
 }
 
 pub fn request_body(m: &Moderation, texts: &[String]) -> Vec<u8> {
