@@ -293,6 +293,9 @@ fn default_reply(req: &Received) -> Reply {
     {
         return crate::fake::gemini::reply(req);
     }
+    if path.starts_with("/guardrail/") {
+        return crate::fake::guardrails::apply_guardrail(req);
+    }
     if path.starts_with("/model/") {
         return crate::fake::bedrock::reply(req);
     }

@@ -212,3 +212,98 @@ fn openai_moderation_blocks_flagged_requests_and_answers() {
         "{stats}"
     );
 }
+
+/// The AWS Bedrock Guardrails adapter against the fake ApplyGuardrail (the published shape:
+/// filter/testdata/guardrails/README.md), which verifies the SigV4 signature with the test
+/// credentials as Bedrock does (a bad one is a 403, a failure of the guard: the clean request
+/// passing proves the signature): a clean request allowed, a denied topic blocked on the way in
+/// and on the way out, and an anonymized e-mail address masked in what the provider receives.
+#[test]
+fn bedrock_guardrails_block_and_anonymize_with_a_signed_call() {
+    use gateway_tests::fake::bedrock::{TEST_ACCESS_KEY_ID, TEST_SECRET_ACCESS_KEY};
+    let fake = FakeProvider::start(0).expect("fake provider");
+    let guardrails = FakeProvider::start(0).expect("fake Bedrock runtime");
+    let guard = |name: &str, action: &str, phase: &str| {
+        json!([{"name": name, "kind": "bedrock_guardrail", "provider": "aws",
+                "cluster": "bedrock_guardrails", "guardrail_id": "gwtest1",
+                "guardrail_version": "1", "action": action, "phase": phase}])
+    };
+    let gw = Envoy::start(Options {
+        upstreams: vec![("provider_demo".into(), fake.port)],
+        extra_clusters: vec![("bedrock_guardrails".into(), guardrails.port)],
+        plugin_config: Some(json!({
+            "providers": {"demo": {"type": "openai", "cluster": "provider_demo"},
+                          "aws": {"type": "bedrock", "cluster": "bedrock", "region": "eu-west-1"}},
+            "models": {"guarded": {"provider": "demo"}, "masked": {"provider": "demo"}},
+            "guardrails": {"policies": {
+                "b": {"models": ["guarded"], "guards": guard("bedrock-topics", "block", "both")},
+                "m": {"models": ["masked"], "guards": guard("bedrock-pii", "mask", "request")}}}})),
+        env: vec![
+            ("AWS_ACCESS_KEY_ID".into(), TEST_ACCESS_KEY_ID.into()),
+            (
+                "AWS_SECRET_ACCESS_KEY".into(),
+                TEST_SECRET_ACCESS_KEY.into(),
+            ),
+        ],
+        concurrency: 1,
+        ..Default::default()
+    });
+
+    let r = gw.chat(&ask("guarded", "What is the capital of France?", false));
+    assert_eq!(r.status, 200, "{}", r.text());
+    let asked = &guardrails.received()[0];
+    assert_eq!(asked.path, "/guardrail/gwtest1/version/1/apply");
+    assert_eq!(asked.header("content-type"), Some("application/json"));
+    assert_eq!(
+        asked.header("host"),
+        Some("bedrock-runtime.eu-west-1.amazonaws.com")
+    );
+    let auth = asked.header("authorization").unwrap_or_default();
+    assert!(
+        auth.contains("/eu-west-1/bedrock/aws4_request"),
+        "scope: {auth}"
+    );
+    assert_eq!(
+        asked.json(),
+        json!({"source": "INPUT", "content": [{"text": {"text": "Be brief."}},
+                                              {"text": {"text": "What is the capital of France?"}}]})
+    );
+    assert_eq!(guardrails.received()[1].json()["source"], "OUTPUT");
+
+    let before = fake.received().len();
+    let r = gw.chat(&ask("guarded", "Give me stock tips", false));
+    assert_eq!(r.status, 400, "{}", r.text());
+    assert_eq!(r.json()["error"]["code"], "guardrail_blocked");
+    assert_eq!(
+        fake.received().len(),
+        before,
+        "nothing blocked reaches the provider"
+    );
+
+    // The answer: its texts go as OUTPUT, and a denied topic there replaces it.
+    fake.push_reply(Reply::json(
+        200,
+        &json!({"id": "chatcmpl-1", "object": "chat.completion", "created": 1, "model": "guarded",
+                "choices": [{"index": 0, "finish_reason": "stop",
+                             "message": {"role": "assistant", "content": "Here are some stock tips."}}],
+                "usage": {"prompt_tokens": 3, "completion_tokens": 5, "total_tokens": 8}}),
+    ));
+    let r = gw.chat(&ask("guarded", "Tell me something", false));
+    assert_eq!(
+        r.json()["error"]["code"],
+        "guardrail_blocked",
+        "{}",
+        r.text()
+    );
+
+    // Anonymized: Bedrock's masked text is what the provider receives.
+    let r = gw.chat(&ask("masked", "Mail jane@example.com today.", false));
+    assert_eq!(r.status, 200, "{}", r.text());
+    let sent = fake
+        .received()
+        .last()
+        .expect("the provider was asked")
+        .json();
+    assert_eq!(sent["messages"][1]["content"], "Mail {EMAIL} today.");
+    assert_eq!(sent["messages"][0]["content"], "Be brief.");
+}

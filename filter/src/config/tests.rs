@@ -302,6 +302,41 @@ fn bad_configs_are_refused_naming_the_field() {
             "only for",
         ),
         (
+            r#"{"providers": {"p": {"type": "bedrock", "cluster": "bedrock", "region": "us-east-1"}}, "models": {"m": {"provider": "p"}}, "guardrails": {"policies": {"x": {"all": true, "guards": [{"name": "g", "kind": "bedrock_guardrail", "provider": "p", "cluster": "g", "guardrail_id": "Bad Id", "guardrail_version": "1", "action": "block"}]}}}}"#,
+            "guardrails.policies.x.guards[0].guardrail_id",
+            "identifier",
+        ),
+        (
+            r#"{"providers": {"p": {"type": "bedrock", "cluster": "bedrock", "region": "us-east-1"}}, "models": {"m": {"provider": "p"}}, "guardrails": {"policies": {"x": {"all": true, "guards": [{"name": "g", "kind": "bedrock_guardrail", "provider": "p", "cluster": "g", "guardrail_id": "abc1", "guardrail_version": "01", "action": "block"}]}}}}"#,
+            "guardrails.policies.x.guards[0].guardrail_version",
+            "DRAFT",
+        ),
+        (
+            r#"{"providers": {"p": {"type": "bedrock", "cluster": "bedrock", "region": "us-east-1"}}, "models": {"m": {"provider": "p"}}, "guardrails": {"policies": {"x": {"all": true, "guards": [{"name": "g", "kind": "bedrock_guardrail", "provider": "p", "cluster": "g", "guardrail_id": "abc1", "guardrail_version": "DRAFT", "action": "mask", "restore": true, "phase": "request"}]}}}}"#,
+            "guardrails.policies.x.guards[0].restore",
+            "cannot be restored",
+        ),
+        (
+            r#"{"providers": {"p": {"type": "bedrock", "cluster": "bedrock", "region": "us-east-1"}}, "models": {"m": {"provider": "p"}}, "guardrails": {"policies": {"x": {"all": true, "guards": [{"name": "g", "kind": "bedrock_guardrail", "provider": "p", "cluster": "g", "guardrail_id": "abc1", "guardrail_version": "2", "action": "mask"}]}}}}"#,
+            "guardrails.policies.x.guards[0].phase",
+            "masks requests only",
+        ),
+        (
+            r#"{"providers": {"p": {"type": "bedrock", "cluster": "bedrock", "region": "us-east-1"}}, "models": {"m": {"provider": "p"}}, "guardrails": {"policies": {"x": {"all": true, "guards": [{"name": "g", "kind": "bedrock_guardrail", "provider": "p", "cluster": "bedrock", "guardrail_id": "abc1", "guardrail_version": "2", "action": "block"}]}}}}"#,
+            "guardrails.policies.x.guards[0].cluster",
+            "cluster of its own",
+        ),
+        (
+            r#"{"providers": {"p": {"type": "bedrock", "cluster": "bedrock", "region": "us-east-1"}}, "models": {"m": {"provider": "p"}}, "guardrails": {"policies": {"x": {"all": true, "guards": [{"name": "g", "kind": "openai_moderation", "provider": "p", "cluster": "g", "action": "block"}]}}}}"#,
+            "guardrails.policies.x.guards[0].provider",
+            "OpenAI's",
+        ),
+        (
+            r#"{"providers": {"p": {"type": "bedrock", "cluster": "bedrock", "region": "us-east-1"}}, "models": {"m": {"provider": "p"}}, "guardrails": {"policies": {"x": {"all": true, "guards": [{"name": "g", "kind": "email", "guardrail_id": "abc1", "action": "block"}]}}}}"#,
+            "guardrails.policies.x.guards[0].guardrail_id",
+            "only for",
+        ),
+        (
             r#"{"providers": {"p": {"type": "openai", "forward_headers": "x-one"}}, "models": {"m": {"provider": "p"}}}"#,
             "providers.p",
             "invalid type",

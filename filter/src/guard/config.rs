@@ -10,8 +10,8 @@ use serde_json::Value;
 
 use super::detect::PiiPatterns;
 use super::detect_secrets::SecretPatterns;
-use super::moderation;
 use super::webhook::{Protocol, Webhook};
+use super::{bedrock, moderation};
 use super::{Action, Guard, Guardrails, Kind, Phase, Policy};
 use crate::config_error::{err, ConfigError};
 use crate::provider::Provider;
@@ -79,6 +79,8 @@ struct RawGuard {
     provider: Option<String>,
     model: Option<String>,
     categories: Option<BTreeMap<String, f64>>,
+    guardrail_id: Option<String>,
+    guardrail_version: Option<String>,
 }
 
 #[derive(Deserialize, Clone, Copy, PartialEq, Eq)]
@@ -103,6 +105,7 @@ enum RawKind {
     Webhook,
     Presidio,
     OpenaiModeration,
+    BedrockGuardrail,
 }
 
 #[derive(Deserialize, Clone, Copy)]
@@ -237,7 +240,18 @@ fn compile_guard(raw: RawGuard, at: &str, providers: &[Provider]) -> Result<Guar
     }
     let presidio = matches!(raw.kind, RawKind::Presidio);
     let moderation = matches!(raw.kind, RawKind::OpenaiModeration);
-    let webhook = presidio || moderation || matches!(raw.kind, RawKind::Webhook);
+    let bedrock = matches!(raw.kind, RawKind::BedrockGuardrail);
+    let webhook = presidio || moderation || bedrock || matches!(raw.kind, RawKind::Webhook);
+    let bedrock_only = [
+        ("guardrail_id", raw.guardrail_id.is_some()),
+        ("guardrail_version", raw.guardrail_version.is_some()),
+    ];
+    if let Some((field, _)) = bedrock_only.iter().find(|(_, set)| *set && !bedrock) {
+        return Err(err(
+            format!("{at}.{field}"),
+            "only for `kind: bedrock_guardrail`",
+        ));
+    }
     let moderation_only = [
         ("model", raw.model.is_some()),
         ("categories", raw.categories.is_some()),
@@ -248,10 +262,22 @@ fn compile_guard(raw: RawGuard, at: &str, providers: &[Provider]) -> Result<Guar
             "only for `kind: openai_moderation`",
         ));
     }
-    if raw.provider.is_some() && !moderation {
+    if raw.provider.is_some() && !moderation && !bedrock {
         return Err(err(
             format!("{at}.provider"),
-            "only for `kind: openai_moderation`",
+            "only for `kind: openai_moderation` and `kind: bedrock_guardrail`",
+        ));
+    }
+    if bedrock && raw.restore {
+        return Err(err(
+            format!("{at}.restore"),
+            "Bedrock's anonymized texts cannot be restored (they hold Bedrock's own placeholders)",
+        ));
+    }
+    if bedrock && action == Action::Mask && !matches!(raw.phase, RawPhase::Request) {
+        return Err(err(
+            format!("{at}.phase"),
+            "a Bedrock guardrail masks requests only: set `phase: request` (or block answers)",
         ));
     }
     let presidio_only = [
@@ -271,7 +297,7 @@ fn compile_guard(raw: RawGuard, at: &str, providers: &[Provider]) -> Result<Guar
     if let Some((field, _)) = webhook_only.iter().find(|(_, set)| *set && !webhook) {
         return Err(err(format!("{at}.{field}"), "only for `kind: webhook`"));
     }
-    if webhook && !moderation && !matches!(raw.phase, RawPhase::Request) {
+    if webhook && !moderation && !bedrock && !matches!(raw.phase, RawPhase::Request) {
         return Err(err(
             format!("{at}.phase"),
             "webhook and presidio guards run on requests only for now: set `phase: request`",
@@ -291,7 +317,10 @@ fn compile_guard(raw: RawGuard, at: &str, providers: &[Provider]) -> Result<Guar
         RawKind::UsSsn => Kind::UsSsn,
         RawKind::IpAddress => Kind::IpAddress,
         RawKind::Secrets => Kind::Secrets,
-        RawKind::Webhook | RawKind::Presidio | RawKind::OpenaiModeration => {
+        RawKind::Webhook
+        | RawKind::Presidio
+        | RawKind::OpenaiModeration
+        | RawKind::BedrockGuardrail => {
             let cluster = raw
                 .cluster
                 .clone()
@@ -302,7 +331,7 @@ fn compile_guard(raw: RawGuard, at: &str, providers: &[Provider]) -> Result<Guar
                         "required: the Envoy cluster of the webhook",
                     )
                 })?;
-            let default_timeout = if moderation {
+            let default_timeout = if moderation || bedrock {
                 DEFAULT_SERVICE_TIMEOUT_MS
             } else {
                 DEFAULT_WEBHOOK_TIMEOUT_MS
@@ -314,12 +343,24 @@ fn compile_guard(raw: RawGuard, at: &str, providers: &[Provider]) -> Result<Guar
                     format!("must be between 1 and {MAX_WEBHOOK_TIMEOUT_MS}"),
                 ));
             }
-            let default_path = match raw.kind {
-                RawKind::Presidio => "/analyze",
-                RawKind::OpenaiModeration => moderation::DEFAULT_PATH,
-                _ => "/guard",
+            let guardrail = if bedrock {
+                Some(bedrock::compile(
+                    raw.provider.as_deref(),
+                    raw.guardrail_id.as_deref(),
+                    raw.guardrail_version.as_deref(),
+                    at,
+                    providers,
+                )?)
+            } else {
+                None
             };
-            let path = raw.path.clone().unwrap_or_else(|| default_path.into());
+            let default_path = match (&guardrail, raw.kind) {
+                (Some(g), _) => g.path(),
+                (None, RawKind::Presidio) => "/analyze".into(),
+                (None, RawKind::OpenaiModeration) => moderation::DEFAULT_PATH.into(),
+                (None, _) => "/guard".into(),
+            };
+            let path = raw.path.clone().unwrap_or(default_path);
             if !path.starts_with('/') {
                 return Err(err(format!("{at}.path"), "must start with '/'"));
             }
@@ -336,6 +377,8 @@ fn compile_guard(raw: RawGuard, at: &str, providers: &[Provider]) -> Result<Guar
                     language: raw.language.clone().unwrap_or_else(|| "en".into()),
                     score_threshold,
                 }
+            } else if let Some(g) = guardrail {
+                Protocol::BedrockGuardrail(g)
             } else if moderation {
                 Protocol::OpenAiModeration(moderation::compile(
                     raw.provider.as_deref(),

@@ -11,6 +11,7 @@
 //!
 //! Everything here is free of the host; the pipeline stage `pipeline/guard.rs` calls it.
 
+pub mod bedrock;
 pub mod config;
 pub mod detect;
 pub mod detect_secrets;

@@ -22,6 +22,7 @@
 use serde::Deserialize;
 use serde_json::json;
 
+use super::bedrock::{self, BedrockGuardrail};
 use super::moderation::{self, Moderation};
 use super::replace::{self, CodePointSpan, RawReplacement, Replacement};
 
@@ -50,6 +51,8 @@ pub enum Protocol {
     },
     /// OpenAI's moderation endpoint (`moderation.rs`), with a provider's key.
     OpenAiModeration(Moderation),
+    /// AWS Bedrock Guardrails' `ApplyGuardrail` (`bedrock.rs`), signed with a provider's keys.
+    BedrockGuardrail(BedrockGuardrail),
 }
 
 impl Eq for Protocol {}
@@ -91,6 +94,7 @@ pub fn request_body(
             body
         }
         Protocol::OpenAiModeration(m) => return moderation::request_body(m, texts),
+        Protocol::BedrockGuardrail(_) => return bedrock::request_body(phase, texts),
     };
     body.to_string().into_bytes()
 }
@@ -120,6 +124,16 @@ pub fn verdict(webhook: &Webhook, status: &str, body: &[u8], texts: &[String]) -
         "504" => return Verdict::Failed("timed out".into()),
         "" | "503" => return Verdict::Failed("unreachable".into()),
         other => return Verdict::Failed(format!("answered {other}")),
+    }
+    if let Protocol::BedrockGuardrail(_) = &webhook.protocol {
+        return match bedrock::outcome(body, texts) {
+            Ok(bedrock::Outcome::Allow) => Verdict::Allow,
+            Ok(bedrock::Outcome::Block(reason)) => Verdict::Block(reason),
+            Ok(bedrock::Outcome::Masked(replacements, reason)) => {
+                Verdict::Mask(replacements, reason)
+            }
+            Err(e) => Verdict::Failed(e),
+        };
     }
     if let Protocol::OpenAiModeration(m) = &webhook.protocol {
         return match moderation::flagged(m, body, texts) {

@@ -119,7 +119,7 @@ impl Request {
             let name = rails.guards.get(g).map_or("", |g| g.name.as_str());
             let call =
                 webhook::request_body(hook, name, phase.name(), model, key.as_deref(), &texts);
-            let started = self.callout_headers(hook).and_then(|headers| {
+            let started = self.callout_headers(host, hook, &call).and_then(|headers| {
                 let headers: Vec<(&str, &str)> =
                     headers.iter().map(|(n, v)| (*n, v.as_str())).collect();
                 host.call_http(HttpCall {
@@ -147,9 +147,25 @@ impl Request {
         }
     }
 
-    /// The headers a service's call needs: the moderation endpoint its provider's key.
-    fn callout_headers(&self, hook: &Webhook) -> Result<Vec<(&'static str, String)>, String> {
+    /// The headers a service's call with `body` needs: the moderation endpoint its provider's
+    /// key, Bedrock's a SigV4 signature with its provider's credentials (and its host).
+    fn callout_headers(
+        &self,
+        host: &dyn Host,
+        hook: &Webhook,
+        body: &[u8],
+    ) -> Result<Vec<(&'static str, String)>, String> {
         match &hook.protocol {
+            Protocol::BedrockGuardrail(g) => {
+                let provider = self
+                    .config
+                    .providers
+                    .get(g.provider)
+                    .ok_or("no Bedrock provider")?;
+                let now = super::unix_seconds(host.now());
+                crate::provider::bedrock::signed_post(provider, &hook.path, body, now)
+                    .map_err(|e| e.to_string())
+            }
             Protocol::OpenAiModeration(m) => {
                 let provider = self.config.providers.get(m.provider);
                 match provider.and_then(|p| p.api_key(0)) {
@@ -229,7 +245,10 @@ impl Request {
                         .replacements
                         .extend(replacements.into_iter().map(|r| (g, r)));
                 }
-                (guard.action == Action::Block).then_some(false)
+                // An answer cannot take a service's spans (its restored texts differ from the
+                // ones sent): a mask there refuses rather than let the data through.
+                let unusable = phase == Phase::Response && guard.action == Action::Mask;
+                (guard.action == Action::Block || unusable).then_some(false)
             }
             webhook::Verdict::Failed(reason) => {
                 self.webhook_failed(g, fail_open, &reason, phase);

@@ -98,7 +98,7 @@ pub struct GrpcCall<'a> {
 pub struct HttpCall<'a> {
     pub cluster: &'a str,
     pub path: &'a str,
-    /// Headers besides `:method` (POST), `:path` and `content-type` (JSON); `:authority` is
+    /// Headers besides `:method` (POST) and `:path`; `content-type` is JSON and `:authority`
     /// the cluster's name unless given here.
     pub headers: &'a [(&'a str, &'a str)],
     pub body: &'a [u8],

@@ -135,12 +135,13 @@ impl Host for WasmHost {
     }
 
     fn call_http(&self, call: HttpCall<'_>) -> Result<u32, String> {
-        let mut headers = vec![
-            (":method", "POST"),
-            (":path", call.path),
-            ("content-type", "application/json"),
-        ];
-        if !call.headers.iter().any(|(n, _)| *n == ":authority") {
+        // The call's own headers win (a signed call signs its `content-type` and host).
+        let given = |name: &str| call.headers.iter().any(|(n, _)| *n == name);
+        let mut headers = vec![(":method", "POST"), (":path", call.path)];
+        if !given("content-type") {
+            headers.push(("content-type", "application/json"));
+        }
+        if !given(":authority") {
             headers.push((":authority", call.cluster));
         }
         headers.extend_from_slice(call.headers);

@@ -7,9 +7,18 @@
 //!   like OpenAI (401 in OpenAI's error shape without one). Scores are deterministic: a text
 //!   holding "hurt" scores violence 0.91 and harassment/threatening 0.62 (flagged); one holding
 //!   "rude" scores harassment 0.35 (not flagged by OpenAI's own thresholds); others 0.0001.
+//! - AWS Bedrock Guardrails `ApplyGuardrail`, `POST /guardrail/{id}/version/{version}/apply`
+//!   `{"source": "INPUT" | "OUTPUT", "content": [{"text": {"text"}}]}` → `{"action":
+//!   "GUARDRAIL_INTERVENED" | "NONE", "actionReason", "outputs": [{"text"}], "assessments",
+//!   "usage", "guardrailCoverage"}`, after verifying the SigV4 signature as the fake Bedrock
+//!   runtime does (service `bedrock`, host `bedrock-runtime.{region}.amazonaws.com`). Guardrail
+//!   `gwtest1` (versions `1` and `DRAFT`) denies the topic "stock tips" (BLOCKED) and
+//!   anonymizes e-mail addresses to `{EMAIL}` (ANONYMIZED, one output per content block);
+//!   another identifier is answered 404 `ResourceNotFoundException`.
 
 use serde_json::{json, Map, Value};
 
+use crate::fake::bedrock::verify_signature;
 use crate::fake_provider::{Received, Reply};
 
 /// The moderation model's categories (omni-moderation-latest).
@@ -91,4 +100,93 @@ fn moderation_result(text: &str) -> Value {
         "category_scores": scores,
         "category_applied_input_types": applied,
     })
+}
+
+fn aws_error(status: u16, kind: &str, message: &str) -> Reply {
+    let mut r = Reply::json(status, &json!({ "message": message }));
+    r.headers.push(("x-amzn-errortype".into(), kind.into()));
+    r
+}
+
+pub fn apply_guardrail(req: &Received) -> Reply {
+    if let Err(refusal) = verify_signature(req) {
+        return refusal;
+    }
+    let path = req.path.split('?').next().unwrap_or_default();
+    let parts: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+    let ["guardrail", id, "version", version, "apply"] = parts.as_slice() else {
+        return aws_error(404, "UnknownOperationException", "no such operation");
+    };
+    if *id != "gwtest1" || !matches!(*version, "1" | "DRAFT") {
+        return aws_error(
+            404,
+            "ResourceNotFoundException",
+            "The guardrail identifier or version provided does not exist.",
+        );
+    }
+    let body = req.json();
+    let source_ok = matches!(body["source"].as_str(), Some("INPUT" | "OUTPUT"));
+    let texts: Option<Vec<String>> = body["content"].as_array().map(|blocks| {
+        blocks
+            .iter()
+            .filter_map(|b| b["text"]["text"].as_str().map(str::to_string))
+            .collect()
+    });
+    let Some(texts) = texts.filter(|t| source_ok && !t.is_empty()) else {
+        return aws_error(400, "ValidationException", "Malformed input request.");
+    };
+    let units = json!({"topicPolicyUnits": texts.len(), "contentPolicyUnits": texts.len(),
+        "wordPolicyUnits": 0, "sensitiveInformationPolicyUnits": texts.len(),
+        "sensitiveInformationPolicyFreeUnits": 0, "contextualGroundingPolicyUnits": 0});
+    let characters: usize = texts.iter().map(|t| t.chars().count()).sum();
+    let coverage = json!({"textCharacters": {"guarded": characters, "total": characters}});
+    if texts.iter().any(|t| t.contains("stock tips")) {
+        return Reply::json(
+            200,
+            &json!({
+            "action": "GUARDRAIL_INTERVENED", "actionReason": "Guardrail blocked.",
+            "outputs": [{"text": "Sorry, I cannot discuss that topic."}],
+            "assessments": [{"topicPolicy": {"topics": [
+                {"name": "Investment advice", "type": "DENY", "action": "BLOCKED", "detected": true}]}}],
+            "usage": units, "guardrailCoverage": coverage}),
+        );
+    }
+    let mut found = Vec::new();
+    let outputs: Vec<Value> = texts
+        .iter()
+        .map(|t| {
+            let words: Vec<String> = t
+                .split(' ')
+                .map(|w| {
+                    let core = w.trim_end_matches(['.', ',', '!', '?', ';', ':']);
+                    if core.contains('@') && core.contains('.') {
+                        found.push(core.to_string());
+                        w.replacen(core, "{EMAIL}", 1)
+                    } else {
+                        w.to_string()
+                    }
+                })
+                .collect();
+            json!({"text": words.join(" ")})
+        })
+        .collect();
+    if found.is_empty() {
+        return Reply::json(
+            200,
+            &json!({"action": "NONE", "outputs": [],
+            "assessments": [{}], "usage": units, "guardrailCoverage": coverage}),
+        );
+    }
+    let entities: Vec<Value> = found
+        .iter()
+        .map(|m| json!({"type": "EMAIL", "match": m, "action": "ANONYMIZED", "detected": true}))
+        .collect();
+    Reply::json(
+        200,
+        &json!({
+        "action": "GUARDRAIL_INTERVENED", "actionReason": "Guardrail anonymized sensitive information.",
+        "outputs": outputs,
+        "assessments": [{"sensitiveInformationPolicy": {"piiEntities": entities}}],
+        "usage": units, "guardrailCoverage": coverage}),
+    )
 }
