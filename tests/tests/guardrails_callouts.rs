@@ -198,6 +198,24 @@ fn openai_moderation_blocks_flagged_requests_and_answers() {
     let r = gw.chat(&ask("chat", "That was rude of them", false));
     assert_eq!(r.status, 200, "{}", r.text());
 
+    // A long conversation: the moderation answer (about 1.3 KB per text) outgrows the 64 KiB
+    // of the small callouts and is still read whole.
+    let mut messages: Vec<Value> = (0..80)
+        .map(|i| json!({"role": if i % 2 == 0 { "user" } else { "assistant" }, "content": format!("turn {i}")}))
+        .collect();
+    messages.push(json!({"role": "user", "content": "And now?"}));
+    let r = gw.chat(&json!({"model": "chat", "messages": messages}));
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(
+        moderation
+            .received()
+            .iter()
+            .rev()
+            .nth(1)
+            .map(|c| c.json()["input"].as_array().map_or(0, Vec::len)),
+        Some(81)
+    );
+
     // Monitor: flagged, counted, forwarded.
     let r = gw.chat(&ask("watched", "I will hurt you", false));
     assert_eq!(r.status, 200, "{}", r.text());

@@ -86,6 +86,10 @@ pub trait Host {
 /// Largest callout answer (classifier, rate limit service) read into the VM; their real answers
 /// are a few hundred bytes, and a longer one is read only this far.
 pub const MAX_CALLOUT_ANSWER: usize = 64 * 1024;
+/// Largest HTTP callout answer read into the VM: a guard service's answer grows with the texts
+/// it was sent (a moderation result is about 1.3 KB per text, Bedrock's anonymized outputs
+/// repeat the texts). A longer one is cut there, unreadable: a failure of its guard.
+pub const MAX_HTTP_CALLOUT_ANSWER: usize = 4 * 1024 * 1024;
 
 pub struct GrpcCall<'a> {
     pub cluster: &'a str,

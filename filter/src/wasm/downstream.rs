@@ -11,7 +11,9 @@ use proxy_wasm::types::{Action, BufferType, MapType};
 
 use super::host;
 use crate::config::Config;
-use crate::pipeline::{Effect, Flow, GrpcCall, Host, HttpCall, Request, MAX_CALLOUT_ANSWER};
+use crate::pipeline::{
+    Effect, Flow, GrpcCall, Host, HttpCall, Request, MAX_CALLOUT_ANSWER, MAX_HTTP_CALLOUT_ANSWER,
+};
 use crate::quota::SharedStore;
 
 /// More than any request body Envoy buffers (`max_request_bytes` is at most 64 MiB).
@@ -165,7 +167,7 @@ impl Context for GatewayFilter {
         let status = host::header(MapType::HttpCallResponseHeaders, ":status").unwrap_or_default();
         let answer = host::body(
             BufferType::HttpCallResponseBody,
-            body_size.min(MAX_CALLOUT_ANSWER),
+            body_size.min(MAX_HTTP_CALLOUT_ANSWER),
         );
         self.request
             .on_http_call_answer(&WasmHost, token, &status, &answer);
