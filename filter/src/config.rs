@@ -144,8 +144,20 @@ impl Config {
         let guardrails = doc
             .guardrails
             .as_ref()
-            .map(|v| guard::compile(v, &|m| models.contains_key(m), &|k| keys.key(k).is_some()))
+            .map(|v| {
+                let is_model = |m: &str| models.contains_key(m);
+                guard::compile(v, &is_model, &|k| keys.key(k).is_some(), &providers)
+            })
             .transpose()?;
+        for (id, model) in &models {
+            if let Some(classifier) = &model.route.classifier {
+                let field = format!("models.{id}.classifier.cluster");
+                refuse_provider_cluster(&providers, &field, &classifier.cluster)?;
+            }
+        }
+        for (field, cluster) in guardrails.iter().flat_map(Guardrails::callout_clusters) {
+            refuse_provider_cluster(&providers, &field, cluster)?;
+        }
         Ok(Self {
             providers,
             models,
@@ -191,6 +203,24 @@ fn refuse_shared_clusters(providers: &[Provider]) -> Result<(), ConfigError> {
         }
     }
     Ok(())
+}
+
+/// A callout (classifier, guard, embeddings) may not go to a provider's cluster: that cluster
+/// runs the provider filter, which would start in the same VM as the calling filter and trap
+/// it (`duplicate context_id`). A callout to a provider's host needs a cluster of its own, to
+/// the same host without the provider filter. `field` is the callout's `cluster` field path.
+pub fn refuse_provider_cluster(
+    providers: &[Provider],
+    field: &str,
+    cluster: &str,
+) -> Result<(), ConfigError> {
+    match providers.iter().find(|p| p.cluster == cluster) {
+        Some(p) => Err(err(
+            field,
+            format!("cluster '{cluster}' is provider '{}''s cluster, whose provider filter cannot serve a callout: give the callout a cluster of its own to the same host (without the provider filter)", p.id),
+        )),
+        None => Ok(()),
+    }
 }
 
 /// The scrubber of every provider key and AWS credential. A secret too short to scrub without

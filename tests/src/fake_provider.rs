@@ -293,6 +293,9 @@ fn default_reply(req: &Received) -> Reply {
     {
         return crate::fake::gemini::reply(req);
     }
+    if path.starts_with("/guardrail/") {
+        return crate::fake::guardrails::apply_guardrail(req);
+    }
     if path.starts_with("/model/") {
         return crate::fake::bedrock::reply(req);
     }
@@ -301,6 +304,9 @@ fn default_reply(req: &Received) -> Reply {
     }
     if path.ends_with("/embeddings") {
         return openai_embeddings(req);
+    }
+    if path.ends_with("/moderations") {
+        return crate::fake::guardrails::moderations(req);
     }
     openai_reply(req)
 }

@@ -200,6 +200,7 @@ impl Request {
             let started = host.call_http(HttpCall {
                 cluster: &classifier.cluster,
                 path: &classifier.path,
+                headers: &[],
                 body: &call,
                 timeout: Duration::from_millis(classifier.timeout_ms),
             });

@@ -194,16 +194,29 @@ impl Request {
                 return Flow::Continue;
             }
         }
-        let translating = matches!(self.outbound, Some(Outbound::Translate(_)));
         let streamed = matches!(self.mode, Some(ResponseMode::Stream(_)));
         let mut guarded = None;
         if streamed || matches!(self.mode, Some(ResponseMode::Json(_))) {
             match self.guard_answer(host, size, end_of_stream, streamed) {
                 Guarded::Wait => return Flow::Pause, // a guarded JSON answer is read whole
+                // Resumed by the guard callouts' verdicts (`answer_body` then).
+                Guarded::Asking => return Flow::Pause,
                 Guarded::Unguarded => {}
                 Guarded::Bytes(bytes) => guarded = Some(bytes),
             }
         }
+        self.answer_body(host, size, end_of_stream, guarded)
+    }
+
+    /// A response body piece after the guards (`guarded`: the bytes they let go instead).
+    pub(super) fn answer_body(
+        &mut self,
+        host: &dyn Host,
+        size: usize,
+        end_of_stream: bool,
+        guarded: Option<Vec<u8>>,
+    ) -> Flow {
+        let translating = matches!(self.outbound, Some(Outbound::Translate(_)));
         let was_guarded = guarded.is_some();
         let scrubber = &self.config.scrubber;
         let mut replacement = None;

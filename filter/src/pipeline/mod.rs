@@ -86,6 +86,10 @@ pub trait Host {
 /// Largest callout answer (classifier, rate limit service) read into the VM; their real answers
 /// are a few hundred bytes, and a longer one is read only this far.
 pub const MAX_CALLOUT_ANSWER: usize = 64 * 1024;
+/// Largest HTTP callout answer read into the VM: a guard service's answer grows with the texts
+/// it was sent (a moderation result is about 1.3 KB per text, Bedrock's anonymized outputs
+/// repeat the texts). A longer one is cut there, unreadable: a failure of its guard.
+pub const MAX_HTTP_CALLOUT_ANSWER: usize = 4 * 1024 * 1024;
 
 pub struct GrpcCall<'a> {
     pub cluster: &'a str,
@@ -98,6 +102,9 @@ pub struct GrpcCall<'a> {
 pub struct HttpCall<'a> {
     pub cluster: &'a str,
     pub path: &'a str,
+    /// Headers besides `:method` (POST) and `:path`; `content-type` is JSON and `:authority`
+    /// the cluster's name unless given here.
+    pub headers: &'a [(&'a str, &'a str)],
     pub body: &'a [u8],
     pub timeout: Duration,
 }
@@ -126,6 +133,8 @@ pub enum Effect {
     ReplaceResponseBody(Vec<u8>),
     /// The paused request goes on (every callout has answered).
     ResumeRequest,
+    /// The paused (buffered) answer goes on (every callout has answered).
+    ResumeResponse,
     Count(String, u64),
     Record(String, u64),
 }
