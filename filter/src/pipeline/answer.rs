@@ -5,8 +5,7 @@
 use super::guard::Guarded;
 use super::{Effect, Flow, Host, Outbound, Request};
 use crate::error::GatewayError;
-use crate::inbound::messages::{native_usage, NativeStream};
-use crate::inbound::Api;
+use crate::inbound::{Api, NativeStream};
 use crate::response::{log_excerpt, normalize_error_body, ResponseMode, MAX_ERROR_BODY};
 
 impl Request {
@@ -120,15 +119,17 @@ impl Request {
             .providers
             .iter()
             .find(|p| p.id == provider)
-            .is_some_and(|p| self.guard.is_none() && front.api().native_to(p.kind));
+            .is_some_and(|p| self.guard.is_none() && front.api().native_to(p));
         match (native, mode) {
             (true, ResponseMode::Stream(_)) => {
-                self.outbound = Some(Outbound::Native(Some(Box::default())));
+                self.outbound = Some(Outbound::Native(Some(Box::new(front.native_stream()))));
                 None
             }
             (true, ResponseMode::Json(window)) => {
                 self.outbound = Some(Outbound::Native(None));
-                Some(ResponseMode::Json(window.reading_usage_with(native_usage)))
+                Some(ResponseMode::Json(
+                    window.reading_usage_with(front.native_usage()),
+                ))
             }
             (true, other) => {
                 self.outbound = Some(Outbound::Native(None));
@@ -173,9 +174,9 @@ impl Request {
         }
         if end_of_stream {
             self.usage = stream.usage();
-            if let Some(code) = stream.failure {
+            if let Some(code) = stream.failure() {
                 self.error_code = Some((code, "provider"));
-            } else if stream.error {
+            } else if stream.errored() {
                 self.error_code = Some(("stream_error", "provider"));
             }
             self.on_response_end(None);

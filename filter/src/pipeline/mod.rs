@@ -203,7 +203,7 @@ pub struct Request {
 enum Outbound {
     /// The provider speaks the client's API: its answer passes untouched (a stream observed
     /// for usage and breaks).
-    Native(Option<Box<crate::inbound::messages::NativeStream>>),
+    Native(Option<Box<crate::inbound::NativeStream>>),
     /// The OpenAI answer is translated: a JSON answer whole, a stream piece by piece.
     Translate(Option<Box<FrontStream>>),
 }

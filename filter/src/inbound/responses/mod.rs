@@ -9,6 +9,11 @@
 //! - [`StreamFromChat`] (`stream`): `chat.completion.chunk` SSE → Responses SSE events.
 //! - [`error_from_chat`] (`error`): an OpenAI error body → the Responses error body.
 //!
+//! To a provider that serves the Responses API itself (OpenAI, Azure) the client's body goes
+//! instead (`crate::provider::responses`) and its answer passes untouched, read for usage by
+//! `native`. What only such a provider can take (hosted tools, ...) is set aside from the chat
+//! form by `openai_only`, and the request then cannot go to any other provider.
+//!
 //! The gateway is stateless: `store` is accepted and treated as false, and what needs a stored
 //! response (`previous_response_id`, `conversation`, `background`, reusable `prompt`s, item
 //! references, files by id) is refused. What is translated, dropped and refused, with the
@@ -17,6 +22,8 @@
 mod answer;
 mod error;
 mod input;
+mod native;
+mod openai_only;
 mod request;
 mod stream;
 mod tools;
@@ -28,6 +35,7 @@ use serde_json::{json, Map, Value};
 
 pub use answer::answer_from_chat;
 pub use error::error_from_chat;
+pub use native::{native_usage, NativeStream};
 pub use request::to_chat;
 pub use stream::StreamFromChat;
 
@@ -45,6 +53,9 @@ pub struct Context {
     /// chunk): `created_at` and the seed of the `resp_` id. Set by [`Context::set_identity`].
     fallback_created: u64,
     fallback_id: String,
+    /// Why the request cannot go to a provider that gets the chat form (a hosted tool, ...),
+    /// if it cannot: it then goes only to one that serves the Responses API itself.
+    pub untranslatable: Option<String>,
 }
 
 impl Context {
