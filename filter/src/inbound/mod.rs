@@ -114,6 +114,13 @@ impl Front {
         }
     }
 
+    /// The answer will be kept by the Responses API's store under `id` (Responses only).
+    pub fn set_stored_id(&mut self, id: String) {
+        if let Self::Responses(ctx) = self {
+            ctx.set_stored_id(id);
+        }
+    }
+
     /// A whole OpenAI chat completion -> this API's answer body.
     pub fn answer_from_chat(&self, chat: &[u8]) -> Vec<u8> {
         match self {
@@ -162,6 +169,14 @@ impl FrontStream {
             Self::Responses(s) => s.push(chunk, end),
         }
     }
+
+    /// The whole Responses `response` once the stream completed (Responses only).
+    pub fn finished_response(&mut self) -> Option<serde_json::Value> {
+        match self {
+            Self::Messages(_) => None,
+            Self::Responses(s) => s.finished_response(),
+        }
+    }
 }
 
 /// A provider's own stream in the client's API, passing untouched: its usage read, and an end
@@ -193,6 +208,14 @@ impl NativeStream {
         match self {
             Self::Messages(s) => s.failure,
             Self::Responses(s) => s.failure,
+        }
+    }
+
+    /// The whole Responses `response` once the stream completed (Responses only).
+    pub fn finished_response(&mut self) -> Option<serde_json::Value> {
+        match self {
+            Self::Messages(_) => None,
+            Self::Responses(s) => s.finished_response(),
         }
     }
 

@@ -179,7 +179,13 @@ impl Request {
             } else if stream.errored() {
                 self.error_code = Some(("stream_error", "provider"));
             }
+            if let (Some(pending), Some(response)) =
+                (self.response_pending.as_mut(), stream.finished_response())
+            {
+                pending.set_response(response);
+            }
             self.on_response_end(None);
+            self.response_store_end(host);
         }
     }
 
@@ -259,10 +265,20 @@ impl Request {
                     None => (chunk, was_guarded),
                 };
                 self.cache.feed(&openai);
+                // A response to keep: the provider's own as it passes, or the translated one.
+                let cap = self.config.response_store.map_or(0, |c| c.max_entry_bytes);
+                if let (Some(pending), false) = (self.response_pending.as_mut(), translating) {
+                    pending.feed_json(&openai, cap);
+                }
                 replacement = match (translating, &self.front) {
                     (true, Some(front)) => Some(front.answer_from_chat(&openai)),
                     _ => changed.then_some(openai),
                 };
+                if let (Some(pending), true, Some(answer)) =
+                    (self.response_pending.as_mut(), translating, &replacement)
+                {
+                    pending.set_response_bytes(answer);
+                }
             }
             Some(ResponseMode::Stream(observer)) => {
                 let chunk = guarded.unwrap_or_else(|| host.response_body(size));
@@ -278,7 +294,13 @@ impl Request {
                 };
                 replacement = match self.outbound.as_mut() {
                     Some(Outbound::Translate(Some(front))) => {
-                        Some(front.push(&openai, end_of_stream))
+                        let events = front.push(&openai, end_of_stream);
+                        if let (Some(pending), Some(response)) =
+                            (self.response_pending.as_mut(), front.finished_response())
+                        {
+                            pending.set_response(response);
+                        }
+                        Some(events)
                     }
                     _ => changed.then_some(openai),
                 };
@@ -289,6 +311,7 @@ impl Request {
         }
         if end_of_stream {
             self.on_response_end(None);
+            self.response_store_end(host);
         }
         if end_of_stream || self.cache.stream_ended() {
             self.cache_store(host);

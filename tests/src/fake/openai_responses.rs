@@ -25,6 +25,20 @@ use crate::fake_provider::{demo_reply, last_user_text, words, DemoAnswer, Receiv
 
 const CREATED: u64 = 1_700_000_000;
 
+/// A fresh `resp_` id per answer, 48 hex digits as OpenAI's are (unique, not guessable from the
+/// last one).
+fn response_id() -> String {
+    use sha2::Digest;
+    static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    let digest = sha2::Sha256::digest(format!("{n}-{nanos}-{}", std::process::id()));
+    let hex: String = digest.iter().take(24).map(|b| format!("{b:02x}")).collect();
+    format!("resp_{hex}")
+}
+
 /// The text of a Responses content (a string, or parts with `text`).
 fn text_of(content: &Value) -> String {
     match content {
@@ -91,9 +105,10 @@ pub fn reply(req: &Received) -> Reply {
     };
     let chat = as_chat(&request);
     let stream = request["stream"] == true;
+    let id = response_id();
     let response = |status: &str, output: Vec<Value>, usage: Value| {
         json!({
-            "id": "resp_demo", "object": "response", "created_at": CREATED, "status": status,
+            "id": id, "object": "response", "created_at": CREATED, "status": status,
             "error": null, "incomplete_details": null, "instructions": request["instructions"],
             "max_output_tokens": request["max_output_tokens"], "model": request["model"],
             "output": output, "parallel_tool_calls": true, "previous_response_id": null,

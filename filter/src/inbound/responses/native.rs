@@ -52,6 +52,8 @@ pub struct NativeStream {
     last_response: Option<Value>,
     next_sequence: u64,
     ended: bool,
+    /// The `response` of `response.completed` / `response.incomplete`.
+    finished: Option<Value>,
     /// An `error` or `response.failed` event came (the provider's own), or the gateway ended
     /// the stream.
     pub error: bool,
@@ -88,6 +90,11 @@ impl NativeStream {
         self.failure = Some(code);
         self.error = true;
         Some(self.ending(&Failure::new(code, message)))
+    }
+
+    /// The whole response of a stream that completed (or ended incomplete).
+    pub fn finished_response(&mut self) -> Option<Value> {
+        self.finished.take()
     }
 
     /// What the stream reported of usage (its terminal event's).
@@ -169,6 +176,8 @@ impl NativeStream {
         }
         if !self.ended {
             self.last_response = Some(response.clone());
+        } else if matches!(kind.as_str(), "response.completed" | "response.incomplete") {
+            self.finished = Some(response.clone());
         }
     }
 }

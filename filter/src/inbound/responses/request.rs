@@ -124,6 +124,7 @@ pub fn to_chat(body: &[u8]) -> Result<(Vec<u8>, Context), GatewayError> {
         fallback_created: 0,
         fallback_id: String::new(),
         untranslatable,
+        minted_id: None,
     };
     Ok((Value::Object(chat).to_string().into_bytes(), ctx))
 }
