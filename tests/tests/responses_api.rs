@@ -144,8 +144,9 @@ fn check_model(s: &Value, model: &str) {
     assert_eq!(stream["final"]["usage"]["input_tokens"], input, "{model}");
     assert_eq!(stream["final"]["usage"]["output_tokens"], output, "{model}");
     assert_eq!(s["stream_helper"]["output_text"], answer, "{model}");
-    // Anthropic has no JSON-schema mode: the gateway forces a schema tool, which the fake calls
-    // with `{"text": <last user text>}`, and its arguments come back as the answer's text.
+    // Claude Haiku 4.5 gets the strict schema as its structured output, to which the fake
+    // answers `{"text": <last user text>}` (as it calls a forced schema tool on other Claude
+    // models): that JSON is the answer's text.
     let schema_answer = if model.starts_with("claude") {
         json!({"text": prompt}).to_string()
     } else {
@@ -275,6 +276,23 @@ fn the_official_openai_sdk_responses_api_works_with_every_provider_family() {
     assert!(received
         .iter()
         .any(|r| r.path == "/v1/messages" && r.json()["model"] == "claude-haiku-4-5-20251001"));
+    // A strict `text.format` json_schema reaches Claude Haiku 4.5 as its native structured
+    // output (Anthropic's "Structured outputs": `output_config.format`), not as a forced tool.
+    let structured = received
+        .iter()
+        .map(|r| r.json())
+        .find(|b| b["output_config"]["format"]["type"] == "json_schema")
+        .expect("a structured-output request to Anthropic");
+    assert_eq!(
+        structured["model"], "claude-haiku-4-5-20251001",
+        "{structured}"
+    );
+    assert_eq!(
+        structured["output_config"]["format"]["schema"]["required"],
+        json!(["text"]),
+        "{structured}"
+    );
+    assert!(structured.get("tools").is_none(), "{structured}");
     let responses_calls = received.iter().filter(|r| r.path.ends_with("/responses"));
     assert!(
         responses_calls.clone().all(|r| {
