@@ -278,6 +278,44 @@ fn store_false_a_past_ttl_and_an_entry_over_its_cap_are_not_served() {
     );
 }
 
+/// A cache hit answers a Responses client with a response of its own (its own id), kept in the
+/// store like one from a provider.
+#[test]
+fn a_cache_hit_is_kept_in_the_store_too() {
+    let bob = crate::sha256::hex(&crate::sha256::digest(BOB_KEY.as_bytes()));
+    let config = config(json!({
+        "providers": {"mistral": {"type": "mistral", "cluster": "provider_mistral"}},
+        "models": {"mistral-chat": {"provider": "mistral"}},
+        "keys": {"alice": {"key_env": "KEY_ALICE"}, "bob": {"sha256": bob}},
+        "cache": {"models": {"mistral-chat": {"ttl": 300}}},
+        "responses": {"store": {}}
+    }));
+    let store = &mut FakeHost::default();
+    let body = json!({"model": "mistral-chat", "input": "Hi"});
+    let (first, _) = exchange(&config, store, &body, "Hello!");
+    // The same request again: answered from the cache, at once.
+    next(store, "POST", "/v1/responses", ALICE_KEY, &body);
+    let mut request = Request::new(Rc::clone(&config), 0, store.now());
+    assert_eq!(send(&mut request, store), Flow::Pause);
+    let (status, hit) = reply_of(&request.take_effects()).expect("a cache hit");
+    assert_eq!(status, 200);
+    assert_eq!(hit["output"][0]["content"][0]["text"], "Hello!", "{hit}");
+    let id = hit["id"].as_str().expect("an id").to_string();
+    assert_ne!(
+        id,
+        first["id"].as_str().unwrap_or_default(),
+        "a response of its own"
+    );
+    let (status, got) = ask(
+        &config,
+        store,
+        "GET",
+        &format!("/v1/responses/{id}"),
+        ALICE_KEY,
+    );
+    assert_eq!((status, &got), (200, &hit));
+}
+
 #[test]
 fn a_store_needs_gateway_keys() {
     let doc = json!({
