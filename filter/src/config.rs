@@ -47,6 +47,7 @@ struct Document {
     rate_limit_service: Option<Value>,
     cache: Option<Value>,
     guardrails: Option<Value>,
+    responses: Option<Value>,
 }
 
 #[derive(Debug, Clone)]
@@ -71,6 +72,8 @@ pub struct Config {
     pub cache: Option<CacheConfig>,
     /// Guardrail policies (`guard` module), if any.
     pub guardrails: Option<Guardrails>,
+    /// The Responses API's response store (`inbound::responses::store`); `None`: stateless.
+    pub response_store: Option<crate::inbound::responses::store::StoreConfig>,
 }
 
 impl Config {
@@ -158,7 +161,20 @@ impl Config {
         for (field, cluster) in guardrails.iter().flat_map(Guardrails::callout_clusters) {
             refuse_provider_cluster(&providers, &field, cluster)?;
         }
+        let response_store = doc
+            .responses
+            .as_ref()
+            .map(crate::inbound::responses::store::compile)
+            .transpose()?
+            .flatten();
+        if response_store.is_some() && !keys.required() {
+            return Err(err(
+                "responses.store",
+                "needs gateway keys (the 'keys' section): stored responses are scoped to the key that made them",
+            ));
+        }
         Ok(Self {
+            response_store,
             providers,
             models,
             max_request_bytes,

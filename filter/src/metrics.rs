@@ -42,6 +42,10 @@ pub const GUARDRAIL_DECISIONS: &str = "gw.guardrail.decisions";
 pub const CACHE_LOOKUPS: &str = "gw.cache.lookups";
 /// Answers offered to the cache (counter, by `model` and `outcome`: stored, or why not).
 pub const CACHE_STORES: &str = "gw.cache.stores";
+/// What the Responses API's response store did (`outcome`): `stored`, `too_large`, `full`,
+/// `contended`, `store_failed`, `weak_id` (a response not kept), `found`, `not_found` (a
+/// `previous_response_id` or an id asked for).
+pub const RESPONSE_STORE: &str = "gw.responses.store";
 /// Tokens of the answers hits replayed, which no provider was paid for (counter, by `model`
 /// and `token_type`).
 pub const CACHE_TOKENS_SAVED: &str = "gw.cache.tokens_saved";
@@ -212,6 +216,11 @@ pub fn cache_lookup(model: &str, layer: &str, outcome: &str) -> String {
 /// An answer stored, or why it was not.
 pub fn cache_store(model: &str, outcome: &str) -> String {
     name(CACHE_STORES, &[("model", model), ("outcome", outcome)])
+}
+
+/// One outcome of the Responses API's response store.
+pub fn response_store(outcome: &str) -> String {
+    name(RESPONSE_STORE, &[("outcome", outcome)])
 }
 
 /// What a hit saved: [`CACHE_TOKENS_SAVED`] (with a `token_type`) or [`CACHE_SAVED_COST`].

@@ -1,5 +1,6 @@
 //! One fake provider for the integration tests and for `make run`'s demo: it speaks the OpenAI
-//! chat-completions wire format (JSON and SSE), records every request it receives, and answers
+//! chat-completions wire format (JSON and SSE), the other providers' formats (`fake/`, OpenAI's
+//! Responses API among them), records every request it receives, and answers
 //! either with a scripted reply (status, headers, delay, body split into chunks) or, by default,
 //! with a deterministic echo of the last user message.
 
@@ -307,6 +308,9 @@ fn default_reply(req: &Received) -> Reply {
     }
     if path.ends_with("/moderations") {
         return crate::fake::guardrails::moderations(req);
+    }
+    if path.ends_with("/responses") {
+        return crate::fake::openai_responses::reply(req);
     }
     openai_reply(req)
 }

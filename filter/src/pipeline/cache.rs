@@ -217,6 +217,7 @@ impl Request {
         let local = self.config.cache.as_ref()?.local;
         Some(Local {
             store: host.store(),
+            prefix: crate::cache::local::CACHE_PREFIX,
             slots: local.slots,
             max_bytes: local.max_bytes,
         })

@@ -37,10 +37,13 @@ mod count_tokens;
 mod guard;
 mod guard_webhook;
 pub mod handoff;
+mod response_store;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
 mod tests_messages;
+#[cfg(test)]
+mod tests_response_store;
 #[cfg(test)]
 mod tests_responses;
 
@@ -205,6 +208,8 @@ pub struct Request {
     guard_waiting: Option<(Prepared, Vec<u8>)>,
     /// The sliding window over a guarded streamed answer.
     guard_stream: Option<crate::guard::stream::GuardStream>,
+    /// A Responses API response to keep in the response store at the end of its answer.
+    response_pending: Option<response_store::Pending>,
 }
 
 /// How the answer of a provider reaches a client whose API is not OpenAI's.
@@ -212,7 +217,7 @@ pub struct Request {
 enum Outbound {
     /// The provider speaks the client's API: its answer passes untouched (a stream observed
     /// for usage and breaks).
-    Native(Option<Box<crate::inbound::messages::NativeStream>>),
+    Native(Option<Box<crate::inbound::NativeStream>>),
     /// The OpenAI answer is translated: a JSON answer whole, a stream piece by piece.
     Translate(Option<Box<FrontStream>>),
 }
@@ -252,6 +257,7 @@ impl Request {
             guard: None,
             guard_waiting: None,
             guard_stream: None,
+            response_pending: None,
         }
     }
 

@@ -7,3 +7,4 @@ pub mod bedrock;
 pub mod cohere;
 pub mod gemini;
 pub mod guardrails;
+pub mod openai_responses;

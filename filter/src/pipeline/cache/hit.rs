@@ -101,9 +101,15 @@ impl Request {
         } else {
             ("application/json", entry.body)
         };
+        let mut finished = None;
         let body = match (&self.front, prepared.stream) {
             (None, _) => body,
-            (Some(front), true) => front.stream().push(&body, true),
+            (Some(front), true) => {
+                let mut stream = front.stream();
+                let events = stream.push(&body, true);
+                finished = stream.finished_response();
+                events
+            }
             (Some(front), false) => front.answer_from_chat(&body),
         };
         self.cache.verdict = None;
@@ -127,6 +133,14 @@ impl Request {
             upstream_model: entry.upstream_model,
             saved_micros,
         });
+        // A Responses client's answer is kept in the response store like one from a provider.
+        if let Some(pending) = self.response_pending.as_mut() {
+            match finished {
+                Some(response) => pending.set_response(response),
+                None => pending.set_response_bytes(&body),
+            }
+            self.response_store_end(host);
+        }
         self.emit(Effect::Reply {
             status: 200,
             headers,
