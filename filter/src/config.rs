@@ -136,10 +136,27 @@ impl Config {
             )
         });
         let scrubber = scrubber_of(&providers);
+        let provider_clusters: Vec<String> = providers.iter().map(|p| p.cluster.clone()).collect();
+        let key_of_secret = |secret: &str| {
+            let key = keys
+                .authenticate(Some(&format!("Bearer {secret}")), None)
+                .ok()?;
+            let models = key.models.as_ref().map(|m| m.iter().cloned().collect());
+            Some(cache::semantic::KeyInfo {
+                id: key.id.clone(),
+                models,
+            })
+        };
+        let semantic_ctx = cache::semantic::Context {
+            env,
+            keys_required: keys.required(),
+            key_of_secret: &key_of_secret,
+            provider_clusters: &provider_clusters,
+        };
         let cache = doc
             .cache
             .as_ref()
-            .map(|v| cache::config::compile(v, &|name| models.contains_key(name)))
+            .map(|v| cache::config::compile(v, &|name| models.contains_key(name), &semantic_ctx))
             .transpose()?;
         let guardrails = doc
             .guardrails

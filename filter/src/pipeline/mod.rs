@@ -13,7 +13,8 @@
 //!   rate limit service callouts);
 //! - `count_tokens`: Anthropic's token counting, answered here or sent to Anthropic;
 //! - `cache`: a model with a cache answers a repeated request from it (no provider), and
-//!   stores a successful answer at its end;
+//!   stores a successful answer at its end; its semantic layer, after `admit`, answers a
+//!   similar request (with an embeddings callout to the gateway itself);
 //! - `admit`: the caller's key, the endpoint, the body's validation, routing (with the
 //!   classifier callout), limits and budgets (with the rate limit service callouts);
 //! - `guard`: a key's client networks; the request's texts guarded before routing (block,
@@ -79,13 +80,18 @@ pub trait Host {
     fn store(&self) -> &dyn SharedStore;
     /// Starts a gRPC call; its answer comes back as [`Request::on_rate_limit_answer`].
     fn call_grpc(&self, call: GrpcCall<'_>) -> Result<u32, String>;
-    /// Starts an HTTP call; its answer comes back as [`Request::on_classifier_answer`].
+    /// Starts an HTTP call; its answer comes back as [`Request::on_http_call_answer`].
     fn call_http(&self, call: HttpCall<'_>) -> Result<u32, String>;
+    /// Starts an HTTP call with more request headers (the semantic cache's embeddings call
+    /// carries a gateway key).
+    fn call_http_with(&self, call: HttpCall<'_>, headers: &[(&str, &str)]) -> Result<u32, String>;
 }
 
-/// Largest callout answer (classifier, rate limit service) read into the VM; their real answers
-/// are a few hundred bytes, and a longer one is read only this far.
-pub const MAX_CALLOUT_ANSWER: usize = 64 * 1024;
+/// Largest callout answer read into the VM. The classifier's and the rate limit service's are a
+/// few hundred bytes; an embeddings answer of 3072 dimensions (the index's default cap) is
+/// about 70 KB of JSON. A longer answer is read only this far (an embeddings answer cut short
+/// is a miss).
+pub const MAX_CALLOUT_ANSWER: usize = 128 * 1024;
 
 pub struct GrpcCall<'a> {
     pub cluster: &'a str,

@@ -127,12 +127,17 @@ impl Host for WasmHost {
     }
 
     fn call_http(&self, call: HttpCall<'_>) -> Result<u32, String> {
-        let headers = vec![
+        self.call_http_with(call, &[])
+    }
+
+    fn call_http_with(&self, call: HttpCall<'_>, extra: &[(&str, &str)]) -> Result<u32, String> {
+        let mut headers = vec![
             (":method", "POST"),
             (":path", call.path),
             (":authority", call.cluster),
             ("content-type", "application/json"),
         ];
+        headers.extend_from_slice(extra);
         hostcalls::dispatch_http_call(call.cluster, headers, Some(call.body), vec![], call.timeout)
             .map_err(|s| format!("{s:?}"))
     }
