@@ -380,3 +380,41 @@ fn an_embeddings_call_that_fails_or_times_out_is_a_miss() {
         "logged"
     );
 }
+
+#[test]
+fn a_callout_into_a_provider_cluster_or_an_unlimited_key_is_refused_at_start() {
+    let doc = |cluster: &str, key_models: Value| {
+        json!({
+            "providers": {"demo": {"type": "openai", "cluster": "provider_demo"}},
+            "models": {"chat": {"provider": "demo"}, "embed": {"provider": "demo"}},
+            "keys": {"semantic": {"sha256": sha256_hex(SEMANTIC_SECRET), "models": key_models}},
+            "cache": {"models": {"chat": {"semantic": {"embeddings_model": "embed",
+                "key_env": "GW_SEMANTIC_KEY", "cluster": cluster}}}}
+        })
+    };
+    let cases = [
+        // The provider filter would run in the gateway's VM (it traps: duplicate context id).
+        (
+            doc("provider_demo", json!(["embed"])),
+            "`cache.models.chat.semantic.cluster`",
+        ),
+        // A key in the configuration's environment must be worth nothing but embeddings.
+        (
+            doc("gateway_loopback", json!(["embed", "chat"])),
+            "`cache.models.chat.semantic.key_env`",
+        ),
+    ];
+    for (config, expected) in cases {
+        let (status, log) = Envoy::start_expecting_exit(Options {
+            plugin_config: Some(config.clone()),
+            env: vec![("GW_SEMANTIC_KEY".into(), SEMANTIC_SECRET.into())],
+            ..Default::default()
+        });
+        assert_ne!(status, Some(0), "Envoy accepted {config}");
+        let line = log
+            .lines()
+            .find(|l| l.contains("invalid plugin configuration"))
+            .unwrap_or_else(|| panic!("no refusal line for {config}:\n{log}"));
+        assert!(line.contains(expected), "{config}: {line}");
+    }
+}
