@@ -33,6 +33,11 @@ struct Gateway {
 }
 
 fn start() -> Gateway {
+    start_with(json!({}))
+}
+
+/// The gateway with `local` as `cache.local`.
+fn start_with(local: Value) -> Gateway {
     let fake = FakeProvider::start(0).unwrap();
     // A port nobody listens on, and one that accepts connections and never answers.
     let dead_port = TcpListener::bind("127.0.0.1:0")
@@ -57,7 +62,7 @@ fn start() -> Gateway {
                  "bob": {"sha256": sha256_hex(BOB), "team": "b"},
                  "semantic": {"sha256": sha256_hex(SEMANTIC_SECRET), "models": ["embed"]}},
         "teams": {"a": {}, "b": {}},
-        "cache": {"models": {
+        "cache": {"local": local, "models": {
             "chat": {"ttl": 300, "semantic": semantic("gateway_loopback")},
             "chat_dead": {"semantic": semantic("semantic_dead")},
             "chat_slow": {"semantic": semantic("semantic_slow")}}}
@@ -287,6 +292,12 @@ fn similar_questions_hit_above_the_threshold_and_nothing_else_does() {
     assert_eq!(hit["provider"], "cache");
     assert_eq!(hit["model"], "chat");
     assert_eq!(hit["cost_microdollars"], "0");
+    // What the stored answer cost ($2 in, $8 out per million tokens): what the hit saved.
+    let (_, prompt, completion) = demo_answer(&ask("chat", brief, stored, false));
+    assert_eq!(
+        hit["cache_saved_microdollars"],
+        (prompt * 2 + completion * 8).to_string()
+    );
     let shown: f64 = hit["cache_similarity"].as_str().unwrap().parse().unwrap();
     assert!(shown >= THRESHOLD, "{hit}");
     assert!(
@@ -379,6 +390,22 @@ fn an_embeddings_call_that_fails_or_times_out_is_a_miss() {
             .contains("semantic cache: the embeddings call for"),
         "logged"
     );
+}
+
+#[test]
+fn a_vector_larger_than_the_index_takes_is_a_miss() {
+    // The fake's vectors have 256 dimensions; this index takes 255.
+    let g = start_with(json!({"semantic": {"max_dimensions": 255}}));
+    let text = "What is the capital of France?";
+    for _ in 0..2 {
+        let r = g.chat(ALICE, &[], &ask("chat", "brief", text, false));
+        assert_eq!(r.status, 200, "{}", r.text());
+        assert_ne!(r.header("x-gateway-cache"), Some("semantic-hit"));
+        settle();
+    }
+    assert_eq!(g.lookups("chat", "error"), 1.0);
+    // The second request was an exact hit: the exact layer works without the semantic one.
+    assert_eq!(g.chats(), 1);
 }
 
 #[test]
