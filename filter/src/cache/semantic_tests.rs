@@ -1,6 +1,8 @@
 use serde_json::json;
 
 use super::*;
+use crate::config_error::ConfigError;
+use crate::provider::Secret;
 
 fn q(body: &Value, max_turns: u32) -> Result<Query, Skip> {
     query(body.to_string().as_bytes(), "team:a", "chat", max_turns)
