@@ -294,3 +294,21 @@ fn a_semantic_hit_gives_its_reserved_tokens_back() {
         );
     }
 }
+
+#[test]
+fn a_caller_its_limits_refuse_costs_no_embeddings_call() {
+    // 10 tokens a minute: this request's estimate (its prompt plus max_tokens 20) is refused at
+    // admission, before the semantic layer.
+    let config = semantic_config(0.9, 10);
+    let mut host = host_asking(json!([]));
+    again(
+        &mut host,
+        json!({"model": "demo-chat", "max_tokens": 20,
+               "messages": [{"role": "user", "content": "capital of France"}]}),
+    );
+    let mut request = Request::new(Rc::clone(&config), 0, host.now());
+    assert_eq!(send(&mut request, &host), Flow::Pause);
+    let effects = request.take_effects();
+    assert_eq!(reply_of(&effects).map(|(status, _)| status), Some(429));
+    assert!(host.http_calls.borrow().is_empty(), "no embeddings call");
+}
