@@ -139,10 +139,25 @@ impl Config {
             )
         });
         let scrubber = scrubber_of(&providers);
+        let key_of_secret = |secret: &str| {
+            let key = keys
+                .authenticate(Some(&format!("Bearer {secret}")), None)
+                .ok()?;
+            let models = key.models.as_ref().map(|m| m.iter().cloned().collect());
+            Some(cache::semantic::KeyInfo {
+                id: key.id.clone(),
+                models,
+            })
+        };
+        let semantic_ctx = cache::semantic::Context {
+            env,
+            keys_required: keys.required(),
+            key_of_secret: &key_of_secret,
+        };
         let cache = doc
             .cache
             .as_ref()
-            .map(|v| cache::config::compile(v, &|name| models.contains_key(name)))
+            .map(|v| cache::config::compile(v, &|name| models.contains_key(name), &semantic_ctx))
             .transpose()?;
         let guardrails = doc
             .guardrails
@@ -158,7 +173,11 @@ impl Config {
                 refuse_provider_cluster(&providers, &field, &classifier.cluster)?;
             }
         }
-        for (field, cluster) in guardrails.iter().flat_map(Guardrails::callout_clusters) {
+        let callouts = guardrails
+            .iter()
+            .flat_map(Guardrails::callout_clusters)
+            .chain(cache.iter().flat_map(CacheConfig::callout_clusters));
+        for (field, cluster) in callouts {
             refuse_provider_cluster(&providers, &field, cluster)?;
         }
         let response_store = doc

@@ -320,6 +320,39 @@ pub fn fake_vector(text: &str) -> Vec<f64> {
     vec![text.chars().count() as f64, count_tokens(text) as f64, 0.5]
 }
 
+/// The embeddings model name that asks the fake for [`bag_of_words_vector`] instead.
+pub const BAG_OF_WORDS_MODEL: &str = "bag-of-words";
+
+/// Dimensions of [`bag_of_words_vector`].
+pub const BAG_OF_WORDS_DIMENSIONS: usize = 256;
+
+/// A vector that makes texts with the same words similar: each word (lowercase, anything but
+/// letters and digits a separator) counts 1 in the dimension its FNV-1a hash picks. So
+/// "What is X?" and "what is x" are the same vector, and a test knows any two texts'
+/// similarity from their words (`cosine`).
+pub fn bag_of_words_vector(text: &str) -> Vec<f64> {
+    let mut v = vec![0.0; BAG_OF_WORDS_DIMENSIONS];
+    let lower = text.to_lowercase();
+    for word in lower
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+    {
+        let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+        for b in word.bytes() {
+            hash = (hash ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+        }
+        v[(hash % BAG_OF_WORDS_DIMENSIONS as u64) as usize] += 1.0;
+    }
+    v
+}
+
+/// Cosine similarity of two vectors of the same length.
+pub fn cosine(a: &[f64], b: &[f64]) -> f64 {
+    let dot: f64 = a.iter().zip(b).map(|(x, y)| x * y).sum();
+    let norm = |v: &[f64]| v.iter().map(|x| x * x).sum::<f64>().sqrt();
+    dot / (norm(a) * norm(b))
+}
+
 fn openai_embeddings(req: &Received) -> Reply {
     let request = req.json();
     let inputs: Vec<String> = match &request["input"] {
@@ -335,7 +368,11 @@ fn openai_embeddings(req: &Received) -> Reply {
         .iter()
         .enumerate()
         .map(|(i, text)| {
-            let vector = fake_vector(text);
+            let vector = if request["model"] == BAG_OF_WORDS_MODEL {
+                bag_of_words_vector(text)
+            } else {
+                fake_vector(text)
+            };
             let embedding = if request["encoding_format"] == "base64" {
                 use base64::Engine;
                 let bytes: Vec<u8> = vector

@@ -4,6 +4,7 @@
 //! ```json
 //! "cache": {
 //!   "local": {"slots": 4096, "max_bytes": 67108864},
+//! (the semantic layer's own fields, `local.semantic` and `models.<m>.semantic`: `semantic.rs`)
 //!   "models": {"demo-chat": {"ttl": 300, "scope": "team", "max_entry_bytes": 131072,
 //!                            "tool_calls": false}}
 //! }
@@ -14,6 +15,7 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 use serde_json::Value;
 
+use super::semantic::{self, IndexBounds, Semantic};
 use crate::config_error::{err, ConfigError};
 
 const DEFAULT_SLOTS: u32 = 4096;
@@ -37,7 +39,7 @@ pub enum Scope {
 }
 
 /// How one model's answers are cached.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct ModelCache {
     pub ttl_secs: u64,
     pub scope: Scope,
@@ -46,6 +48,8 @@ pub struct ModelCache {
     /// Answers that call tools are stored too (off by default: an agent loop would get the
     /// previous turn's call again).
     pub tool_calls: bool,
+    /// The semantic layer on an exact miss (chat only).
+    pub semantic: Option<Semantic>,
 }
 
 /// The local tier (proxy-wasm shared data of one Envoy).
@@ -54,10 +58,12 @@ pub struct LocalTier {
     pub slots: u32,
     /// Total bytes of entries held at once.
     pub max_bytes: u64,
+    /// The semantic index's bounds (used when a model has a semantic layer).
+    pub semantic: IndexBounds,
 }
 
 /// The compiled `cache` section.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct CacheConfig {
     pub local: LocalTier,
     pub models: BTreeMap<String, ModelCache>,
@@ -66,6 +72,21 @@ pub struct CacheConfig {
 impl CacheConfig {
     pub fn model(&self, name: &str) -> Option<&ModelCache> {
         self.models.get(name)
+    }
+
+    /// The semantic layer's callout clusters, with the field that names each (the configuration
+    /// root refuses one that is a provider's: the provider filter would run in this VM).
+    pub fn callout_clusters(&self) -> Vec<(String, &str)> {
+        self.models
+            .iter()
+            .filter_map(|(name, m)| {
+                let s = m.semantic.as_ref()?;
+                Some((
+                    format!("cache.models.{name}.semantic.cluster"),
+                    s.cluster.as_str(),
+                ))
+            })
+            .collect()
     }
 }
 
@@ -82,6 +103,7 @@ struct RawSection {
 struct RawLocal {
     slots: Option<u32>,
     max_bytes: Option<u64>,
+    semantic: Option<Value>,
 }
 
 #[derive(Deserialize)]
@@ -95,13 +117,20 @@ struct RawModel {
     semantic: Option<Value>,
 }
 
-/// Compiles the `cache` section; `is_model` tells which model names exist.
-pub fn compile(value: &Value, is_model: &dyn Fn(&str) -> bool) -> Result<CacheConfig, ConfigError> {
+/// Compiles the `cache` section; `is_model` tells which model names exist, `semantic_ctx`
+/// what the semantic sections check against.
+pub fn compile(
+    value: &Value,
+    is_model: &dyn Fn(&str) -> bool,
+    semantic_ctx: &semantic::Context<'_>,
+) -> Result<CacheConfig, ConfigError> {
     let raw = RawSection::deserialize(value).map_err(|e| err("cache", e.to_string()))?;
     let local = raw.local.unwrap_or(RawLocal {
         slots: None,
         max_bytes: None,
+        semantic: None,
     });
+    let semantic_bounds = semantic::compile_bounds(local.semantic.as_ref())?;
     let slots = local.slots.unwrap_or(DEFAULT_SLOTS);
     if slots == 0 || slots > MAX_SLOTS {
         return Err(err(
@@ -117,21 +146,33 @@ pub fn compile(value: &Value, is_model: &dyn Fn(&str) -> bool) -> Result<CacheCo
         ));
     }
     let mut models = BTreeMap::new();
+    let mut semantic_keys = Vec::new();
     for (name, value) in raw.models {
         let at = format!("cache.models.{name}");
         if !is_model(&name) {
             return Err(err(&at, format!("no model named '{name}'")));
         }
         let m = RawModel::deserialize(&value).map_err(|e| err(&at, e.to_string()))?;
-        if m.semantic.is_some() {
-            return Err(err(
-                format!("{at}.semantic"),
-                "the semantic cache is not available in this version; only the exact cache is",
-            ));
-        }
         if m.exact == Some(false) {
+            if m.semantic.is_some() {
+                return Err(err(
+                    format!("{at}.semantic"),
+                    "the semantic layer serves entries of the exact cache: it needs `exact` on",
+                ));
+            }
             continue; // switched off for this model
         }
+        let semantic = match &m.semantic {
+            None => None,
+            Some(v) => {
+                let at = format!("{at}.semantic");
+                let (s, key) = semantic::compile(v, &at, is_model, semantic_ctx)?;
+                if let Some(key) = key {
+                    semantic_keys.push((at, key));
+                }
+                Some(s)
+            }
+        };
         let ttl_secs = m.ttl.unwrap_or(DEFAULT_TTL_SECS);
         if ttl_secs == 0 || ttl_secs > MAX_TTL_SECS {
             return Err(err(
@@ -165,11 +206,23 @@ pub fn compile(value: &Value, is_model: &dyn Fn(&str) -> bool) -> Result<CacheCo
                 scope,
                 max_entry_bytes,
                 tool_calls: m.tool_calls.unwrap_or(false),
+                semantic,
             },
         );
     }
+    let embeddings_models: Vec<&str> = models
+        .values()
+        .filter_map(|m| m.semantic.as_ref().map(|s| s.embeddings_model.as_str()))
+        .collect();
+    for (at, key) in &semantic_keys {
+        semantic::check_key_models(at, key, &embeddings_models)?;
+    }
     Ok(CacheConfig {
-        local: LocalTier { slots, max_bytes },
+        local: LocalTier {
+            slots,
+            max_bytes,
+            semantic: semantic_bounds,
+        },
         models,
     })
 }
@@ -181,7 +234,12 @@ mod tests {
     use super::*;
 
     fn compile_json(v: Value) -> Result<CacheConfig, ConfigError> {
-        compile(&v, &|m| m == "chat")
+        let ctx = semantic::Context {
+            env: &|_| None,
+            keys_required: false,
+            key_of_secret: &|_| None,
+        };
+        compile(&v, &|m| m == "chat", &ctx)
     }
 
     #[test]
@@ -214,6 +272,14 @@ mod tests {
             (
                 json!({"models": {"chat": {"semantic": {}}}}),
                 "cache.models.chat.semantic",
+            ),
+            (
+                json!({"models": {"chat": {"exact": false, "semantic": {"embeddings_model": "chat"}}}}),
+                "cache.models.chat.semantic",
+            ),
+            (
+                json!({"local": {"semantic": {"slots": 0}}}),
+                "cache.local.semantic.slots",
             ),
             (
                 json!({"models": {"chat": {"ttl_s": 3}}}),

@@ -272,6 +272,11 @@ fn bad_configs_are_refused_naming_the_field() {
             "is provider 'p''s cluster",
         ),
         (
+            r#"{"providers": {"p": {"type": "openai", "cluster": "pc"}}, "models": {"m": {"provider": "p"}, "e": {"provider": "p"}}, "cache": {"models": {"m": {"semantic": {"embeddings_model": "e", "cluster": "pc"}}}}}"#,
+            "cache.models.m.semantic.cluster",
+            "is provider 'p''s cluster",
+        ),
+        (
             r#"{"providers": {"p": {"type": "openai", "cluster": "pc"}}, "models": {"m": {"provider": "p"}}, "guardrails": {"policies": {"x": {"all": true, "guards": [{"name": "pii", "kind": "presidio", "cluster": "pc", "phase": "request", "action": "block"}]}}}}"#,
             "guardrails.policies.x.guards[0].cluster",
             "cluster of its own",

@@ -363,6 +363,13 @@ impl Request {
             let logged = self.native_body.as_deref().unwrap_or(&body);
             self.body_log = Some((log_excerpt(logged, config.body_log_max_bytes), None));
         }
+        // A model with a semantic cache may first ask for the request's embedding (and pause).
+        self.semantic_lookup(host, plan, body)
+    }
+
+    /// Hands an admitted request on: records the decision and asks the global rate limit
+    /// service.
+    pub(super) fn hand_on(&mut self, host: &dyn Host, plan: Plan, body: Vec<u8>) -> Flow {
         self.record_plan(&plan, body);
         let asked = self.ask_rate_limit_service(host, &plan.model);
         self.plan = Some(plan);

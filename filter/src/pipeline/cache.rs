@@ -4,9 +4,11 @@
 //! no provider; a miss goes on and its answer is captured as it passes (a JSON body, or a
 //! stream reassembled) and stored at the end when it completed. Hits count against the local
 //! requests-per-minute limits, not against token limits or budgets. A model without a cache
-//! costs nothing here: no host call, no header. What a hit does is in `cache/hit.rs`.
+//! costs nothing here: no host call, no header. What a hit does is in `cache/hit.rs`; the
+//! semantic layer, on an exact miss once the request is admitted, in `cache/semantic.rs`.
 
 mod hit;
+mod semantic;
 
 use serde_json::Value;
 
@@ -47,10 +49,14 @@ pub(super) struct CacheState {
     capture: Option<Capture>,
     /// The request was answered from the cache.
     hit: Option<Hit>,
+    semantic: semantic::SemanticState,
 }
 
 struct Pending {
     key: [u8; 32],
+    /// Where the key was computed (the semantic context hash is computed alike).
+    namespace: String,
+    endpoint: String,
     model: String,
     settings: ModelCache,
     operation: Operation,
@@ -78,6 +84,8 @@ struct Hit {
     provider: String,
     upstream_model: String,
     saved_micros: Option<u64>,
+    /// A semantic hit's cosine similarity.
+    similarity: Option<f32>,
 }
 
 impl CacheState {
@@ -120,6 +128,11 @@ impl CacheState {
 
     pub(super) fn answered(&self) -> bool {
         self.hit.is_some()
+    }
+
+    /// The HTTP callout `token` is the semantic layer's embeddings call.
+    pub(super) fn owns_call(&self, token: u32) -> bool {
+        self.semantic.owns_call(token)
     }
 }
 
@@ -164,6 +177,8 @@ impl Request {
         let control = self.cache.control;
         let pending = Pending {
             key,
+            namespace: ns,
+            endpoint,
             model: model.clone(),
             settings,
             operation: prepared.operation,
@@ -276,7 +291,11 @@ impl Request {
                     body,
                 };
                 match self.local_tier(host).map(|t| t.put(&entry, now)) {
-                    Some(Ok(())) | None => "stored",
+                    Some(Ok(())) => {
+                        self.semantic_store(host, &pending.model, &entry);
+                        "stored"
+                    }
+                    None => "stored",
                     Some(Err(e)) => {
                         log::warn!(
                             "an answer of '{}' was not cached: {}",

@@ -189,7 +189,8 @@ impl Request {
         rails.guards.get(g).map(|g| g.name.clone())
     }
 
-    /// An HTTP callout's answer: a guard's, or else the classifier's.
+    /// An HTTP callout's answer: the semantic cache's embeddings call's, a guard webhook's,
+    /// or else the classifier's.
     pub fn on_http_call_answer(
         &mut self,
         host: &dyn Host,
@@ -197,6 +198,9 @@ impl Request {
         status: &str,
         answer: &[u8],
     ) {
+        if self.cache.owns_call(token) {
+            return self.on_embeddings_answer(host, status, answer);
+        }
         let pending = self
             .guard
             .as_ref()

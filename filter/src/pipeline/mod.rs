@@ -13,7 +13,8 @@
 //!   rate limit service callouts);
 //! - `count_tokens`: Anthropic's token counting, answered here or sent to Anthropic;
 //! - `cache`: a model with a cache answers a repeated request from it (no provider), and
-//!   stores a successful answer at its end;
+//!   stores a successful answer at its end; its semantic layer, after `admit`, answers a
+//!   similar request (with an embeddings callout to the gateway itself);
 //! - `admit`: the caller's key, the endpoint, the body's validation, routing (with the
 //!   classifier callout), limits and budgets (with the rate limit service callouts);
 //! - `guard`: a key's client networks; the request's texts guarded before routing (block,
@@ -82,7 +83,7 @@ pub trait Host {
     fn store(&self) -> &dyn SharedStore;
     /// Starts a gRPC call; its answer comes back as [`Request::on_rate_limit_answer`].
     fn call_grpc(&self, call: GrpcCall<'_>) -> Result<u32, String>;
-    /// Starts an HTTP call; its answer comes back as [`Request::on_classifier_answer`].
+    /// Starts an HTTP call; its answer comes back as [`Request::on_http_call_answer`].
     fn call_http(&self, call: HttpCall<'_>) -> Result<u32, String>;
 }
 
@@ -91,7 +92,9 @@ pub trait Host {
 pub const MAX_CALLOUT_ANSWER: usize = 64 * 1024;
 /// Largest HTTP callout answer read into the VM: a guard service's answer grows with the texts
 /// it was sent (a moderation result is about 1.3 KB per text, Bedrock's anonymized outputs
-/// repeat the texts). A longer one is cut there, unreadable: a failure of its guard.
+/// repeat the texts); an embeddings answer of 3072 dimensions (the semantic index's default cap)
+/// is about 70 KB of JSON. A longer one is cut there, unreadable: a failure of its guard, a
+/// semantic cache miss.
 pub const MAX_HTTP_CALLOUT_ANSWER: usize = 4 * 1024 * 1024;
 
 pub struct GrpcCall<'a> {
