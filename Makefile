@@ -52,8 +52,9 @@ lint: $(WASM_MODE) ## cargo fmt --check, clippy natively and on the wasm target
 fmt: ## Format the code
 	cargo fmt --all
 
-unit: ## Unit tests of the pure logic (native)
+unit: ## Unit tests of the pure logic (native), and of the bench's statistics
 	cargo test -p ai-gateway-filter
+	cargo test -p gateway-tests --features bench --lib
 
 # The fuzz properties also run in `unit`, with few cases; FUZZ_CASES sets how many here.
 FUZZ_CASES ?= 20000

@@ -47,6 +47,7 @@ struct Document {
     rate_limit_service: Option<Value>,
     cache: Option<Value>,
     guardrails: Option<Value>,
+    responses: Option<Value>,
 }
 
 #[derive(Debug, Clone)]
@@ -71,6 +72,8 @@ pub struct Config {
     pub cache: Option<CacheConfig>,
     /// Guardrail policies (`guard` module), if any.
     pub guardrails: Option<Guardrails>,
+    /// The Responses API's response store (`inbound::responses::store`); `None`: stateless.
+    pub response_store: Option<crate::inbound::responses::store::StoreConfig>,
 }
 
 impl Config {
@@ -136,23 +139,64 @@ impl Config {
             )
         });
         let scrubber = scrubber_of(&providers);
+        let key_of_secret = |secret: &str| {
+            let key = keys
+                .authenticate(Some(&format!("Bearer {secret}")), None)
+                .ok()?;
+            let models = key.models.as_ref().map(|m| m.iter().cloned().collect());
+            Some(cache::semantic::KeyInfo {
+                id: key.id.clone(),
+                models,
+            })
+        };
+        let semantic_ctx = cache::semantic::Context {
+            env,
+            keys_required: keys.required(),
+            key_of_secret: &key_of_secret,
+        };
         let cache = doc
             .cache
             .as_ref()
             .map(|v| {
-                let outside = cache::shared::config::Context {
-                    env,
-                    is_provider_cluster: &|c| providers.iter().any(|p| p.cluster == c),
-                };
-                cache::config::compile(v, &|name| models.contains_key(name), &outside)
+                let is_model = |name: &str| models.contains_key(name);
+                cache::config::compile(v, &is_model, env, &semantic_ctx)
             })
             .transpose()?;
         let guardrails = doc
             .guardrails
             .as_ref()
-            .map(|v| guard::compile(v, &|m| models.contains_key(m), &|k| keys.key(k).is_some()))
+            .map(|v| {
+                let is_model = |m: &str| models.contains_key(m);
+                guard::compile(v, &is_model, &|k| keys.key(k).is_some(), &providers)
+            })
             .transpose()?;
+        for (id, model) in &models {
+            if let Some(classifier) = &model.route.classifier {
+                let field = format!("models.{id}.classifier.cluster");
+                refuse_provider_cluster(&providers, &field, &classifier.cluster)?;
+            }
+        }
+        let callouts = guardrails
+            .iter()
+            .flat_map(Guardrails::callout_clusters)
+            .chain(cache.iter().flat_map(CacheConfig::callout_clusters));
+        for (field, cluster) in callouts {
+            refuse_provider_cluster(&providers, &field, cluster)?;
+        }
+        let response_store = doc
+            .responses
+            .as_ref()
+            .map(crate::inbound::responses::store::compile)
+            .transpose()?
+            .flatten();
+        if response_store.is_some() && !keys.required() {
+            return Err(err(
+                "responses.store",
+                "needs gateway keys (the 'keys' section): stored responses are scoped to the key that made them",
+            ));
+        }
         Ok(Self {
+            response_store,
             providers,
             models,
             max_request_bytes,
@@ -197,6 +241,24 @@ fn refuse_shared_clusters(providers: &[Provider]) -> Result<(), ConfigError> {
         }
     }
     Ok(())
+}
+
+/// A callout (classifier, guard, embeddings) may not go to a provider's cluster: that cluster
+/// runs the provider filter, which would start in the same VM as the calling filter and trap
+/// it (`duplicate context_id`). A callout to a provider's host needs a cluster of its own, to
+/// the same host without the provider filter. `field` is the callout's `cluster` field path.
+pub fn refuse_provider_cluster(
+    providers: &[Provider],
+    field: &str,
+    cluster: &str,
+) -> Result<(), ConfigError> {
+    match providers.iter().find(|p| p.cluster == cluster) {
+        Some(p) => Err(err(
+            field,
+            format!("cluster '{cluster}' is provider '{}''s cluster, whose provider filter cannot serve a callout: give the callout a cluster of its own to the same host (without the provider filter)", p.id),
+        )),
+        None => Ok(()),
+    }
 }
 
 /// The scrubber of every provider key and AWS credential. A secret too short to scrub without

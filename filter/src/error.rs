@@ -55,6 +55,15 @@ pub enum GatewayError {
     Guardrail { guard: String, request: bool },
     /// A webhook guard could not answer and its failure mode is `closed` (503).
     GuardrailUnavailable { guard: String },
+    /// The Responses API's store does not hold what the request names: a
+    /// `previous_response_id` (400 `previous_response_not_found`) or a response asked for by id
+    /// (404 `not_found`). The client's: the id is unknown, expired, deleted or another key's.
+    StoreMiss {
+        status: u32,
+        code: &'static str,
+        param: Option<&'static str>,
+        message: String,
+    },
     /// The gateway's own configuration does not fit the request (e.g. Envoy routed to a
     /// cluster the plugin does not know). An operator problem, never the caller's.
     Misconfigured(String),
@@ -75,6 +84,7 @@ impl GatewayError {
             Self::Misconfigured(_) => 500,
             Self::Guardrail { .. } => 400,
             Self::GuardrailUnavailable { .. } => 503,
+            Self::StoreMiss { status, .. } => *status,
         }
     }
 
@@ -100,6 +110,7 @@ impl GatewayError {
             Self::Misconfigured(_) => "server_error",
             Self::Guardrail { .. } => "invalid_request_error",
             Self::GuardrailUnavailable { .. } => "server_error",
+            Self::StoreMiss { .. } => "invalid_request_error",
         }
     }
 
@@ -123,6 +134,7 @@ impl GatewayError {
             Self::Misconfigured(_) => "gateway_misconfigured",
             Self::Guardrail { .. } => "guardrail_blocked",
             Self::GuardrailUnavailable { .. } => "guardrail_unavailable",
+            Self::StoreMiss { code, .. } => code,
         }
     }
 
@@ -139,6 +151,7 @@ impl GatewayError {
             | Self::MethodNotAllowed { .. }
             | Self::Auth { .. }
             | Self::Quota { .. }
+            | Self::StoreMiss { .. }
             | Self::Guardrail { request: true, .. } => "client",
             Self::ModelUnavailable { .. }
             | Self::ProviderAuth { .. }
@@ -156,6 +169,7 @@ impl GatewayError {
             Self::MissingParameter(p) => Some(p),
             Self::InvalidParameter { param, .. } => Some(param),
             Self::ModelNotFound(_) | Self::ModelUnavailable { .. } => Some("model"),
+            Self::StoreMiss { param, .. } => *param,
             _ => None,
         }
     }
@@ -242,7 +256,8 @@ impl fmt::Display for GatewayError {
             Self::Upstream { message, .. } => f.write_str(message),
             Self::Auth { message, .. }
             | Self::Quota { message, .. }
-            | Self::ProviderFailure { message, .. } => f.write_str(message),
+            | Self::ProviderFailure { message, .. }
+            | Self::StoreMiss { message, .. } => f.write_str(message),
             Self::RateLimitServiceDown => f.write_str(
                 "The gateway's rate limit service is unavailable and it is set to refuse requests meanwhile. Retry shortly.",
             ),

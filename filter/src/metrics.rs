@@ -45,6 +45,10 @@ pub const CACHE_STORES: &str = "gw.cache.stores";
 /// Calls to the cache's shared tier (counter, by `model`, `operation` (`get`, `put`) and
 /// `outcome`).
 pub const CACHE_SHARED: &str = "gw.cache.shared";
+/// What the Responses API's response store did (`outcome`): `stored`, `too_large`, `full`,
+/// `contended`, `store_failed`, `weak_id` (a response not kept), `found`, `not_found` (a
+/// `previous_response_id` or an id asked for).
+pub const RESPONSE_STORE: &str = "gw.responses.store";
 /// Tokens of the answers hits replayed, which no provider was paid for (counter, by `model`
 /// and `token_type`).
 pub const CACHE_TOKENS_SAVED: &str = "gw.cache.tokens_saved";
@@ -227,6 +231,11 @@ pub fn cache_shared(model: &str, operation: &str, outcome: &str) -> String {
             ("outcome", outcome),
         ],
     )
+}
+
+/// One outcome of the Responses API's response store.
+pub fn response_store(outcome: &str) -> String {
+    name(RESPONSE_STORE, &[("outcome", outcome)])
 }
 
 /// What a hit saved: [`CACHE_TOKENS_SAVED`] (with a `token_type`) or [`CACHE_SAVED_COST`].

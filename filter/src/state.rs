@@ -70,10 +70,13 @@ pub const REFUSED: &str = "gw_refused";
 /// Where the logged usage came from: `reported`, `estimated` or `missing` (see
 /// `usage::UsageSource`).
 pub const USAGE_SOURCE: &str = "gw_usage";
-/// The response cache's verdict: `hit`, `miss` or `bypass` (models with a cache only).
+/// The response cache's verdict: `hit`, `semantic-hit`, `miss` or `bypass` (models with a
+/// cache only).
 pub const CACHE: &str = "gw_cache";
 /// Which tier answered a hit: `local` (this Envoy) or `shared` (the store every Envoy sees).
 pub const CACHE_TIER: &str = "gw_cache_tier";
+/// A semantic cache hit's cosine similarity (4 decimals).
+pub const CACHE_SIMILARITY: &str = "gw_cache_similarity";
 /// What a cache hit saved: the cost of the stored answer when a provider gave it.
 pub const CACHE_SAVED_MICROS: &str = "gw_cache_saved_microdollars";
 /// The guardrails that fired: `guard:action:phase`, comma-separated (never the matched text).

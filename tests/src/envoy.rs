@@ -54,6 +54,10 @@ pub struct Options {
     pub extra_clusters: Vec<(String, u16)>,
     /// HTTP/2 clusters to add (a gRPC rate limit service).
     pub grpc_clusters: Vec<(String, u16)>,
+    /// Plain-HTTP clusters to add that point at this Envoy's own listener (the semantic
+    /// cache's embeddings calls). The listener then gets a free port picked before the start
+    /// instead of port 0.
+    pub loopback_clusters: Vec<String>,
     /// Replaces every route's `per_try_timeout` (e.g. "1s").
     pub per_try_timeout: Option<String>,
     /// Replaces the `connect_timeout` of the clusters pointed at local upstreams (load tests:
@@ -378,9 +382,15 @@ pub fn render_config(options: &Options, dir: &Path) -> Json {
     let mut config = load_config(&path);
 
     config["admin"]["address"]["socket_address"]["port_value"] = 0.into();
+    // A loopback cluster must know the listener's port before Envoy starts.
+    let listener_port = if options.loopback_clusters.is_empty() {
+        0
+    } else {
+        free_port()
+    };
     if let Some(listeners) = config["static_resources"]["listeners"].as_array_mut() {
         for l in listeners {
-            l["address"]["socket_address"]["port_value"] = 0.into();
+            l["address"]["socket_address"]["port_value"] = listener_port.into();
         }
     }
     let wasm = wasm_path();
@@ -434,7 +444,16 @@ pub fn render_config(options: &Options, dir: &Path) -> Json {
                 }
             }
         }
-        let plain = options.extra_clusters.iter().map(|c| (c, false));
+        let loopback: Vec<(String, u16)> = options
+            .loopback_clusters
+            .iter()
+            .map(|name| (name.clone(), listener_port))
+            .collect();
+        let plain = options
+            .extra_clusters
+            .iter()
+            .chain(&loopback)
+            .map(|c| (c, false));
         for ((name, port), grpc) in plain.chain(options.grpc_clusters.iter().map(|c| (c, true))) {
             let mut cluster = serde_json::json!({"name": name, "type": "STATIC", "connect_timeout": "1s",
                 "load_assignment": {"cluster_name": name, "endpoints": [{"lb_endpoints": [{"endpoint": {
@@ -456,6 +475,14 @@ pub fn render_config(options: &Options, dir: &Path) -> Json {
         });
     }
     config
+}
+
+/// A port free now on 127.0.0.1 (the kernel's pick, released at once for Envoy to bind).
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .unwrap_or_else(|e| panic!("no free port: {e}"))
 }
 
 /// Makes a cluster a plain-HTTP static one on 127.0.0.1:port, keeping its filters and its

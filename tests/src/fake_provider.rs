@@ -1,5 +1,6 @@
 //! One fake provider for the integration tests and for `make run`'s demo: it speaks the OpenAI
-//! chat-completions wire format (JSON and SSE), records every request it receives, and answers
+//! chat-completions wire format (JSON and SSE), the other providers' formats (`fake/`, OpenAI's
+//! Responses API among them), records every request it receives, and answers
 //! either with a scripted reply (status, headers, delay, body split into chunks) or, by default,
 //! with a deterministic echo of the last user message.
 
@@ -293,6 +294,9 @@ fn default_reply(req: &Received) -> Reply {
     {
         return crate::fake::gemini::reply(req);
     }
+    if path.starts_with("/guardrail/") {
+        return crate::fake::guardrails::apply_guardrail(req);
+    }
     if path.starts_with("/model/") {
         return crate::fake::bedrock::reply(req);
     }
@@ -302,12 +306,51 @@ fn default_reply(req: &Received) -> Reply {
     if path.ends_with("/embeddings") {
         return openai_embeddings(req);
     }
+    if path.ends_with("/moderations") {
+        return crate::fake::guardrails::moderations(req);
+    }
+    if path.ends_with("/responses") {
+        return crate::fake::openai_responses::reply(req);
+    }
     openai_reply(req)
 }
 
 /// Deterministic stand-in vector for a text: [characters, words, 0.5].
 pub fn fake_vector(text: &str) -> Vec<f64> {
     vec![text.chars().count() as f64, count_tokens(text) as f64, 0.5]
+}
+
+/// The embeddings model name that asks the fake for [`bag_of_words_vector`] instead.
+pub const BAG_OF_WORDS_MODEL: &str = "bag-of-words";
+
+/// Dimensions of [`bag_of_words_vector`].
+pub const BAG_OF_WORDS_DIMENSIONS: usize = 256;
+
+/// A vector that makes texts with the same words similar: each word (lowercase, anything but
+/// letters and digits a separator) counts 1 in the dimension its FNV-1a hash picks. So
+/// "What is X?" and "what is x" are the same vector, and a test knows any two texts'
+/// similarity from their words (`cosine`).
+pub fn bag_of_words_vector(text: &str) -> Vec<f64> {
+    let mut v = vec![0.0; BAG_OF_WORDS_DIMENSIONS];
+    let lower = text.to_lowercase();
+    for word in lower
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+    {
+        let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+        for b in word.bytes() {
+            hash = (hash ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+        }
+        v[(hash % BAG_OF_WORDS_DIMENSIONS as u64) as usize] += 1.0;
+    }
+    v
+}
+
+/// Cosine similarity of two vectors of the same length.
+pub fn cosine(a: &[f64], b: &[f64]) -> f64 {
+    let dot: f64 = a.iter().zip(b).map(|(x, y)| x * y).sum();
+    let norm = |v: &[f64]| v.iter().map(|x| x * x).sum::<f64>().sqrt();
+    dot / (norm(a) * norm(b))
 }
 
 fn openai_embeddings(req: &Received) -> Reply {
@@ -325,7 +368,11 @@ fn openai_embeddings(req: &Received) -> Reply {
         .iter()
         .enumerate()
         .map(|(i, text)| {
-            let vector = fake_vector(text);
+            let vector = if request["model"] == BAG_OF_WORDS_MODEL {
+                bag_of_words_vector(text)
+            } else {
+                fake_vector(text)
+            };
             let embedding = if request["encoding_format"] == "base64" {
                 use base64::Engine;
                 let bytes: Vec<u8> = vector

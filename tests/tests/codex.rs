@@ -1,8 +1,10 @@
 //! The Codex CLI (pinned, installed by tests/scripts/codex.sh; skipped with a message when npm
 //! cannot install it) runs `codex exec` through the real Envoy against the fake providers, over
-//! the Responses API (`wire_api = "responses"`): once for a model OpenAI serves, once for one
-//! Anthropic serves (both get the chat form, translated). It needs no internet beyond the
-//! gateway. Codex's hosted web search and sub-agent tools are switched off, as README says.
+//! the Responses API (`wire_api = "responses"`): once for a model OpenAI serves (its requests
+//! pass through to OpenAI's `/v1/responses` as Codex sent them, its hosted web search tool
+//! included), once for one Anthropic serves (the chat form, translated; Codex's hosted web
+//! search switched off there, as README says). It needs no internet beyond the gateway. Codex's
+//! sub-agent tools are switched off for both.
 
 use std::process::Command;
 
@@ -53,7 +55,15 @@ fn codex_runs_through_the_gateway() {
                 "model_provider=gateway",
             ])
             .args(["-c", &provider, "-c", &format!("model={model}")])
-            .args(["-c", "web_search=disabled", "--disable", "multi_agent"])
+            .args(
+                if model.starts_with("gpt") {
+                    ["--disable", "multi_agent", "", ""]
+                } else {
+                    ["-c", "web_search=disabled", "--disable", "multi_agent"]
+                }
+                .iter()
+                .filter(|a| !a.is_empty()),
+            )
             .arg("say hello")
             .current_dir(&work)
             .env_clear()
@@ -78,6 +88,19 @@ fn codex_runs_through_the_gateway() {
             "{model}: {stdout}\n{stderr}\n{sent:?}"
         );
         assert!(output.status.success(), "{model}: {stdout}\n{stderr}");
+        if model.starts_with("gpt") {
+            // Passed through: Codex's own body (its hosted tool and `include` kept), no store.
+            for request in sent {
+                assert_eq!(request.path, "/v1/responses", "{model}");
+                let body = request.json();
+                assert_eq!(body["store"], false, "{body}");
+                assert!(body["include"].is_array(), "{body}");
+            }
+            let tools = sent[0].json()["tools"].to_string();
+            assert!(tools.contains("\"web_search\""), "{tools}");
+        } else {
+            assert!(sent.iter().all(|r| r.path == "/v1/messages"), "{sent:?}");
+        }
     }
     let log = gw.access_log(2);
     for provider in ["openai", "anthropic"] {

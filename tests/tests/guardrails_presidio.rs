@@ -1,7 +1,8 @@
 //! The Presidio adapter against the real Presidio analyzer engine (PyPI `presidio-analyzer`
 //! with the small English spaCy model PyPI serves), installed by tests/scripts/presidio.sh into
 //! .tools/presidio and served behind Presidio's `POST /analyze` contract by
-//! tests/scripts/presidio_server.py; started here and stopped when the test ends.
+//! tests/scripts/presidio_server.py; started here and stopped when the test ends. Blocks, and
+//! masks (typed placeholders from Presidio's entity types, restored in the answer).
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
@@ -68,11 +69,16 @@ fn presidio_flags_personal_data_and_lets_the_rest_through() {
         extra_clusters: vec![("presidio".into(), presidio.port)],
         plugin_config: Some(json!({
             "providers": {"demo": {"type": "openai", "cluster": "provider_demo"}},
-            "models": {"chat": {"provider": "demo"}},
-            "guardrails": {"policies": {"pii": {"all": true, "guards": [
-                {"name": "presidio-pii", "kind": "presidio", "cluster": "presidio",
-                 "entities": ["EMAIL_ADDRESS", "PHONE_NUMBER", "PERSON"], "score_threshold": 0.4,
-                 "phase": "request", "action": "block", "timeout_ms": 5000}]}}}})),
+            "models": {"chat": {"provider": "demo"}, "masked": {"provider": "demo"}},
+            "guardrails": {"policies": {
+                "pii": {"models": ["chat"], "guards": [
+                    {"name": "presidio-pii", "kind": "presidio", "cluster": "presidio",
+                     "entities": ["EMAIL_ADDRESS", "PHONE_NUMBER", "PERSON"], "score_threshold": 0.4,
+                     "phase": "request", "action": "block", "timeout_ms": 5000}]},
+                "mask": {"models": ["masked"], "guards": [
+                    {"name": "presidio-mask", "kind": "presidio", "cluster": "presidio",
+                     "entities": ["EMAIL_ADDRESS"], "phase": "request", "action": "mask",
+                     "restore": true, "timeout_ms": 5000}]}}}})),
         concurrency: 1,
         ..Default::default()
     });
@@ -97,6 +103,30 @@ fn presidio_flags_personal_data_and_lets_the_rest_through() {
             "nothing flagged reaches a provider"
         );
     }
+    // Masked: Presidio's offsets are code points (Python str indices); the text before the
+    // address holds two-byte characters, so byte offsets would cut the wrong span.
+    let text = "Grüße aus Köln! Schreib an maria.garcia@example.org, danke.";
+    let r = gw.chat(&json!({"model": "masked", "messages": [
+        {"role": "system", "content": "Be brief."},
+        {"role": "user", "content": text}]}));
+    assert_eq!(r.status, 200, "{}", r.text());
+    let sent = fake
+        .received()
+        .last()
+        .expect("the provider was asked")
+        .json();
+    assert_eq!(
+        sent["messages"][1]["content"],
+        "Grüße aus Köln! Schreib an [EMAIL_ADDRESS_1], danke."
+    );
+    assert_eq!(sent["messages"][0]["content"], "Be brief.");
+    // The fake provider echoes the text: the client gets the address back.
+    let answer = r.json()["choices"][0]["message"]["content"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert!(answer.ends_with(text), "{answer}");
+
     // Presidio stopped: the guard fails closed.
     drop(presidio);
     let r = gw.chat(&ask("What is the capital of Spain?"));

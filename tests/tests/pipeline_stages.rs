@@ -5,7 +5,10 @@
 //! (tests/src/fake/README.md); Anthropic's error shape is from its "Errors" reference
 //! (https://docs.anthropic.com/en/api/errors). A Responses API client (`POST /v1/responses`) is
 //! guarded and served from the cache like the others, in its own shapes (the `response` object
-//! and events of https://platform.openai.com/docs/api-reference/responses).
+//! and events of https://platform.openai.com/docs/api-reference/responses); guarded, it goes to
+//! OpenAI in the chat form the guards read, never as the client's own Responses body, and an
+//! answer OpenAI or Azure gives in the Responses API's own shapes is not cached (entries hold
+//! the chat form).
 
 use gateway_tests::envoy::{Envoy, Options};
 use gateway_tests::fake_provider::FakeProvider;
@@ -19,8 +22,8 @@ fn start(fake: &FakeProvider) -> Envoy {
             {"name": "mask-email", "kind": "email", "action": "mask", "restore": true},
             {"name": "no-falcon", "kind": "keywords", "keywords": ["Project Falcon"],
              "action": "block", "phase": "request"}]}}});
-    config["cache"] =
-        json!({"models": {"gpt-4o-mini": {"ttl": 300}, "gemini-2.5-flash": {"ttl": 300}}});
+    config["cache"] = json!({"models": {"gpt-4o-mini": {"ttl": 300},
+        "gemini-2.5-flash": {"ttl": 300}, "azure-gpt-4o": {"ttl": 300}}});
     Envoy::start(Options {
         plugin_config: Some(config),
         ..Options::every_provider_family(fake.port)
@@ -220,7 +223,12 @@ fn a_responses_request_is_guarded_in_its_own_shapes() {
                 "input": "Mail jane.doe@example.com today"});
             let r = responses(&gw, &body);
             assert_eq!(r.status, 200, "{model}: {}", r.text());
-            let sent = fake.received().last().unwrap().json();
+            let to_provider = fake.received().last().unwrap().clone();
+            if model == "gpt-4o-mini" {
+                // Not OpenAI's own /v1/responses: the guarded chat form goes.
+                assert_eq!(to_provider.path, "/v1/chat/completions", "{model}");
+            }
+            let sent = to_provider.json();
             assert!(
                 sent["messages"]
                     .to_string()
@@ -232,6 +240,53 @@ fn a_responses_request_is_guarded_in_its_own_shapes() {
             assert!(
                 text.ends_with("You said: Mail jane.doe@example.com today"),
                 "{model} stream {stream}: {text}"
+            );
+        }
+    }
+}
+
+/// What only OpenAI's Responses API can take (a hosted tool) cannot be guarded in the chat
+/// form: a guarded request with one is refused, before any provider.
+#[test]
+fn a_guarded_responses_request_with_a_hosted_tool_is_refused() {
+    let fake = FakeProvider::start(0).unwrap();
+    let gw = start(&fake);
+    let r = responses(
+        &gw,
+        &json!({"model": "gpt-4o-mini", "input": "search the news", "tools": [{"type": "web_search"}]}),
+    );
+    assert_eq!(r.status, 400, "{}", r.text());
+    let e = r.json();
+    assert!(
+        e["error"]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("'web_search'"),
+        "{e}"
+    );
+    assert!(fake.received().is_empty(), "no provider contacted");
+}
+
+/// OpenAI's and Azure's own Responses answers pass untouched and are not stored: the cache holds
+/// the chat form, which such an answer is not.
+#[test]
+fn a_passed_through_responses_answer_is_not_cached() {
+    let fake = FakeProvider::start(0).unwrap();
+    let gw = start(&fake);
+    for stream in [false, true] {
+        let body =
+            json!({"model": "azure-gpt-4o", "stream": stream, "input": format!("native {stream}")});
+        for _ in 0..2 {
+            let before = fake.received().len();
+            let r = responses(&gw, &body);
+            assert_eq!(r.status, 200, "{}", r.text());
+            assert_eq!(r.header("x-gateway-cache"), Some("miss"), "stream {stream}");
+            let got = fake.received();
+            assert_eq!(got.len(), before + 1, "each request reaches Azure");
+            assert_eq!(got.last().unwrap().path, "/openai/v1/responses");
+            assert_eq!(
+                responses_text(&r.text(), stream),
+                format!("Hello from the demo provider! You said: native {stream}")
             );
         }
     }

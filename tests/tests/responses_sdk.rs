@@ -231,6 +231,19 @@ fn serve_connection(conn: TcpStream, provider_port: u16) -> std::io::Result<()> 
                 write_full(&mut writer, e.status() as u16, &json_type, &e.to_json())?;
                 continue;
             }
+            // What only a Responses provider takes: refused for the chat provider, as the
+            // pipeline's attempt at one does (`pipeline/attempt.rs`).
+            Ok((
+                _,
+                Context {
+                    untranslatable: Some(reason),
+                    ..
+                },
+            )) => {
+                let e = ai_gateway::error::invalid("model", reason);
+                write_full(&mut writer, e.status() as u16, &json_type, &e.to_json())?;
+                continue;
+            }
             Ok(translated) => translated,
             Err(e) => {
                 write_full(&mut writer, e.status() as u16, &json_type, &e.to_json())?;
@@ -336,7 +349,7 @@ fn the_sdk_client_script_works_through_the_translators() {
     for (case, param) in [
         ("bad_request", "temperature"),
         ("previous_response_id", "previous_response_id"),
-        ("web_search", "tools[0].type"),
+        ("web_search", "model"),
     ] {
         assert_eq!(
             (&s[case]["raised"], &s[case]["status"], &s[case]["param"]),

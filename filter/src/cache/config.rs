@@ -4,6 +4,7 @@
 //! ```json
 //! "cache": {
 //!   "local": {"slots": 4096, "max_bytes": 67108864},
+//! (the semantic layer's own fields, `local.semantic` and `models.<m>.semantic`: `semantic.rs`)
 //!   "models": {"demo-chat": {"ttl": 300, "scope": "team", "max_entry_bytes": 131072,
 //!                            "tool_calls": false}}
 //! }
@@ -14,6 +15,7 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 use serde_json::Value;
 
+use super::semantic::{self, IndexBounds, Semantic};
 use crate::config_error::{err, ConfigError};
 
 const DEFAULT_SLOTS: u32 = 4096;
@@ -37,7 +39,7 @@ pub enum Scope {
 }
 
 /// How one model's answers are cached.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct ModelCache {
     pub ttl_secs: u64,
     pub scope: Scope,
@@ -48,6 +50,8 @@ pub struct ModelCache {
     pub tool_calls: bool,
     /// Entries also go to (and come from) the shared tier, when one is configured.
     pub shared: bool,
+    /// The semantic layer on an exact miss (chat only).
+    pub semantic: Option<Semantic>,
 }
 
 /// The local tier (proxy-wasm shared data of one Envoy).
@@ -56,10 +60,12 @@ pub struct LocalTier {
     pub slots: u32,
     /// Total bytes of entries held at once.
     pub max_bytes: u64,
+    /// The semantic index's bounds (used when a model has a semantic layer).
+    pub semantic: IndexBounds,
 }
 
 /// The compiled `cache` section.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct CacheConfig {
     pub local: LocalTier,
     pub models: BTreeMap<String, ModelCache>,
@@ -70,6 +76,24 @@ pub struct CacheConfig {
 impl CacheConfig {
     pub fn model(&self, name: &str) -> Option<&ModelCache> {
         self.models.get(name)
+    }
+
+    /// The shared tier's and the semantic layer's callout clusters, with the field that names
+    /// each (the configuration root refuses one that is a provider's: the provider filter would
+    /// run in this VM).
+    pub fn callout_clusters(&self) -> Vec<(String, &str)> {
+        let shared = self
+            .shared
+            .as_ref()
+            .map(|t| ("cache.shared.cluster".to_string(), t.cluster.as_str()));
+        let semantic = self.models.iter().filter_map(|(name, m)| {
+            let s = m.semantic.as_ref()?;
+            Some((
+                format!("cache.models.{name}.semantic.cluster"),
+                s.cluster.as_str(),
+            ))
+        });
+        shared.into_iter().chain(semantic).collect()
     }
 }
 
@@ -87,6 +111,7 @@ struct RawSection {
 struct RawLocal {
     slots: Option<u32>,
     max_bytes: Option<u64>,
+    semantic: Option<Value>,
 }
 
 #[derive(Deserialize)]
@@ -101,23 +126,26 @@ struct RawModel {
     shared: Option<bool>,
 }
 
-/// Compiles the `cache` section; `is_model` tells which model names exist, `outside` what the
-/// shared tier needs (the environment, the provider clusters).
+/// Compiles the `cache` section; `is_model` tells which model names exist, `env` the variables
+/// the shared tier's key may come from, `semantic_ctx` what the semantic sections check against.
 pub fn compile(
     value: &Value,
     is_model: &dyn Fn(&str) -> bool,
-    outside: &super::shared::config::Context<'_>,
+    env: &dyn Fn(&str) -> Option<String>,
+    semantic_ctx: &semantic::Context<'_>,
 ) -> Result<CacheConfig, ConfigError> {
     let raw = RawSection::deserialize(value).map_err(|e| err("cache", e.to_string()))?;
     let shared = raw
         .shared
         .as_ref()
-        .map(|v| super::shared::config::compile(v, outside))
+        .map(|v| super::shared::config::compile(v, env))
         .transpose()?;
     let local = raw.local.unwrap_or(RawLocal {
         slots: None,
         max_bytes: None,
+        semantic: None,
     });
+    let semantic_bounds = semantic::compile_bounds(local.semantic.as_ref())?;
     let slots = local.slots.unwrap_or(DEFAULT_SLOTS);
     if slots == 0 || slots > MAX_SLOTS {
         return Err(err(
@@ -133,21 +161,33 @@ pub fn compile(
         ));
     }
     let mut models = BTreeMap::new();
+    let mut semantic_keys = Vec::new();
     for (name, value) in raw.models {
         let at = format!("cache.models.{name}");
         if !is_model(&name) {
             return Err(err(&at, format!("no model named '{name}'")));
         }
         let m = RawModel::deserialize(&value).map_err(|e| err(&at, e.to_string()))?;
-        if m.semantic.is_some() {
-            return Err(err(
-                format!("{at}.semantic"),
-                "the semantic cache is not available in this version; only the exact cache is",
-            ));
-        }
         if m.exact == Some(false) {
+            if m.semantic.is_some() {
+                return Err(err(
+                    format!("{at}.semantic"),
+                    "the semantic layer serves entries of the exact cache: it needs `exact` on",
+                ));
+            }
             continue; // switched off for this model
         }
+        let semantic = match &m.semantic {
+            None => None,
+            Some(v) => {
+                let at = format!("{at}.semantic");
+                let (s, key) = semantic::compile(v, &at, is_model, semantic_ctx)?;
+                if let Some(key) = key {
+                    semantic_keys.push((at, key));
+                }
+                Some(s)
+            }
+        };
         let ttl_secs = m.ttl.unwrap_or(DEFAULT_TTL_SECS);
         if ttl_secs == 0 || ttl_secs > MAX_TTL_SECS {
             return Err(err(
@@ -182,11 +222,23 @@ pub fn compile(
                 max_entry_bytes,
                 tool_calls: m.tool_calls.unwrap_or(false),
                 shared: m.shared.unwrap_or(true),
+                semantic,
             },
         );
     }
+    let embeddings_models: Vec<&str> = models
+        .values()
+        .filter_map(|m| m.semantic.as_ref().map(|s| s.embeddings_model.as_str()))
+        .collect();
+    for (at, key) in &semantic_keys {
+        semantic::check_key_models(at, key, &embeddings_models)?;
+    }
     Ok(CacheConfig {
-        local: LocalTier { slots, max_bytes },
+        local: LocalTier {
+            slots,
+            max_bytes,
+            semantic: semantic_bounds,
+        },
         models,
         shared,
     })
@@ -199,11 +251,12 @@ mod tests {
     use super::*;
 
     fn compile_json(v: Value) -> Result<CacheConfig, ConfigError> {
-        let outside = crate::cache::shared::config::Context {
+        let ctx = semantic::Context {
             env: &|_| None,
-            is_provider_cluster: &|_| false,
+            keys_required: false,
+            key_of_secret: &|_| None,
         };
-        compile(&v, &|m| m == "chat", &outside)
+        compile(&v, &|m| m == "chat", &|_| None, &ctx)
     }
 
     #[test]
@@ -236,6 +289,14 @@ mod tests {
             (
                 json!({"models": {"chat": {"semantic": {}}}}),
                 "cache.models.chat.semantic",
+            ),
+            (
+                json!({"models": {"chat": {"exact": false, "semantic": {"embeddings_model": "chat"}}}}),
+                "cache.models.chat.semantic",
+            ),
+            (
+                json!({"local": {"semantic": {"slots": 0}}}),
+                "cache.local.semantic.slots",
             ),
             (
                 json!({"models": {"chat": {"ttl_s": 3}}}),

@@ -2,7 +2,8 @@
 //! Shared data only has get and compare-and-swap set: no delete, no eviction, no expiry. So the
 //! tier brings its own bounds:
 //!
-//! - **Slots.** `slots` fixed keys `gw.cache.<n>`; each holds at most one entry (or nothing:
+//! - **Slots.** `slots` fixed keys `<prefix>.<n>` (`gw.cache.<n>` for the response cache; the
+//!   Responses API's response store, `inbound::responses::store`, has its own prefix and budget); each holds at most one entry (or nothing:
 //!   an emptied slot is an empty value). A key may live in two slots, both picked from its
 //!   hash (two-choice hashing: far fewer collisions than one choice, still two reads at most).
 //!   The number of shared-data keys never grows past `slots + 1`.
@@ -11,7 +12,7 @@
 //!   worker just wrote there is left alone).
 //! - **Replacement.** A store goes to the slot already holding its key, else an empty or
 //!   expired one, else it replaces the older of the two (by creation time: oldest first out).
-//! - **Byte budget.** A counter `gw.cache.bytes` holds the bytes of all stored values; a store
+//! - **Byte budget.** A counter `<prefix>.bytes` holds the bytes of all stored values; a store
 //!   that would take it past `max_bytes` is refused (counted, the answer is simply not cached).
 //!   The counter is moved with CAS before the slot is written and given back if the write
 //!   loses a race, so it never under-counts; at worst it over-counts an entry that was
@@ -22,7 +23,8 @@
 use super::entry::Entry;
 use crate::quota::{SharedStore, StoreError};
 
-const BYTES_KEY: &str = "gw.cache.bytes";
+/// The response cache's names.
+pub const CACHE_PREFIX: &str = "gw.cache";
 
 /// Why a store did not happen.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -48,15 +50,21 @@ impl PutError {
 /// The tier, over a shared store.
 pub struct Local<'a> {
     pub store: &'a dyn SharedStore,
+    /// The shared-data names of this tier's slots and byte counter.
+    pub prefix: &'static str,
     pub slots: u32,
     pub max_bytes: u64,
 }
 
-fn slot_key(n: u32) -> String {
-    format!("gw.cache.{n}")
-}
-
 impl Local<'_> {
+    fn slot_key(&self, n: u32) -> String {
+        format!("{}.{n}", self.prefix)
+    }
+
+    fn bytes_key(&self) -> String {
+        format!("{}.bytes", self.prefix)
+    }
+
     /// The two slots a key may live in.
     fn candidates(&self, key: &[u8; 32]) -> [u32; 2] {
         let word = |i: usize| {
@@ -75,7 +83,7 @@ impl Local<'_> {
     /// The live entry stored under `key`, if any. An expired entry met on the way is emptied.
     pub fn get(&self, key: &[u8; 32], now: u64) -> Result<Option<Entry>, StoreError> {
         for n in self.candidates(key) {
-            let name = slot_key(n);
+            let name = self.slot_key(n);
             let Some((bytes, cas)) = self.store.get(&name)? else {
                 continue;
             };
@@ -93,6 +101,23 @@ impl Local<'_> {
         Ok(None)
     }
 
+    /// Removes the entry stored under `key`; whether there was a live one.
+    pub fn remove(&self, key: &[u8; 32], now: u64) -> Result<bool, StoreError> {
+        for n in self.candidates(key) {
+            let name = self.slot_key(n);
+            let Some((bytes, cas)) = self.store.get(&name)? else {
+                continue;
+            };
+            if let Some((owner, _, expires)) = Entry::peek(&bytes) {
+                if owner == *key {
+                    self.empty(&name, bytes.len(), cas);
+                    return Ok(now < expires);
+                }
+            }
+        }
+        Ok(false)
+    }
+
     /// Empties an expired slot (best effort) and gives its bytes back.
     fn empty(&self, name: &str, len: usize, cas: u32) {
         if self.store.set(name, b"", Some(cas)).is_ok() {
@@ -106,7 +131,7 @@ impl Local<'_> {
         // (slot, bytes held now, cas, rank): the lower rank is replaced first.
         let mut best: Option<(String, usize, Option<u32>, u64)> = None;
         for n in self.candidates(&entry.key) {
-            let name = slot_key(n);
+            let name = self.slot_key(n);
             let current = self.store.get(&name).map_err(|_| PutError::Store)?;
             let (len, cas, rank) = match &current {
                 None => (0, None, 0),
@@ -151,7 +176,7 @@ impl Local<'_> {
     /// Bytes of entries held now.
     pub fn bytes(&self) -> u64 {
         self.store
-            .get(BYTES_KEY)
+            .get(&self.bytes_key())
             .ok()
             .flatten()
             .map_or(0, |(v, _)| decode_u64(&v))
@@ -161,7 +186,10 @@ impl Local<'_> {
     /// budget is refused.
     fn add_bytes(&self, delta: i64) -> Result<(), PutError> {
         for _ in 0..8 {
-            let current = self.store.get(BYTES_KEY).map_err(|_| PutError::Store)?;
+            let current = self
+                .store
+                .get(&self.bytes_key())
+                .map_err(|_| PutError::Store)?;
             let used = current.as_ref().map_or(0, |(v, _)| decode_u64(v));
             let next = if delta < 0 {
                 used.saturating_sub(delta.unsigned_abs())
@@ -171,10 +199,11 @@ impl Local<'_> {
             if delta > 0 && next > self.max_bytes {
                 return Err(PutError::Full);
             }
-            match self
-                .store
-                .set(BYTES_KEY, &next.to_le_bytes(), current.map(|(_, c)| c))
-            {
+            match self.store.set(
+                &self.bytes_key(),
+                &next.to_le_bytes(),
+                current.map(|(_, c)| c),
+            ) {
                 Ok(()) => return Ok(()),
                 Err(StoreError::CasMismatch) => continue,
                 Err(StoreError::Other) => return Err(PutError::Store),
@@ -212,6 +241,7 @@ mod tests {
         let store = MemoryStore::new();
         let tier = Local {
             store: &store,
+            prefix: CACHE_PREFIX,
             slots: 64,
             max_bytes: 1 << 20,
         };
@@ -232,6 +262,7 @@ mod tests {
         let one = entry(1, 100, 10, 100).encode().len() as u64;
         let tier = Local {
             store: &store,
+            prefix: CACHE_PREFIX,
             slots: 64,
             max_bytes: one * 2,
         };
@@ -252,6 +283,7 @@ mod tests {
         // One slot: every key shares it.
         let tier = Local {
             store: &store,
+            prefix: CACHE_PREFIX,
             slots: 1,
             max_bytes: 1 << 20,
         };
@@ -271,9 +303,43 @@ mod tests {
     }
 
     #[test]
+    fn a_removed_entry_is_gone_and_its_bytes_given_back() {
+        let store = MemoryStore::new();
+        let tier = Local {
+            store: &store,
+            prefix: CACHE_PREFIX,
+            slots: 64,
+            max_bytes: 1 << 20,
+        };
+        let e = entry(1, 100, 10, 50);
+        tier.put(&e, 100).unwrap();
+        assert_eq!(tier.remove(&e.key, 101), Ok(true));
+        assert_eq!(tier.get(&e.key, 101).unwrap(), None);
+        assert_eq!(tier.bytes(), 0);
+        assert_eq!(tier.remove(&e.key, 101), Ok(false));
+    }
+
+    #[test]
+    fn tiers_with_other_prefixes_do_not_see_each_other() {
+        let store = MemoryStore::new();
+        let tier = |prefix| Local {
+            store: &store,
+            prefix,
+            slots: 8,
+            max_bytes: 1 << 20,
+        };
+        let e = entry(1, 100, 10, 5);
+        tier(CACHE_PREFIX).put(&e, 100).unwrap();
+        assert_eq!(tier("gw.other").get(&e.key, 101).unwrap(), None);
+        assert_eq!(tier("gw.other").bytes(), 0);
+        assert!(store.get("gw.cache.bytes").unwrap().is_some());
+    }
+
+    #[test]
     fn keys_spread_over_at_most_two_slots() {
         let tier = Local {
             store: &MemoryStore::new(),
+            prefix: CACHE_PREFIX,
             slots: 8,
             max_bytes: 1,
         };

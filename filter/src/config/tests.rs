@@ -5,7 +5,12 @@ use crate::pricing::{self, Price};
 use crate::provider::{Credentials, Secret};
 
 fn env(name: &str) -> Option<String> {
-    (name == "OPENAI_API_KEY").then(|| "sk-test".to_string())
+    match name {
+        "OPENAI_API_KEY" => Some("sk-test".to_string()),
+        // 32 bytes, base64: the shared cache tier's sealing key.
+        "CACHE_KEY_32" => Some("BQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQU=".to_string()),
+        _ => None,
+    }
 }
 
 fn compile(json: &str) -> Result<Config, ConfigError> {
@@ -260,6 +265,91 @@ fn bad_configs_are_refused_naming_the_field() {
             r#"{"providers": {"p": {"type": "anthropic", "forward_headers": ["proxy-authorization"]}}, "models": {"m": {"provider": "p"}}}"#,
             "providers.p.forward_headers[0]",
             "carries credentials",
+        ),
+        (
+            r#"{"providers": {"p": {"type": "openai", "cluster": "pc"}}, "models": {"m": {"targets": [{"provider": "p", "model": "x", "tier": "a"}], "classifier": {"cluster": "pc", "path": "/c"}}}}"#,
+            "models.m.classifier.cluster",
+            "is provider 'p''s cluster",
+        ),
+        (
+            r#"{"providers": {"p": {"type": "openai", "cluster": "pc"}}, "models": {"m": {"provider": "p"}}, "guardrails": {"policies": {"x": {"all": true, "guards": [{"name": "e", "kind": "email", "action": "mask"}, {"name": "w", "kind": "webhook", "cluster": "pc", "phase": "request", "action": "block"}]}}}}"#,
+            "guardrails.policies.x.guards[1].cluster",
+            "is provider 'p''s cluster",
+        ),
+        (
+            r#"{"providers": {"p": {"type": "openai", "cluster": "pc"}}, "models": {"m": {"provider": "p"}}, "cache": {"shared": {"cluster": "pc", "key_env": "CACHE_KEY_32"}}}"#,
+            "cache.shared.cluster",
+            "is provider 'p''s cluster",
+        ),
+        (
+            r#"{"providers": {"p": {"type": "openai", "cluster": "pc"}}, "models": {"m": {"provider": "p"}, "e": {"provider": "p"}}, "cache": {"models": {"m": {"semantic": {"embeddings_model": "e", "cluster": "pc"}}}}}"#,
+            "cache.models.m.semantic.cluster",
+            "is provider 'p''s cluster",
+        ),
+        (
+            r#"{"providers": {"p": {"type": "openai", "cluster": "pc"}}, "models": {"m": {"provider": "p"}}, "guardrails": {"policies": {"x": {"all": true, "guards": [{"name": "pii", "kind": "presidio", "cluster": "pc", "phase": "request", "action": "block"}]}}}}"#,
+            "guardrails.policies.x.guards[0].cluster",
+            "cluster of its own",
+        ),
+        (
+            r#"{"providers": {"p": {"type": "anthropic"}}, "models": {"m": {"provider": "p"}}, "guardrails": {"policies": {"x": {"all": true, "guards": [{"name": "mod", "kind": "openai_moderation", "provider": "p", "cluster": "mod", "action": "block"}]}}}}"#,
+            "guardrails.policies.x.guards[0].provider",
+            "moderation endpoint is OpenAI's",
+        ),
+        (
+            r#"{"providers": {"p": {"type": "openai"}}, "models": {"m": {"provider": "p"}}, "guardrails": {"policies": {"x": {"all": true, "guards": [{"name": "mod", "kind": "openai_moderation", "cluster": "mod", "action": "block"}]}}}}"#,
+            "guardrails.policies.x.guards[0].provider",
+            "required",
+        ),
+        (
+            r#"{"providers": {"p": {"type": "openai"}}, "models": {"m": {"provider": "p"}}, "guardrails": {"policies": {"x": {"all": true, "guards": [{"name": "mod", "kind": "openai_moderation", "provider": "p", "cluster": "mod", "action": "mask"}]}}}}"#,
+            "guardrails.policies.x.guards[0].action",
+            "blocks or monitors",
+        ),
+        (
+            r#"{"providers": {"p": {"type": "openai"}}, "models": {"m": {"provider": "p"}}, "guardrails": {"policies": {"x": {"all": true, "guards": [{"name": "mod", "kind": "openai_moderation", "provider": "p", "cluster": "mod", "action": "block", "categories": {"violence": 1.5}}]}}}}"#,
+            "guardrails.policies.x.guards[0].categories.violence",
+            "between 0 and 1",
+        ),
+        (
+            r#"{"providers": {"p": {"type": "openai"}}, "models": {"m": {"provider": "p"}}, "guardrails": {"policies": {"x": {"all": true, "guards": [{"name": "w", "kind": "webhook", "provider": "p", "cluster": "mod", "action": "block", "phase": "request"}]}}}}"#,
+            "guardrails.policies.x.guards[0].provider",
+            "only for",
+        ),
+        (
+            r#"{"providers": {"p": {"type": "bedrock", "cluster": "bedrock", "region": "us-east-1"}}, "models": {"m": {"provider": "p"}}, "guardrails": {"policies": {"x": {"all": true, "guards": [{"name": "g", "kind": "bedrock_guardrail", "provider": "p", "cluster": "g", "guardrail_id": "Bad Id", "guardrail_version": "1", "action": "block"}]}}}}"#,
+            "guardrails.policies.x.guards[0].guardrail_id",
+            "identifier",
+        ),
+        (
+            r#"{"providers": {"p": {"type": "bedrock", "cluster": "bedrock", "region": "us-east-1"}}, "models": {"m": {"provider": "p"}}, "guardrails": {"policies": {"x": {"all": true, "guards": [{"name": "g", "kind": "bedrock_guardrail", "provider": "p", "cluster": "g", "guardrail_id": "abc1", "guardrail_version": "01", "action": "block"}]}}}}"#,
+            "guardrails.policies.x.guards[0].guardrail_version",
+            "DRAFT",
+        ),
+        (
+            r#"{"providers": {"p": {"type": "bedrock", "cluster": "bedrock", "region": "us-east-1"}}, "models": {"m": {"provider": "p"}}, "guardrails": {"policies": {"x": {"all": true, "guards": [{"name": "g", "kind": "bedrock_guardrail", "provider": "p", "cluster": "g", "guardrail_id": "abc1", "guardrail_version": "DRAFT", "action": "mask", "restore": true, "phase": "request"}]}}}}"#,
+            "guardrails.policies.x.guards[0].restore",
+            "cannot be restored",
+        ),
+        (
+            r#"{"providers": {"p": {"type": "bedrock", "cluster": "bedrock", "region": "us-east-1"}}, "models": {"m": {"provider": "p"}}, "guardrails": {"policies": {"x": {"all": true, "guards": [{"name": "g", "kind": "bedrock_guardrail", "provider": "p", "cluster": "g", "guardrail_id": "abc1", "guardrail_version": "2", "action": "mask"}]}}}}"#,
+            "guardrails.policies.x.guards[0].phase",
+            "masks requests only",
+        ),
+        (
+            r#"{"providers": {"p": {"type": "bedrock", "cluster": "bedrock", "region": "us-east-1"}}, "models": {"m": {"provider": "p"}}, "guardrails": {"policies": {"x": {"all": true, "guards": [{"name": "g", "kind": "bedrock_guardrail", "provider": "p", "cluster": "bedrock", "guardrail_id": "abc1", "guardrail_version": "2", "action": "block"}]}}}}"#,
+            "guardrails.policies.x.guards[0].cluster",
+            "cluster of its own",
+        ),
+        (
+            r#"{"providers": {"p": {"type": "bedrock", "cluster": "bedrock", "region": "us-east-1"}}, "models": {"m": {"provider": "p"}}, "guardrails": {"policies": {"x": {"all": true, "guards": [{"name": "g", "kind": "openai_moderation", "provider": "p", "cluster": "g", "action": "block"}]}}}}"#,
+            "guardrails.policies.x.guards[0].provider",
+            "OpenAI's",
+        ),
+        (
+            r#"{"providers": {"p": {"type": "bedrock", "cluster": "bedrock", "region": "us-east-1"}}, "models": {"m": {"provider": "p"}}, "guardrails": {"policies": {"x": {"all": true, "guards": [{"name": "g", "kind": "email", "guardrail_id": "abc1", "action": "block"}]}}}}"#,
+            "guardrails.policies.x.guards[0].guardrail_id",
+            "only for",
         ),
         (
             r#"{"providers": {"p": {"type": "openai", "forward_headers": "x-one"}}, "models": {"m": {"provider": "p"}}}"#,

@@ -11,8 +11,10 @@ use serde_json::Value;
 use super::detect::PiiPatterns;
 use super::detect_secrets::SecretPatterns;
 use super::webhook::{Protocol, Webhook};
+use super::{bedrock, moderation};
 use super::{Action, Guard, Guardrails, Kind, Phase, Policy};
 use crate::config_error::{err, ConfigError};
+use crate::provider::Provider;
 
 const DEFAULT_STREAM_WINDOW: usize = 256;
 const MAX_STREAM_WINDOW: usize = 8192;
@@ -21,6 +23,8 @@ const DEFAULT_MAX_MATCH: usize = 128;
 const MAX_LABEL: usize = 32;
 const DEFAULT_WEBHOOK_TIMEOUT_MS: u64 = 500;
 const MAX_WEBHOOK_TIMEOUT_MS: u64 = 10_000;
+/// A hosted service's answer takes longer than a sidecar's.
+const DEFAULT_SERVICE_TIMEOUT_MS: u64 = 2_000;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -72,6 +76,11 @@ struct RawGuard {
     entities: Option<Vec<String>>,
     language: Option<String>,
     score_threshold: Option<f64>,
+    provider: Option<String>,
+    model: Option<String>,
+    categories: Option<BTreeMap<String, f64>>,
+    guardrail_id: Option<String>,
+    guardrail_version: Option<String>,
 }
 
 #[derive(Deserialize, Clone, Copy, PartialEq, Eq)]
@@ -95,6 +104,8 @@ enum RawKind {
     Keywords,
     Webhook,
     Presidio,
+    OpenaiModeration,
+    BedrockGuardrail,
 }
 
 #[derive(Deserialize, Clone, Copy)]
@@ -114,11 +125,13 @@ enum RawPhase {
     Both,
 }
 
-/// Compiles the section. `is_model` and `is_key` tell whether a name is configured.
+/// Compiles the section. `is_model` and `is_key` tell whether a name is configured; the
+/// adapters name `providers` whose credentials they use.
 pub fn compile(
     value: &Value,
     is_model: &dyn Fn(&str) -> bool,
     is_key: &dyn Fn(&str) -> bool,
+    providers: &[Provider],
 ) -> Result<Guardrails, ConfigError> {
     let at = "guardrails";
     let raw: RawGuardrails =
@@ -160,7 +173,7 @@ pub fn compile(
         }
         let mut indices = Vec::new();
         for (i, raw_guard) in policy.guards.into_iter().enumerate() {
-            let guard = compile_guard(raw_guard, &format!("{at}.guards[{i}]"))?;
+            let guard = compile_guard(raw_guard, &format!("{at}.guards[{i}]"), providers)?;
             if guards.iter().any(|g| g.name == guard.name) {
                 return Err(err(
                     format!("{at}.guards[{i}].name"),
@@ -188,7 +201,7 @@ pub fn compile(
     })
 }
 
-fn compile_guard(raw: RawGuard, at: &str) -> Result<Guard, ConfigError> {
+fn compile_guard(raw: RawGuard, at: &str, providers: &[Provider]) -> Result<Guard, ConfigError> {
     let name_ok = !raw.name.is_empty()
         && raw.name.len() <= 64
         && raw
@@ -226,7 +239,47 @@ fn compile_guard(raw: RawGuard, at: &str) -> Result<Guard, ConfigError> {
         return Err(err(format!("{at}.keywords"), "only for `kind: keywords`"));
     }
     let presidio = matches!(raw.kind, RawKind::Presidio);
-    let webhook = presidio || matches!(raw.kind, RawKind::Webhook);
+    let moderation = matches!(raw.kind, RawKind::OpenaiModeration);
+    let bedrock = matches!(raw.kind, RawKind::BedrockGuardrail);
+    let webhook = presidio || moderation || bedrock || matches!(raw.kind, RawKind::Webhook);
+    let bedrock_only = [
+        ("guardrail_id", raw.guardrail_id.is_some()),
+        ("guardrail_version", raw.guardrail_version.is_some()),
+    ];
+    if let Some((field, _)) = bedrock_only.iter().find(|(_, set)| *set && !bedrock) {
+        return Err(err(
+            format!("{at}.{field}"),
+            "only for `kind: bedrock_guardrail`",
+        ));
+    }
+    let moderation_only = [
+        ("model", raw.model.is_some()),
+        ("categories", raw.categories.is_some()),
+    ];
+    if let Some((field, _)) = moderation_only.iter().find(|(_, set)| *set && !moderation) {
+        return Err(err(
+            format!("{at}.{field}"),
+            "only for `kind: openai_moderation`",
+        ));
+    }
+    if raw.provider.is_some() && !moderation && !bedrock {
+        return Err(err(
+            format!("{at}.provider"),
+            "only for `kind: openai_moderation` and `kind: bedrock_guardrail`",
+        ));
+    }
+    if bedrock && raw.restore {
+        return Err(err(
+            format!("{at}.restore"),
+            "Bedrock's anonymized texts cannot be restored (they hold Bedrock's own placeholders)",
+        ));
+    }
+    if bedrock && action == Action::Mask && !matches!(raw.phase, RawPhase::Request) {
+        return Err(err(
+            format!("{at}.phase"),
+            "a Bedrock guardrail masks requests only: set `phase: request` (or block answers)",
+        ));
+    }
     let presidio_only = [
         ("entities", raw.entities.is_some()),
         ("language", raw.language.is_some()),
@@ -244,16 +297,16 @@ fn compile_guard(raw: RawGuard, at: &str) -> Result<Guard, ConfigError> {
     if let Some((field, _)) = webhook_only.iter().find(|(_, set)| *set && !webhook) {
         return Err(err(format!("{at}.{field}"), "only for `kind: webhook`"));
     }
-    if webhook && action == Action::Mask {
-        return Err(err(
-            format!("{at}.action"),
-            "a webhook or presidio guard blocks or monitors (masking through it is not supported yet)",
-        ));
-    }
-    if webhook && !matches!(raw.phase, RawPhase::Request) {
+    if webhook && !moderation && !bedrock && !matches!(raw.phase, RawPhase::Request) {
         return Err(err(
             format!("{at}.phase"),
-            "webhook guards run on requests only for now: set `phase: request`",
+            "webhook and presidio guards run on requests only for now: set `phase: request`",
+        ));
+    }
+    if moderation && action == Action::Mask {
+        return Err(err(
+            format!("{at}.action"),
+            "a moderation guard blocks or monitors (it names no spans to mask)",
         ));
     }
     let kind = match raw.kind {
@@ -264,7 +317,10 @@ fn compile_guard(raw: RawGuard, at: &str) -> Result<Guard, ConfigError> {
         RawKind::UsSsn => Kind::UsSsn,
         RawKind::IpAddress => Kind::IpAddress,
         RawKind::Secrets => Kind::Secrets,
-        RawKind::Webhook | RawKind::Presidio => {
+        RawKind::Webhook
+        | RawKind::Presidio
+        | RawKind::OpenaiModeration
+        | RawKind::BedrockGuardrail => {
             let cluster = raw
                 .cluster
                 .clone()
@@ -275,15 +331,36 @@ fn compile_guard(raw: RawGuard, at: &str) -> Result<Guard, ConfigError> {
                         "required: the Envoy cluster of the webhook",
                     )
                 })?;
-            let timeout_ms = raw.timeout_ms.unwrap_or(DEFAULT_WEBHOOK_TIMEOUT_MS);
+            let default_timeout = if moderation || bedrock {
+                DEFAULT_SERVICE_TIMEOUT_MS
+            } else {
+                DEFAULT_WEBHOOK_TIMEOUT_MS
+            };
+            let timeout_ms = raw.timeout_ms.unwrap_or(default_timeout);
             if timeout_ms == 0 || timeout_ms > MAX_WEBHOOK_TIMEOUT_MS {
                 return Err(err(
                     format!("{at}.timeout_ms"),
                     format!("must be between 1 and {MAX_WEBHOOK_TIMEOUT_MS}"),
                 ));
             }
-            let default_path = if presidio { "/analyze" } else { "/guard" };
-            let path = raw.path.clone().unwrap_or_else(|| default_path.into());
+            let guardrail = if bedrock {
+                Some(bedrock::compile(
+                    raw.provider.as_deref(),
+                    raw.guardrail_id.as_deref(),
+                    raw.guardrail_version.as_deref(),
+                    at,
+                    providers,
+                )?)
+            } else {
+                None
+            };
+            let default_path = match (&guardrail, raw.kind) {
+                (Some(g), _) => g.path(),
+                (None, RawKind::Presidio) => "/analyze".into(),
+                (None, RawKind::OpenaiModeration) => moderation::DEFAULT_PATH.into(),
+                (None, _) => "/guard".into(),
+            };
+            let path = raw.path.clone().unwrap_or(default_path);
             if !path.starts_with('/') {
                 return Err(err(format!("{at}.path"), "must start with '/'"));
             }
@@ -300,6 +377,16 @@ fn compile_guard(raw: RawGuard, at: &str) -> Result<Guard, ConfigError> {
                     language: raw.language.clone().unwrap_or_else(|| "en".into()),
                     score_threshold,
                 }
+            } else if let Some(g) = guardrail {
+                Protocol::BedrockGuardrail(g)
+            } else if moderation {
+                Protocol::OpenAiModeration(moderation::compile(
+                    raw.provider.as_deref(),
+                    raw.model.clone(),
+                    raw.categories.as_ref(),
+                    at,
+                    providers,
+                )?)
             } else {
                 Protocol::Generic
             };

@@ -4,11 +4,11 @@ use serde_json::json;
 
 /// The compiled section, every model and key name accepted.
 pub fn rails(value: Value) -> Guardrails {
-    compile(&value, &|_| true, &|_| true).unwrap()
+    compile(&value, &|_| true, &|_| true, &[]).unwrap()
 }
 
 fn refusal(value: Value) -> ConfigError {
-    compile(&value, &|m| m == "gpt", &|k| k == "alice").unwrap_err()
+    compile(&value, &|m| m == "gpt", &|k| k == "alice", &[]).unwrap_err()
 }
 
 #[test]
@@ -83,9 +83,9 @@ fn refusals_name_the_field() {
         ),
         (
             g(
-                json!({"name": "x", "kind": "webhook", "action": "mask", "cluster": "c", "phase": "request"}),
+                json!({"name": "x", "kind": "presidio", "action": "mask", "cluster": "c", "phase": "request", "score_threshold": 2}),
             ),
-            "guardrails.policies.p.guards[0].action",
+            "guardrails.policies.p.guards[0].score_threshold",
         ),
         (
             g(
@@ -113,6 +113,7 @@ fn policies_attach_to_models_keys_or_everything() {
         }}),
         &|m| m == "gpt",
         &|k| k == "alice",
+        &[],
     )
     .unwrap();
     let names = |sel: Vec<usize>| -> Vec<String> {

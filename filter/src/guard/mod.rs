@@ -11,10 +11,13 @@
 //!
 //! Everything here is free of the host; the pipeline stage `pipeline/guard.rs` calls it.
 
+pub mod bedrock;
 pub mod config;
 pub mod detect;
 pub mod detect_secrets;
+pub mod moderation;
 pub mod network;
+pub mod replace;
 pub mod session;
 pub mod stream;
 pub mod texts;
@@ -198,6 +201,21 @@ impl Guardrails {
         spans.retain(|(s, e)| s < e);
         spans.sort_unstable();
         spans
+    }
+
+    /// Every guard's callout cluster, with the path of its `cluster` field (for the
+    /// configuration root to check against the providers' clusters).
+    pub fn callout_clusters(&self) -> Vec<(String, &str)> {
+        let mut out = Vec::new();
+        for p in &self.policies {
+            for (i, &g) in p.guards.iter().enumerate() {
+                if let Some(Kind::Webhook(hook)) = self.guards.get(g).map(|g| &g.kind) {
+                    let field = format!("guardrails.policies.{}.guards[{i}].cluster", p.name);
+                    out.push((field, hook.cluster.as_str()));
+                }
+            }
+        }
+        out
     }
 
     /// The window a stream needs for these guards: the longest match of any, within the

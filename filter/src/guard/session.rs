@@ -3,6 +3,7 @@
 //! only for the life of the request so the answer can have them back (`restore: true`).
 
 use super::detect::Span;
+use super::replace::Replacement;
 use super::{Action, Guardrails, Phase};
 use crate::scrub::Scrubber;
 
@@ -40,8 +41,37 @@ pub struct Session {
     fired: Vec<(usize, Phase)>,
     /// Webhook calls still out: (callout token, guard).
     pub webhooks_pending: Vec<(u32, usize)>,
-    /// Webhook guards that could not answer, and whether the request went on (`open`).
-    pub failures: Vec<(usize, bool)>,
+    /// Callout guards that could not answer, whether the request went on (`open`), and when.
+    pub failures: Vec<(usize, bool, Phase)>,
+    /// A non-streamed answer held for the response-phase callouts' verdicts: what goes on.
+    pub answer_waiting: Option<Vec<u8>>,
+    /// The request's texts as the webhooks were sent them (their replacements' spans point
+    /// into these), until every verdict is in.
+    pub sent_texts: Vec<String>,
+    /// The replacements of external guards' verdicts: (guard, replacement), applied together
+    /// once every verdict is in.
+    pub replacements: Vec<(usize, Replacement)>,
+}
+
+/// One masked span in a text: a placeholder of `label` (the guard's when `None`, restorable
+/// when the guard restores), or a literal `replacement` (never restored).
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Mask {
+    span: Span,
+    guard: usize,
+    label: Option<String>,
+    literal: Option<String>,
+}
+
+impl Mask {
+    fn of_guard(span: Span, guard: usize) -> Self {
+        Self {
+            span,
+            guard,
+            label: None,
+            literal: None,
+        }
+    }
 }
 
 impl Session {
@@ -86,7 +116,7 @@ impl Session {
         phase: Phase,
         text: &str,
     ) -> Verdict {
-        let mut masks: Vec<(Span, usize)> = Vec::new();
+        let mut masks: Vec<Mask> = Vec::new();
         for i in 0..self.guards.len() {
             let Some(&g) = self.guards.get(i) else {
                 continue;
@@ -106,7 +136,7 @@ impl Session {
             }
             match guard.action {
                 Action::Block => return Verdict::Blocked(g),
-                Action::Mask => masks.extend(spans.into_iter().map(|s| (s, g))),
+                Action::Mask => masks.extend(spans.into_iter().map(|s| Mask::of_guard(s, g))),
                 Action::Monitor => {}
             }
         }
@@ -166,26 +196,51 @@ impl Session {
                 rails
                     .find(guard, text, scrubber)
                     .into_iter()
-                    .map(|s| (s, g)),
+                    .map(|s| Mask::of_guard(s, g)),
             );
         }
         self.rewrite(rails, text, masks, |_| false)
+    }
+
+    /// `text` (the request's text number `index`) with the external guards' replacements for
+    /// it applied; `None` when it has none. Placeholders are restorable when their guard
+    /// restores, as the built-in masks'.
+    pub fn apply_replacements(
+        &mut self,
+        rails: &Guardrails,
+        index: usize,
+        text: &str,
+    ) -> Option<String> {
+        let masks: Vec<Mask> = self
+            .replacements
+            .iter()
+            .filter(|(_, r)| r.text == index)
+            .map(|(g, r)| Mask {
+                span: (r.start, r.end),
+                guard: *g,
+                label: r.label.clone(),
+                literal: r.replacement.clone(),
+            })
+            .collect();
+        let restore = |g: usize| rails.guards.get(g).is_some_and(|g| g.restore);
+        self.rewrite(rails, text, masks, restore)
     }
 
     fn rewrite(
         &mut self,
         rails: &Guardrails,
         text: &str,
-        mut masks: Vec<(Span, usize)>,
+        mut masks: Vec<Mask>,
         restore: impl Fn(usize) -> bool,
     ) -> Option<String> {
         if masks.is_empty() {
             return None;
         }
-        masks.sort_unstable_by_key(|&((s, e), _)| (s, std::cmp::Reverse(e)));
+        masks.sort_unstable_by_key(|m| (m.span.0, std::cmp::Reverse(m.span.1)));
         let mut out = String::with_capacity(text.len());
         let mut pos = 0;
-        for ((start, end), g) in masks {
+        for mask in masks {
+            let (start, end) = mask.span;
             if start < pos {
                 continue; // overlaps one already masked
             }
@@ -194,8 +249,13 @@ impl Session {
                 continue;
             };
             out.push_str(before);
-            let label = rails.guards.get(g).map_or("MASKED", |g| g.label.as_str());
-            out.push_str(&self.placeholder(label, original, restore(g)));
+            if let Some(literal) = &mask.literal {
+                out.push_str(literal);
+            } else {
+                let guard_label = rails.guards.get(mask.guard).map(|g| g.label.as_str());
+                let label = mask.label.as_deref().or(guard_label).unwrap_or("MASKED");
+                out.push_str(&self.placeholder(label, original, restore(mask.guard)));
+            }
             pos = end;
         }
         out.push_str(text.get(pos..).unwrap_or_default());

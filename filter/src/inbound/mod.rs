@@ -13,7 +13,7 @@ pub mod messages;
 pub mod responses;
 
 use crate::error::GatewayError;
-use crate::provider::ProviderKind;
+use crate::provider::{Provider, ProviderKind};
 
 /// The API a request came in on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -22,8 +22,8 @@ pub enum Api {
     OpenAi,
     /// Anthropic Messages (`POST /v1/messages`, `/v1/messages/count_tokens`).
     Messages,
-    /// OpenAI Responses (`POST /v1/responses`): translated to and from the chat form for every
-    /// provider (OpenAI's own `/v1/responses` is not used yet).
+    /// OpenAI Responses (`POST /v1/responses`): passed through to a provider that serves it
+    /// (OpenAI, Azure), translated to and from the chat form for every other.
     Responses,
 }
 
@@ -70,15 +70,13 @@ impl Api {
         }
     }
 
-    /// Whether a provider of `kind` speaks this API itself: the client's body then goes to it
-    /// (model mapped, credentials set) and its answer comes back untouched.
-    pub fn native_to(self, kind: ProviderKind) -> bool {
+    /// Whether `provider` speaks this API itself: the client's body then goes to it (model
+    /// mapped, credentials set) and its answer comes back untouched.
+    pub fn native_to(self, provider: &Provider) -> bool {
         match self {
-            Self::OpenAi => kind.is_openai_family(),
-            Self::Messages => kind == ProviderKind::Anthropic,
-            // Pass-through to OpenAI's own /v1/responses is a later step: every provider,
-            // OpenAI's too, gets the chat form.
-            Self::Responses => false,
+            Self::OpenAi => provider.kind.is_openai_family(),
+            Self::Messages => provider.kind == ProviderKind::Anthropic,
+            Self::Responses => provider.serves_responses(),
         }
     }
 }
@@ -112,8 +110,14 @@ impl Front {
     pub fn untranslatable(&self) -> Option<&str> {
         match self {
             Self::Messages(ctx) => ctx.untranslatable.as_deref(),
-            // What the chat form cannot carry was refused when the request was translated.
-            Self::Responses(_) => None,
+            Self::Responses(ctx) => ctx.untranslatable.as_deref(),
+        }
+    }
+
+    /// The answer will be kept by the Responses API's store under `id` (Responses only).
+    pub fn set_stored_id(&mut self, id: String) {
+        if let Self::Responses(ctx) = self {
+            ctx.set_stored_id(id);
         }
     }
 
@@ -122,6 +126,23 @@ impl Front {
         match self {
             Self::Messages(ctx) => messages::answer_from_chat(chat, ctx),
             Self::Responses(ctx) => responses::answer_from_chat(chat, ctx),
+        }
+    }
+
+    /// Reads the usage of this API's own answer (a `usage` object), from a provider that
+    /// speaks it.
+    pub fn native_usage(&self) -> fn(&serde_json::Value) -> Option<crate::usage::Usage> {
+        match self {
+            Self::Messages(_) => messages::native_usage,
+            Self::Responses(_) => responses::native_usage,
+        }
+    }
+
+    /// The observer of this API's own event stream, from a provider that speaks it.
+    pub fn native_stream(&self) -> NativeStream {
+        match self {
+            Self::Messages(_) => NativeStream::Messages(messages::NativeStream::default()),
+            Self::Responses(_) => NativeStream::Responses(responses::NativeStream::default()),
         }
     }
 
@@ -148,6 +169,63 @@ impl FrontStream {
             Self::Responses(s) => s.push(chunk, end),
         }
     }
+
+    /// The whole Responses `response` once the stream completed (Responses only).
+    pub fn finished_response(&mut self) -> Option<serde_json::Value> {
+        match self {
+            Self::Messages(_) => None,
+            Self::Responses(s) => s.finished_response(),
+        }
+    }
+}
+
+/// A provider's own stream in the client's API, passing untouched: its usage read, and an end
+/// in that API's error events added when it breaks.
+#[derive(Debug)]
+pub enum NativeStream {
+    Messages(messages::NativeStream),
+    Responses(responses::NativeStream),
+}
+
+impl NativeStream {
+    /// Observes one piece; returns the events to send after it when the stream broke.
+    pub fn push(&mut self, chunk: &[u8], end: bool) -> Option<Vec<u8>> {
+        match self {
+            Self::Messages(s) => s.push(chunk, end),
+            Self::Responses(s) => s.push(chunk, end),
+        }
+    }
+
+    pub fn usage(&self) -> Option<crate::usage::Usage> {
+        match self {
+            Self::Messages(s) => s.usage(),
+            Self::Responses(s) => s.usage(),
+        }
+    }
+
+    /// Why the gateway ended the stream itself, if it did.
+    pub fn failure(&self) -> Option<&'static str> {
+        match self {
+            Self::Messages(s) => s.failure,
+            Self::Responses(s) => s.failure,
+        }
+    }
+
+    /// The whole Responses `response` once the stream completed (Responses only).
+    pub fn finished_response(&mut self) -> Option<serde_json::Value> {
+        match self {
+            Self::Messages(_) => None,
+            Self::Responses(s) => s.finished_response(),
+        }
+    }
+
+    /// The stream carried the provider's error, or the gateway ended it.
+    pub fn errored(&self) -> bool {
+        match self {
+            Self::Messages(s) => s.error,
+            Self::Responses(s) => s.error,
+        }
+    }
 }
 
 #[cfg(test)]
@@ -156,21 +234,25 @@ mod tests {
     use serde_json::{json, Value};
 
     #[test]
-    fn responses_is_an_api_of_its_own_translated_for_every_provider() {
+    fn responses_is_an_api_of_its_own_native_to_providers_that_serve_it() {
         assert_eq!(Api::parse(Api::Responses.name()), Some(Api::Responses));
         assert_eq!(Api::Responses.name(), "responses");
-        // Pass-through to OpenAI's own /v1/responses is not wired: every kind gets the chat form.
-        for kind in [
-            "openai",
-            "azure",
-            "anthropic",
-            "gemini",
-            "bedrock",
-            "cohere",
-            "mistral",
+        let provider = |settings: serde_json::Value| {
+            crate::provider::config::compile("p".into(), settings, &|_| None).expect("valid")
+        };
+        for (settings, native) in [
+            (json!({"type": "openai"}), true),
+            (json!({"type": "azure"}), true),
+            (json!({"type": "openai", "responses_api": false}), false),
+            (json!({"type": "mistral"}), false),
+            (json!({"type": "anthropic"}), false),
+            (json!({"type": "gemini"}), false),
         ] {
-            let kind = ProviderKind::parse(kind).expect(kind);
-            assert!(!Api::Responses.native_to(kind), "{}", kind.name());
+            assert_eq!(
+                Api::Responses.native_to(&provider(settings.clone())),
+                native,
+                "{settings}"
+            );
         }
         let (chat, front) = Api::Responses
             .to_chat(br#"{"model":"m","input":"hi","instructions":"be brief"}"#)

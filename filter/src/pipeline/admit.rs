@@ -81,6 +81,9 @@ impl Request {
         }
         let method = header(":method").unwrap_or_default();
         let path = header(":path").unwrap_or_default();
+        if let Some(flow) = self.stored_response_endpoint(host, method, path) {
+            return flow;
+        }
         let operation = match endpoint_for(method, path) {
             Err(e) => return self.reply_error(&e),
             Ok(Endpoint::ListModels) => {
@@ -132,7 +135,14 @@ impl Request {
         if !end_of_stream {
             return Flow::Pause; // buffer until the whole body is here
         }
-        let body = host.request_body(size);
+        let mut body = host.request_body(size);
+        if self.api == crate::inbound::Api::Responses && self.config.response_store.is_some() {
+            // `previous_response_id` expanded before anything reads the conversation.
+            body = match self.response_store_request(host, body) {
+                Ok(body) => body,
+                Err(flow) => return flow,
+            };
+        }
         // Another API's body becomes the OpenAI chat body every later stage reads.
         let converted = if self.count_tokens {
             crate::inbound::messages::count_tokens_to_chat(&body)
@@ -146,6 +156,16 @@ impl Request {
             Ok(Some((chat, mut front))) => {
                 let request_id = host.property(&["request", "id"]).unwrap_or_default();
                 front.set_identity(super::unix_seconds(host.now()), &request_id);
+                if self.response_pending.is_some() {
+                    let nanos = host
+                        .now()
+                        .duration_since(std::time::UNIX_EPOCH)
+                        .map_or(0, |d| d.as_nanos());
+                    front.set_stored_id(crate::inbound::responses::store::mint_id(
+                        &request_id,
+                        nanos,
+                    ));
+                }
                 self.front = Some(front);
                 self.native_body = Some(body);
                 chat
@@ -211,6 +231,7 @@ impl Request {
             let started = host.call_http(HttpCall {
                 cluster: &classifier.cluster,
                 path: &classifier.path,
+                headers: &[],
                 body: &call,
                 timeout: Duration::from_millis(classifier.timeout_ms),
             });
@@ -353,6 +374,13 @@ impl Request {
             let logged = self.native_body.as_deref().unwrap_or(&body);
             self.body_log = Some((log_excerpt(logged, config.body_log_max_bytes), None));
         }
+        // A model with a semantic cache may first ask for the request's embedding (and pause).
+        self.semantic_lookup(host, plan, body)
+    }
+
+    /// Hands an admitted request on: records the decision and asks the global rate limit
+    /// service.
+    pub(super) fn hand_on(&mut self, host: &dyn Host, plan: Plan, body: Vec<u8>) -> Flow {
         self.record_plan(&plan, body);
         let asked = self.ask_rate_limit_service(host, &plan.model);
         self.plan = Some(plan);

@@ -5,8 +5,7 @@
 use super::guard::Guarded;
 use super::{Effect, Flow, Host, Outbound, Request};
 use crate::error::GatewayError;
-use crate::inbound::messages::{native_usage, NativeStream};
-use crate::inbound::Api;
+use crate::inbound::{Api, NativeStream};
 use crate::response::{log_excerpt, normalize_error_body, ResponseMode, MAX_ERROR_BODY};
 
 impl Request {
@@ -120,15 +119,17 @@ impl Request {
             .providers
             .iter()
             .find(|p| p.id == provider)
-            .is_some_and(|p| self.guard.is_none() && front.api().native_to(p.kind));
+            .is_some_and(|p| self.guard.is_none() && front.api().native_to(p));
         match (native, mode) {
             (true, ResponseMode::Stream(_)) => {
-                self.outbound = Some(Outbound::Native(Some(Box::default())));
+                self.outbound = Some(Outbound::Native(Some(Box::new(front.native_stream()))));
                 None
             }
             (true, ResponseMode::Json(window)) => {
                 self.outbound = Some(Outbound::Native(None));
-                Some(ResponseMode::Json(window.reading_usage_with(native_usage)))
+                Some(ResponseMode::Json(
+                    window.reading_usage_with(front.native_usage()),
+                ))
             }
             (true, other) => {
                 self.outbound = Some(Outbound::Native(None));
@@ -173,12 +174,18 @@ impl Request {
         }
         if end_of_stream {
             self.usage = stream.usage();
-            if let Some(code) = stream.failure {
+            if let Some(code) = stream.failure() {
                 self.error_code = Some((code, "provider"));
-            } else if stream.error {
+            } else if stream.errored() {
                 self.error_code = Some(("stream_error", "provider"));
             }
+            if let (Some(pending), Some(response)) =
+                (self.response_pending.as_mut(), stream.finished_response())
+            {
+                pending.set_response(response);
+            }
             self.on_response_end(None);
+            self.response_store_end(host);
         }
     }
 
@@ -194,16 +201,29 @@ impl Request {
                 return Flow::Continue;
             }
         }
-        let translating = matches!(self.outbound, Some(Outbound::Translate(_)));
         let streamed = matches!(self.mode, Some(ResponseMode::Stream(_)));
         let mut guarded = None;
         if streamed || matches!(self.mode, Some(ResponseMode::Json(_))) {
             match self.guard_answer(host, size, end_of_stream, streamed) {
                 Guarded::Wait => return Flow::Pause, // a guarded JSON answer is read whole
+                // Resumed by the guard callouts' verdicts (`answer_body` then).
+                Guarded::Asking => return Flow::Pause,
                 Guarded::Unguarded => {}
                 Guarded::Bytes(bytes) => guarded = Some(bytes),
             }
         }
+        self.answer_body(host, size, end_of_stream, guarded)
+    }
+
+    /// A response body piece after the guards (`guarded`: the bytes they let go instead).
+    pub(super) fn answer_body(
+        &mut self,
+        host: &dyn Host,
+        size: usize,
+        end_of_stream: bool,
+        guarded: Option<Vec<u8>>,
+    ) -> Flow {
+        let translating = matches!(self.outbound, Some(Outbound::Translate(_)));
         let was_guarded = guarded.is_some();
         let scrubber = &self.config.scrubber;
         let mut replacement = None;
@@ -258,10 +278,20 @@ impl Request {
                     None => (chunk, was_guarded),
                 };
                 self.cache.feed(&openai);
+                // A response to keep: the provider's own as it passes, or the translated one.
+                let cap = self.config.response_store.map_or(0, |c| c.max_entry_bytes);
+                if let (Some(pending), false) = (self.response_pending.as_mut(), translating) {
+                    pending.feed_json(&openai, cap);
+                }
                 replacement = match (translating, &self.front) {
                     (true, Some(front)) => Some(front.answer_from_chat(&openai)),
                     _ => changed.then_some(openai),
                 };
+                if let (Some(pending), true, Some(answer)) =
+                    (self.response_pending.as_mut(), translating, &replacement)
+                {
+                    pending.set_response_bytes(answer);
+                }
             }
             Some(ResponseMode::Stream(observer)) => {
                 let chunk = guarded.unwrap_or_else(|| host.response_body(size));
@@ -277,7 +307,13 @@ impl Request {
                 };
                 replacement = match self.outbound.as_mut() {
                     Some(Outbound::Translate(Some(front))) => {
-                        Some(front.push(&openai, end_of_stream))
+                        let events = front.push(&openai, end_of_stream);
+                        if let (Some(pending), Some(response)) =
+                            (self.response_pending.as_mut(), front.finished_response())
+                        {
+                            pending.set_response(response);
+                        }
+                        Some(events)
                     }
                     _ => changed.then_some(openai),
                 };
@@ -288,6 +324,7 @@ impl Request {
         }
         if end_of_stream {
             self.on_response_end(None);
+            self.response_store_end(host);
         }
         if end_of_stream || self.cache.stream_ended() {
             self.cache_store(host);

@@ -14,7 +14,9 @@ use crate::chat::embeddings_base64;
 use crate::config::Config;
 use crate::error::{invalid, GatewayError};
 use crate::inbound::Api;
-use crate::provider::{anthropic, headers, Attempt, Operation, ProviderKind, ResponseTranslator};
+use crate::provider::{
+    anthropic, headers, responses, Attempt, Operation, ProviderKind, ResponseTranslator,
+};
 use crate::quota;
 use crate::routing::Observed;
 use crate::state;
@@ -256,10 +258,10 @@ impl ProviderAttempt {
         let native = decision
             .native_body
             .as_ref()
-            .filter(|_| decision.api.native_to(provider.kind));
+            .filter(|_| decision.api.native_to(provider));
         let (request, response) = match native {
             Some(native) => (
-                native_request(&attempt_info, native, decision.count_tokens)?,
+                native_request(&attempt_info, decision.api, native, decision.count_tokens)?,
                 None,
             ),
             None => {
@@ -363,13 +365,18 @@ impl ProviderAttempt {
 /// The client's own body for a provider that speaks its API.
 fn native_request(
     attempt: &Attempt,
+    api: Api,
     body: &[u8],
     count_tokens: bool,
 ) -> Result<crate::provider::UpstreamRequest, GatewayError> {
-    match attempt.provider.kind {
-        ProviderKind::Anthropic => anthropic::native_request(attempt, body, count_tokens),
-        other => Err(GatewayError::Misconfigured(format!(
-            "no native request for a {} provider",
+    match (api, attempt.provider.kind) {
+        (Api::Messages, ProviderKind::Anthropic) => {
+            anthropic::native_request(attempt, body, count_tokens)
+        }
+        (Api::Responses, _) => responses::native_request(attempt, body),
+        (_, other) => Err(GatewayError::Misconfigured(format!(
+            "no native {} request for a {} provider",
+            api.name(),
             other.name()
         ))),
     }

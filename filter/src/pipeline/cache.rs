@@ -5,9 +5,11 @@
 //! stream reassembled) and stored at the end when it completed. Hits count against the local
 //! requests-per-minute limits, not against token limits or budgets. A model without a cache
 //! costs nothing here: no host call, no header. What a hit does is in `cache/hit.rs`; the
-//! shared tier (asked on a local miss, written with the local tier) in `cache/shared.rs`.
+//! shared tier (asked on a local miss, written with the local tier) in `cache/shared.rs`; the
+//! semantic layer, on an exact miss once the request is admitted, in `cache/semantic.rs`.
 
 mod hit;
+mod semantic;
 mod shared;
 
 use serde_json::Value;
@@ -51,12 +53,16 @@ pub(super) struct CacheState {
     hit: Option<Hit>,
     /// The shared tier's lookup and writes.
     shared: shared::SharedState,
+    /// The semantic layer's embeddings call and the vector it brought.
+    semantic: semantic::SemanticState,
 }
 
 struct Pending {
     key: [u8; 32],
-    /// The entry's namespace (team, key or global), hashed in the shared tier.
+    /// The entry's namespace (team, key or global), hashed in the shared tier; and where the
+    /// key was computed (the semantic context hash is computed alike).
     namespace: String,
+    endpoint: String,
     model: String,
     settings: ModelCache,
     operation: Operation,
@@ -84,6 +90,8 @@ struct Hit {
     provider: String,
     upstream_model: String,
     saved_micros: Option<u64>,
+    /// A semantic hit's cosine similarity.
+    similarity: Option<f32>,
 }
 
 impl CacheState {
@@ -126,6 +134,11 @@ impl CacheState {
 
     pub(super) fn answered(&self) -> bool {
         self.hit.is_some()
+    }
+
+    /// The HTTP callout `token` is the semantic layer's embeddings call.
+    pub(super) fn owns_call(&self, token: u32) -> bool {
+        self.semantic.owns_call(token)
     }
 }
 
@@ -171,6 +184,7 @@ impl Request {
         let pending = Pending {
             key,
             namespace: ns,
+            endpoint,
             model: model.clone(),
             settings,
             operation: prepared.operation,
@@ -227,6 +241,7 @@ impl Request {
         let local = self.config.cache.as_ref()?.local;
         Some(Local {
             store: host.store(),
+            prefix: crate::cache::local::CACHE_PREFIX,
             slots: local.slots,
             max_bytes: local.max_bytes,
         })
@@ -286,7 +301,11 @@ impl Request {
                 };
                 self.shared_store(host, &pending, &entry);
                 match self.local_tier(host).map(|t| t.put(&entry, now)) {
-                    Some(Ok(())) | None => "stored",
+                    Some(Ok(())) => {
+                        self.semantic_store(host, &pending.model, &entry);
+                        "stored"
+                    }
+                    None => "stored",
                     Some(Err(e)) => {
                         log::warn!(
                             "an answer of '{}' was not cached: {}",

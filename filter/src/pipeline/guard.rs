@@ -27,6 +27,8 @@ pub(super) enum Guarded {
     Unguarded,
     /// The answer is held until its end.
     Wait,
+    /// The whole answer is held for the guard callouts' verdicts.
+    Asking,
     /// These bytes go on instead.
     Bytes(Vec<u8>),
 }
@@ -83,6 +85,16 @@ impl Request {
             return Ok(body);
         }
         let mut session = Session::new(guards);
+        self.guard = Some(session);
+        if prepared.stream && self.has_callouts(Phase::Response) {
+            // A stream cannot wait for a service's verdict on its whole text: refused rather
+            // than let through unread.
+            return Err(self.reply_error(&GatewayError::InvalidParameter {
+                param: "stream".into(),
+                message: "A guardrail of this model reads whole answers through an external service: send `stream: false`.".into(),
+            }));
+        }
+        session = self.guard.take().unwrap_or_default();
         if !session.covers(rails, Phase::Request) {
             self.guard = Some(session);
             return Ok(body);
@@ -202,7 +214,9 @@ impl Request {
         };
         let mut blocked = None;
         let mut changed = false;
+        let mut texts = Vec::new();
         answer_texts(&mut value, &mut |text| {
+            texts.push(text.to_string());
             let masked = match g.session.check(g.rails, g.scrubber, Phase::Response, text) {
                 Verdict::Blocked(guard) => {
                     blocked = Some(guard);
@@ -238,10 +252,15 @@ impl Request {
             self.error_code = Some((e.code(), e.fault()));
             return Guarded::Bytes(e.to_json());
         }
-        if changed {
-            return Guarded::Bytes(serde_json::to_vec(&value).unwrap_or(body));
+        let out = if changed {
+            serde_json::to_vec(&value).unwrap_or(body)
+        } else {
+            body
+        };
+        match self.ask_answer_callouts(host, texts, out) {
+            Some(out) => Guarded::Bytes(out),
+            None => Guarded::Asking,
         }
-        Guarded::Bytes(body)
     }
 
     /// The decisions, counted and named in the access log (never the matched text); the body
@@ -268,10 +287,10 @@ impl Request {
                     1,
                 ));
             }
-            for &(g, open) in &session.failures {
+            for &(g, open, phase) in &session.failures {
                 if let Some(guard) = rails.guards.get(g) {
                     let outcome = if open { "failed_open" } else { "failed_closed" };
-                    fired.push(format!("{}:{outcome}:request", guard.name));
+                    fired.push(format!("{}:{outcome}:{}", guard.name, phase.name()));
                 }
             }
             if !fired.is_empty() {

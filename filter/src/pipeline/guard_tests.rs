@@ -168,6 +168,109 @@ fn a_webhook_allows_blocks_and_fails_by_its_mode() {
 }
 
 #[test]
+fn webhook_replacements_mask_the_forwarded_body_and_come_back_restored() {
+    let cfg = guarded(json!({"p": {"all": true, "guards": [
+        {"name": "names", "kind": "webhook", "cluster": "guard", "phase": "request",
+         "action": "mask", "restore": true, "failure_mode": "closed"}]}}));
+    let mut host = chat_host(&json!({"model": "demo-chat", "messages": [
+        {"role": "system", "content": "Be brief."},
+        {"role": "user", "content": "Grüße an Zoë Weber"}]}));
+    let mut request = Request::new(Rc::clone(&cfg), 0, host.now());
+    assert_eq!(send(&mut request, &host), Flow::Pause);
+    request.take_effects();
+    // "Zoë Weber" is bytes 11..21 of the second text ("ü", "ß" and "ë" are two bytes each).
+    request.on_http_call_answer(
+        &host,
+        1,
+        "200",
+        br#"{"action":"mask","replacements":[{"text":1,"start":11,"end":21,"label":"PERSON"}]}"#,
+    );
+    let effects = request.take_effects();
+    let sent = forwarded(&effects).expect("the buffered body is replaced");
+    assert_eq!(sent["messages"][1]["content"], "Grüße an [PERSON_1]");
+    assert_eq!(sent["messages"][0]["content"], "Be brief.");
+    assert_eq!(effects.last(), Some(&Effect::ResumeRequest));
+
+    host.response_headers.insert(":status", "200".into());
+    host.response_headers
+        .insert("content-type", "application/json".into());
+    request.on_response_headers(&host);
+    host.response_body = json!({"choices": [{"index": 0, "message": {"role": "assistant", "content": "Hallo [PERSON_1]!"}}]})
+        .to_string()
+        .into_bytes();
+    let len = host.response_body.len();
+    request.on_response_body(&host, len, true);
+    let body = request.take_effects().into_iter().find_map(|e| match e {
+        Effect::ReplaceResponseBody(b) => serde_json::from_slice::<Value>(&b).ok(),
+        _ => None,
+    });
+    assert_eq!(
+        body.unwrap()["choices"][0]["message"]["content"],
+        "Hallo Zoë Weber!"
+    );
+
+    // A span that cuts a character is a failure of the guard: closed refuses.
+    let host = chat_host(&ask("Grüße"));
+    let mut request = Request::new(cfg, 0, host.now());
+    send(&mut request, &host);
+    request.on_http_call_answer(
+        &host,
+        1,
+        "200",
+        br#"{"action":"mask","replacements":[{"text":0,"start":0,"end":3}]}"#,
+    );
+    let (status, body) = reply_of(&request.take_effects()).unwrap();
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (503, Some("guardrail_unavailable"))
+    );
+}
+
+#[test]
+fn a_response_phase_callout_holds_the_answer_until_its_verdict() {
+    let mut cfg = json!({"guardrails": {"policies": {"p": {"all": true, "guards": [
+        {"name": "moderation", "kind": "openai_moderation", "provider": "demo",
+         "cluster": "moderation", "phase": "response", "action": "block"}]}}}});
+    cfg["providers"] =
+        json!({"demo": {"type": "openai", "cluster": "provider_demo", "api_key_env": "KEY_ALICE"}});
+    let cfg = config(cfg);
+    for (flagged, expected) in [(false, "All fine."), (true, "guardrail_blocked")] {
+        let mut host = chat_host(&ask("hello"));
+        let mut request = Request::new(Rc::clone(&cfg), 0, host.now());
+        assert_eq!(
+            send(&mut request, &host),
+            Flow::Continue,
+            "no request-phase call"
+        );
+        request.take_effects();
+        host.response_headers.insert(":status", "200".into());
+        host.response_headers
+            .insert("content-type", "application/json".into());
+        request.on_response_headers(&host);
+        host.response_body = json!({"choices": [{"index": 0, "message": {"role": "assistant", "content": "All fine."}}]})
+            .to_string()
+            .into_bytes();
+        let len = host.response_body.len();
+        assert_eq!(request.on_response_body(&host, len, true), Flow::Pause);
+        let calls = host.http_calls.borrow().clone();
+        assert_eq!(calls.len(), 1);
+        let asked: Value = serde_json::from_slice(&calls[0].1).unwrap();
+        assert_eq!(asked["input"], json!(["All fine."]));
+        request.take_effects();
+        let verdict = json!({"id": "modr-1", "model": "omni-moderation-latest", "results": [
+            {"flagged": flagged, "categories": {"violence": flagged}, "category_scores": {"violence": 0.9}}]});
+        request.on_http_call_answer(&host, 1, "200", verdict.to_string().as_bytes());
+        let effects = request.take_effects();
+        assert_eq!(effects.last(), Some(&Effect::ResumeResponse));
+        let body = effects.iter().find_map(|e| match e {
+            Effect::ReplaceResponseBody(b) => Some(String::from_utf8_lossy(b).to_string()),
+            _ => None,
+        });
+        assert!(body.unwrap_or_default().contains(expected), "{flagged}");
+    }
+}
+
+#[test]
 fn a_key_outside_its_networks_is_refused() {
     let cfg = config(
         json!({"keys": {"alice": {"key_env": "KEY_ALICE", "allowed_networks": ["10.0.0.0/8"]}}}),

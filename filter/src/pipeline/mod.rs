@@ -13,7 +13,8 @@
 //!   rate limit service callouts);
 //! - `count_tokens`: Anthropic's token counting, answered here or sent to Anthropic;
 //! - `cache`: a model with a cache answers a repeated request from it (no provider), and
-//!   stores a successful answer at its end;
+//!   stores a successful answer at its end; its semantic layer, after `admit`, answers a
+//!   similar request (with an embeddings callout to the gateway itself);
 //! - `admit`: the caller's key, the endpoint, the body's validation, routing (with the
 //!   classifier callout), limits and budgets (with the rate limit service callouts);
 //! - `guard`: a key's client networks; the request's texts guarded before routing (block,
@@ -37,10 +38,13 @@ mod count_tokens;
 mod guard;
 mod guard_webhook;
 pub mod handoff;
+mod response_store;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
 mod tests_messages;
+#[cfg(test)]
+mod tests_response_store;
 #[cfg(test)]
 mod tests_responses;
 
@@ -88,6 +92,12 @@ pub trait Host {
 /// Largest callout answer (classifier, rate limit service) read into the VM; their real answers
 /// are a few hundred bytes, and a longer one is read only this far.
 pub const MAX_CALLOUT_ANSWER: usize = 64 * 1024;
+/// Largest HTTP callout answer read into the VM: a guard service's answer grows with the texts
+/// it was sent (a moderation result is about 1.3 KB per text, Bedrock's anonymized outputs
+/// repeat the texts); an embeddings answer of 3072 dimensions (the semantic index's default cap)
+/// is about 70 KB of JSON. A longer one is cut there, unreadable: a failure of its guard, a
+/// semantic cache miss.
+pub const MAX_HTTP_CALLOUT_ANSWER: usize = 4 * 1024 * 1024;
 
 pub struct GrpcCall<'a> {
     pub cluster: &'a str,
@@ -100,6 +110,9 @@ pub struct GrpcCall<'a> {
 pub struct HttpCall<'a> {
     pub cluster: &'a str,
     pub path: &'a str,
+    /// Headers besides `:method` (POST) and `:path`; `content-type` is JSON and `:authority`
+    /// the cluster's name unless given here.
+    pub headers: &'a [(&'a str, &'a str)],
     pub body: &'a [u8],
     pub timeout: Duration,
 }
@@ -128,6 +141,8 @@ pub enum Effect {
     ReplaceResponseBody(Vec<u8>),
     /// The paused request goes on (every callout has answered).
     ResumeRequest,
+    /// The paused (buffered) answer goes on (every callout has answered).
+    ResumeResponse,
     Count(String, u64),
     Record(String, u64),
 }
@@ -198,6 +213,8 @@ pub struct Request {
     guard_waiting: Option<(Prepared, Vec<u8>)>,
     /// The sliding window over a guarded streamed answer.
     guard_stream: Option<crate::guard::stream::GuardStream>,
+    /// A Responses API response to keep in the response store at the end of its answer.
+    response_pending: Option<response_store::Pending>,
 }
 
 /// How the answer of a provider reaches a client whose API is not OpenAI's.
@@ -205,7 +222,7 @@ pub struct Request {
 enum Outbound {
     /// The provider speaks the client's API: its answer passes untouched (a stream observed
     /// for usage and breaks).
-    Native(Option<Box<crate::inbound::messages::NativeStream>>),
+    Native(Option<Box<crate::inbound::NativeStream>>),
     /// The OpenAI answer is translated: a JSON answer whole, a stream piece by piece.
     Translate(Option<Box<FrontStream>>),
 }
@@ -245,6 +262,7 @@ impl Request {
             guard: None,
             guard_waiting: None,
             guard_stream: None,
+            response_pending: None,
         }
     }
 

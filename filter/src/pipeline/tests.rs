@@ -12,6 +12,9 @@ use super::*;
 use crate::quota::MemoryStore;
 use crate::state;
 
+/// An HTTP call's cluster and extra headers.
+pub(super) type CallHeaders = (String, Vec<(String, String)>);
+
 /// Envoy as the machine sees it, scripted by the test.
 #[derive(Default)]
 pub(super) struct FakeHost {
@@ -24,6 +27,8 @@ pub(super) struct FakeHost {
     pub(super) store: MemoryStore,
     pub(super) grpc_calls: RefCell<Vec<Vec<u8>>>,
     pub(super) http_calls: RefCell<Vec<(String, Vec<u8>)>>,
+    /// The cluster and the extra headers of each HTTP call.
+    pub(super) http_call_headers: RefCell<Vec<CallHeaders>>,
     /// Callouts fail to start (the cluster is missing).
     pub(super) calls_fail: bool,
     pub(super) random_calls: RefCell<u32>,
@@ -72,6 +77,13 @@ impl Host for FakeHost {
         if self.calls_fail {
             return Err("no cluster".into());
         }
+        self.http_call_headers.borrow_mut().push((
+            call.cluster.to_string(),
+            call.headers
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        ));
         let mut calls = self.http_calls.borrow_mut();
         calls.push((call.path.to_string(), call.body.to_vec()));
         Ok(calls.len() as u32)
@@ -529,6 +541,8 @@ fn the_decision_is_handed_to_the_provider_filter_in_the_vm() {
     assert!(handoff::find(id.parse().unwrap()).is_none());
 }
 
+#[path = "cache_semantic_tests.rs"]
+mod cache_semantic_tests;
 #[path = "cache_shared_tests.rs"]
 mod cache_shared_tests;
 #[path = "cache_tests.rs"]

@@ -35,7 +35,9 @@
 //!   layer does). `top_p` as is (some recent models refuse `temperature` and `top_p` together:
 //!   that 400 comes from Anthropic). `stop` → `stop_sequences` (whitespace-only sequences are
 //!   left out: Anthropic refuses them). `stream`. `user` → `metadata.user_id`.
-//! - `response_format`: `json_schema` → an extra tool named `json_response__<schema name>`
+//! - `response_format`: `json_schema` with `strict: true` to a model that has Anthropic's
+//!   structured outputs → `output_config.format` (`structured.rs`: the models and reference);
+//!   otherwise `json_schema` → an extra tool named `json_response__<schema name>`
 //!   (`input_schema` = the schema) that the model is made to call: `tool_choice` names it, or is
 //!   `any` when the client's own tools are there too (the model then calls one of them or
 //!   answers through the schema tool). Its `input` comes back as the message content (a JSON
@@ -239,19 +241,18 @@ fn messages_body(attempt: &Attempt, body: &[u8]) -> Result<Value, GatewayError> 
                 Some("text") => {}
                 Some("json_object") => system.push((JSON_OBJECT_INSTRUCTION.to_string(), None)),
                 Some("json_schema") => {
-                    let (tool, name) = schema_tool(field(format, "json_schema"))?;
-                    tools.push(tool);
-                    tool_choice = match tool_choice {
-                        // The client forced one of its own tools: that stays.
-                        Some(choice) if choice.get("type") == Some(&json!("tool")) => Some(choice),
-                        Some(choice)
-                            if client_has_tools && choice.get("type") != Some(&json!("none")) =>
-                        {
-                            Some(json!({"type": "any"}))
+                    let spec = field(format, "json_schema");
+                    match structured::output_config(attempt.upstream_model, spec) {
+                        // Claude's own structured output: its text answer is the JSON.
+                        Some(config) => {
+                            out.insert("output_config".into(), config);
                         }
-                        None if client_has_tools => Some(json!({"type": "any"})),
-                        _ => Some(json!({"type": "tool", "name": name})),
-                    };
+                        None => {
+                            let (tool, name) = schema_tool(spec)?;
+                            tools.push(tool);
+                            tool_choice = schema_tool_choice(tool_choice, client_has_tools, name);
+                        }
+                    }
                 }
                 _ => return Err(invalid(
                     "response_format",
@@ -668,6 +669,24 @@ fn client_tool_choice(choice: Option<&Value>) -> Result<Option<Value>, GatewayEr
             (Some("function"), Some(name)) => Ok(Some(json!({"type": "tool", "name": name}))),
             _ => Err(bad()),
         },
+    }
+}
+
+/// How the model is made to call the schema tool `name`: the client's forced tool stays; with
+/// the client's own tools there, any tool (one of them, or the schema tool); else the schema
+/// tool.
+fn schema_tool_choice(
+    choice: Option<Value>,
+    client_has_tools: bool,
+    name: String,
+) -> Option<Value> {
+    match choice {
+        Some(choice) if choice.get("type") == Some(&json!("tool")) => Some(choice),
+        Some(choice) if client_has_tools && choice.get("type") != Some(&json!("none")) => {
+            Some(json!({"type": "any"}))
+        }
+        None if client_has_tools => Some(json!({"type": "any"})),
+        _ => Some(json!({"type": "tool", "name": name})),
     }
 }
 
@@ -1163,5 +1182,6 @@ impl AnthropicSettings {
     }
 }
 
+mod structured;
 #[cfg(test)]
 mod tests;

@@ -220,6 +220,14 @@ pub struct AzureSettings {
     /// Ask for usage on streams (`stream_options.include_usage`).
     #[serde(default = "stream_usage_by_default")]
     pub stream_usage: bool,
+    /// Serves the Responses API (`{prefix}/v1/responses`): Responses requests then pass through
+    /// to it (`crate::provider::responses`). On by default.
+    #[serde(default = "responses_api_by_default")]
+    pub responses_api: bool,
+}
+
+fn responses_api_by_default() -> bool {
+    true
 }
 
 /// The latest GA `api-version` of the data plane when this was written (reference above).

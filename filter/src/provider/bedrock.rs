@@ -165,26 +165,38 @@ fn signed_headers(
     path: &str,
     payload: &[u8],
 ) -> Result<Vec<(&'static str, String)>, GatewayError> {
+    signed_post(attempt.provider, path, payload, attempt.now_unix)
+}
+
+/// The headers of a `POST` to Bedrock runtime's `path` with `payload`, signed with `provider`'s
+/// AWS credentials at `now_unix` (`:authority` included): the provider's attempts and the
+/// guardrail callouts (`ApplyGuardrail`) alike.
+pub fn signed_post(
+    provider: &super::Provider,
+    path: &str,
+    payload: &[u8],
+    now_unix: u64,
+) -> Result<Vec<(&'static str, String)>, GatewayError> {
     let Credentials::Aws {
         access_key_id,
         secret_access_key,
         session_token,
-    } = &attempt.provider.credentials
+    } = &provider.credentials
     else {
         return Err(GatewayError::Misconfigured(format!(
             "provider '{}' has no AWS credentials to sign with",
-            attempt.provider.id
+            provider.id
         )));
     };
-    let ProviderSettings::Bedrock(settings) = &attempt.provider.settings else {
+    let ProviderSettings::Bedrock(settings) = &provider.settings else {
         return Err(GatewayError::Misconfigured(format!(
             "provider '{}' has no Bedrock settings",
-            attempt.provider.id
+            provider.id
         )));
     };
     let region = settings.region.as_str();
     let host = format!("bedrock-runtime.{region}.amazonaws.com");
-    let amz_date = sigv4::amz_date(attempt.now_unix);
+    let amz_date = sigv4::amz_date(now_unix);
     let payload_hash = sigv4::payload_hash(payload);
     let mut signed: Vec<(&str, &str)> = vec![
         ("content-type", "application/json"),

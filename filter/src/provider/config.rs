@@ -108,6 +108,19 @@ impl Provider {
         }
     }
 
+    /// Serves OpenAI's Responses API itself: a Responses request passes through to it
+    /// (`provider::responses`). OpenAI and Azure by default; `responses_api` in the settings of
+    /// an OpenAI-compatible or Azure provider says otherwise.
+    pub fn serves_responses(&self) -> bool {
+        match (&self.settings, self.kind) {
+            (ProviderSettings::OpenAiCompatible(s), ProviderKind::OpenAiCompatible(row)) => {
+                s.responses_api.unwrap_or(row.name == "openai")
+            }
+            (ProviderSettings::Azure(s), ProviderKind::Azure) => s.responses_api,
+            _ => false,
+        }
+    }
+
     /// Ask for usage on streamed requests (`stream_options.include_usage`; OpenAI family).
     pub fn stream_usage(&self) -> bool {
         match (&self.settings, self.kind) {
@@ -385,6 +398,7 @@ mod tests {
                 api_key_env: Some(ApiKeyEnv::One("AZ_KEY".into())),
                 api_version: "2024-10-21".into(),
                 stream_usage: true,
+                responses_api: true,
             })
         );
         assert_eq!(azure.api_key(0), Some("secret-of-AZ_KEY"));
@@ -414,6 +428,27 @@ mod tests {
         assert!(provider(r#"{"type": "openai"}"#).unwrap().stream_usage());
     }
 
+    /// Who gets a Responses request as sent (README "OpenAI Responses API"): OpenAI and Azure
+    /// by default, an OpenAI-compatible server when its settings say so, no other kind.
+    #[test]
+    fn the_responses_api_is_served_by_openai_and_azure_unless_told_otherwise() {
+        let serves = |json: &str| provider(json).expect(json).serves_responses();
+        assert!(serves(r#"{"type": "openai"}"#));
+        assert!(serves(r#"{"type": "azure"}"#));
+        assert!(!serves(r#"{"type": "openai", "responses_api": false}"#));
+        assert!(!serves(r#"{"type": "azure", "responses_api": false}"#));
+        for kind in ["groq", "mistral", "vllm", "openai-compatible"] {
+            assert!(!serves(&format!(r#"{{"type": "{kind}"}}"#)), "{kind}");
+        }
+        assert!(serves(r#"{"type": "vllm", "responses_api": true}"#));
+        for kind in ["anthropic", "gemini", "cohere"] {
+            assert!(!serves(&format!(r#"{{"type": "{kind}"}}"#)), "{kind}");
+        }
+        let e = provider(r#"{"type": "openai", "responses_api": "yes"}"#).expect_err("a string");
+        assert_eq!(e.field, "providers.p");
+        assert!(e.message.contains("expected a boolean"), "{e}");
+    }
+
     /// A setting of one kind given to another is refused, naming the field and who takes it.
     #[test]
     fn a_setting_of_another_kind_is_refused_naming_the_field() {
@@ -424,7 +459,8 @@ mod tests {
             (r#"{"type": "cohere", "stream_usage": false}"#, "stream_usage", "applies only to type the OpenAI-compatible types, 'azure', not 'cohere'"),
             (r#"{"type": "bedrock", "region": "us-east-1", "api_key_env": "K"}"#, "api_key_env", "not 'bedrock' (which takes region, aws_access_key_id_env"),
             (r#"{"type": "azure", "aws_session_token_env": "T"}"#, "aws_session_token_env", "applies only to type 'bedrock', not 'azure'"),
-            (r#"{"type": "groq", "deployment": "x"}"#, "deployment", "unknown field `deployment`; type 'groq' takes api_key_env, stream_usage besides type, cluster"),
+            (r#"{"type": "groq", "deployment": "x"}"#, "deployment", "unknown field `deployment`; type 'groq' takes api_key_env, stream_usage, responses_api besides type, cluster"),
+            (r#"{"type": "gemini", "responses_api": true}"#, "responses_api", "applies only to type the OpenAI-compatible types, 'azure', not 'gemini'"),
         ];
         for (json, field, message) in cases {
             let e = provider(json).expect_err(json);

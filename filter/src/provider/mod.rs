@@ -17,6 +17,7 @@ pub mod gemini;
 pub mod headers;
 pub mod openai;
 pub mod openai_format;
+pub mod responses;
 
 use crate::error::GatewayError;
 

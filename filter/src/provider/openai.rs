@@ -189,6 +189,9 @@ pub struct OpenAiSettings {
     pub api_key_env: Option<ApiKeyEnv>,
     /// Ask for usage on streams; absent: the row's default (see [`CompatRow::stream_usage`]).
     pub stream_usage: Option<bool>,
+    /// Serves `POST {prefix}/responses` (OpenAI's Responses API): Responses requests then pass
+    /// through to it. Absent: only type `openai` does (`crate::provider::responses`).
+    pub responses_api: Option<bool>,
 }
 
 #[cfg(test)]

@@ -11,8 +11,13 @@ use proxy_wasm::types::{Action, BufferType, MapType};
 
 use super::host;
 use crate::config::Config;
-use crate::pipeline::{Effect, Flow, GrpcCall, Host, HttpCall, Request, MAX_CALLOUT_ANSWER};
+use crate::pipeline::{
+    Effect, Flow, GrpcCall, Host, HttpCall, Request, MAX_CALLOUT_ANSWER, MAX_HTTP_CALLOUT_ANSWER,
+};
 use crate::quota::SharedStore;
+
+/// More than any request body Envoy buffers (`max_request_bytes` is at most 64 MiB).
+const MAX_BUFFERED_BODY: usize = 128 * 1024 * 1024;
 
 pub struct GatewayFilter {
     request: Request,
@@ -73,6 +78,11 @@ pub(super) fn carry_out(effect: Effect, body_size: usize) {
                 log::error!("resuming the request failed: {s:?}");
             }
         }
+        Effect::ResumeResponse => {
+            if let Err(s) = hostcalls::resume_http_response() {
+                log::error!("resuming the response failed: {s:?}");
+            }
+        }
         Effect::Count(name, by) => host::count(&name, by),
         Effect::Record(name, value) => host::record(&name, value),
     }
@@ -127,12 +137,16 @@ impl Host for WasmHost {
     }
 
     fn call_http(&self, call: HttpCall<'_>) -> Result<u32, String> {
-        let headers = vec![
-            (":method", "POST"),
-            (":path", call.path),
-            (":authority", call.cluster),
-            ("content-type", "application/json"),
-        ];
+        // The call's own headers win (a signed call signs its `content-type` and host).
+        let given = |name: &str| call.headers.iter().any(|(n, _)| *n == name);
+        let mut headers = vec![(":method", "POST"), (":path", call.path)];
+        if !given("content-type") {
+            headers.push(("content-type", "application/json"));
+        }
+        if !given(":authority") {
+            headers.push((":authority", call.cluster));
+        }
+        headers.extend_from_slice(call.headers);
         hostcalls::dispatch_http_call(call.cluster, headers, Some(call.body), vec![], call.timeout)
             .map_err(|s| format!("{s:?}"))
     }
@@ -160,7 +174,18 @@ impl Context for GatewayFilter {
         let answer = host::body(BufferType::HttpCallResponseBody, body_size.min(cap));
         self.request
             .on_http_call_answer(&WasmHost, token, &status, &answer);
-        self.apply(Flow::Continue, 0);
+        // A guard's verdict rewrites the body Envoy holds while the request (or the answer)
+        // waits: all of it, whose length is read only then.
+        let effects = self.request.take_effects();
+        let buffered = |buffer| host::body(buffer, MAX_BUFFERED_BODY).len();
+        for effect in effects {
+            let size = match &effect {
+                Effect::ReplaceRequestBody(_) => buffered(BufferType::HttpRequestBody),
+                Effect::ReplaceResponseBody(_) => buffered(BufferType::HttpResponseBody),
+                _ => 0,
+            };
+            carry_out(effect, size);
+        }
     }
 }
 

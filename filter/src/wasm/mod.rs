@@ -155,6 +155,7 @@ impl RootContext for Root {
         let started = downstream::WasmHost.call_http(HttpCall {
             cluster: &tier.cluster,
             path: &call.path,
+            headers: &[],
             body: &call.body,
             timeout: COLLECTION_LOOKUP_TIMEOUT,
         });

@@ -13,6 +13,8 @@
 #[cfg(test)]
 mod cache;
 #[cfg(test)]
+mod cache_semantic;
+#[cfg(test)]
 mod common;
 #[cfg(test)]
 mod config;

@@ -8,6 +8,7 @@ pub mod native;
 pub mod peers;
 pub mod procstat;
 pub mod report;
+pub mod rounds;
 pub mod upstream;
 pub mod workload;
 
@@ -44,6 +45,9 @@ pub struct Settings {
     /// Nice value of the whole benchmark (proxies, wrk, upstream), so that other work on the
     /// machine disturbs the figures less; applied when permitted (root).
     pub nice: i32,
+    /// How many times the saturating JSON run is repeated, the scenarios alternating in order
+    /// (`BENCH_ROUNDS`): one run cannot tell apart differences under about 10%.
+    pub rounds: usize,
 }
 
 fn env_num<T: std::str::FromStr>(name: &str, default: T) -> T {
@@ -75,6 +79,7 @@ impl Settings {
                 .map(|v| v.trim().to_string())
                 .filter(|v| !v.is_empty()),
             nice: env_num("BENCH_NICE", -20i32).clamp(-20, 19),
+            rounds: env_num("BENCH_ROUNDS", 1usize).clamp(1, 20),
         }
     }
 
@@ -88,7 +93,7 @@ impl Settings {
         json!({"duration_s": self.duration.as_secs(), "warmup_s": self.warmup.as_secs(),
             "connections": self.connections, "proxy_cpus": self.proxy_cpus,
             "stream_requests_max": self.stream_requests, "peers": self.peers, "wrk_threads": 1,
-            "nice": self.nice, "baseline": self.baseline})
+            "nice": self.nice, "baseline": self.baseline, "rounds": self.rounds})
     }
 }
 
@@ -748,15 +753,8 @@ fn run_phase(
             )?)
         }
         Phase::JsonSaturating => {
-            r.scenario.json_sat = Some(measure(
-                lua,
-                proxy,
-                &json,
-                c,
-                settings.duration,
-                notes,
-                &label,
-            )?)
+            let m = measure(lua, proxy, &json, c, settings.duration, notes, &label)?;
+            r.scenario.json_sat_rounds.push(m);
         }
         Phase::StreamC1 if r.streams_ok => {
             let meter = Meter::start(proxy);
@@ -810,25 +808,63 @@ pub fn run_interleaved(
         if running.is_empty() {
             break;
         }
-        eprintln!("  {}", phase.title(settings.connections));
-        let mut still = Vec::new();
-        for mut r in running {
-            match run_phase(settings, lua, bodies, &mut r, phase) {
-                Ok(()) => still.push(r),
-                Err(e) => {
-                    eprintln!("    {}: not measured: {e}", r.scenario.label);
-                    mark_unavailable(&mut r.scenario, &e);
-                    done.push(r.scenario);
+        let rounds = if phase == Phase::JsonSaturating {
+            settings.rounds
+        } else {
+            1
+        };
+        for round in 0..rounds {
+            if rounds > 1 {
+                eprintln!(
+                    "  {} (round {} of {rounds})",
+                    phase.title(settings.connections),
+                    round + 1
+                );
+            } else {
+                eprintln!("  {}", phase.title(settings.connections));
+            }
+            // Every other round in reverse order: a drift of the machine during a round then
+            // favours no scenario.
+            if round % 2 == 1 {
+                running.reverse();
+            }
+            let mut still = Vec::new();
+            for mut r in running {
+                match run_phase(settings, lua, bodies, &mut r, phase) {
+                    Ok(()) => still.push(r),
+                    Err(e) => {
+                        eprintln!("    {}: not measured: {e}", r.scenario.label);
+                        mark_unavailable(&mut r.scenario, &e);
+                        done.push(r.scenario);
+                    }
                 }
             }
+            running = still;
+            if round % 2 == 1 {
+                running.reverse();
+            }
         }
-        running = still;
+        if phase == Phase::JsonSaturating {
+            for r in &mut running {
+                r.scenario.json_sat = median_round(&r.scenario.json_sat_rounds);
+            }
+        }
     }
     for mut r in running {
         r.scenario.rss_kib = procstat::rss_kib(r.proxy.pid);
         done.push(r.scenario);
     }
     done
+}
+
+/// The round with the median throughput (the lower middle one for an even count), so that its
+/// CPU and latency figures come from the same run as its req/s.
+pub fn median_round(rounds: &[Measured]) -> Option<Measured> {
+    let mut sorted: Vec<&Measured> = rounds.iter().collect();
+    sorted.sort_by(|a, b| a.wrk.rps.total_cmp(&b.wrk.rps));
+    sorted
+        .get(sorted.len().saturating_sub(1) / 2)
+        .map(|m| (*m).clone())
 }
 
 /// Records a scenario that could not run, with the reason, instead of any figure.
@@ -839,6 +875,7 @@ pub fn mark_unavailable(s: &mut Scenario, why: &str) {
     ));
     s.json_c1 = None;
     s.json_sat = None;
+    s.json_sat_rounds.clear();
     s.stream = None;
     s.stream_sat = None;
 }

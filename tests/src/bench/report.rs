@@ -63,7 +63,9 @@ pub struct Scenario {
     /// Why the scenario has no figures (it could not run); never replaced by made-up numbers.
     pub unavailable: Option<String>,
     pub json_c1: Option<Measured>,
+    /// The saturating JSON median round (`json_sat_rounds` holds every round, in run order).
     pub json_sat: Option<Measured>,
+    pub json_sat_rounds: Vec<Measured>,
     pub stream: Option<StreamFigures>,
     pub stream_sat: Option<Measured>,
     pub idle_rss_kib: u64,
@@ -81,6 +83,7 @@ impl Scenario {
             unavailable: None,
             json_c1: None,
             json_sat: None,
+            json_sat_rounds: Vec::new(),
             stream: None,
             stream_sat: None,
             idle_rss_kib: 0,
@@ -95,6 +98,7 @@ impl Scenario {
             "kind": format!("{:?}", self.kind).to_lowercase(),
             "unavailable": self.unavailable,
             "json_c1": m(&self.json_c1), "json_saturating": m(&self.json_sat),
+            "json_saturating_rounds": self.json_sat_rounds.iter().map(Measured::to_json).collect::<Vec<_>>(),
             "stream_c1": self.stream.as_ref().map_or(Value::Null, StreamFigures::to_json),
             "stream_saturating": m(&self.stream_sat),
             "rss_idle_kib": self.idle_rss_kib, "rss_after_kib": self.rss_kib,
@@ -350,6 +354,7 @@ impl Report {
         }
 
         self.floor_table(&mut md, conns);
+        md.push_str(&super::rounds::table(&self.scenarios, conns));
 
         md.push_str(&format!(
             "\n**4. Streaming, {} events per answer** (time to first / last body byte, one request after the other; throughput at c={conns})\n\n",

@@ -4,9 +4,9 @@
 //! BENCH_PEERS=1 the LiteLLM proxy and the Portkey gateway), measures each with wrk and the
 //! stream client, and writes the markdown table and the JSON under bench/results/.
 //! Settings: see `Settings::from_env` (BENCH_DURATION, BENCH_CONNECTIONS, BENCH_PROXY_CPUS,
-//! BENCH_STREAM_REQUESTS, BENCH_PEERS, BENCH_ONLY, BENCH_WASM_OPT, BENCH_NICE; BENCH_KEEP=1 keeps
-//! the rendered configurations and the peers' logs). `bench --upstream` runs only the fake
-//! upstream, for experiments by hand.
+//! BENCH_STREAM_REQUESTS, BENCH_PEERS, BENCH_ONLY, BENCH_WASM_OPT, BENCH_NICE, BENCH_ROUNDS;
+//! BENCH_KEEP=1 keeps the rendered configurations and the peers' logs). `bench --upstream` runs
+//! only the fake upstream, for experiments by hand.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -15,6 +15,7 @@ use std::time::SystemTime;
 
 use gateway_tests::bench::load::{self, Target, WrkFigures};
 use gateway_tests::bench::report::{Kind, Report, Scenario};
+use gateway_tests::bench::rounds::BASELINE_SUFFIX;
 use gateway_tests::bench::{
     cache_options, derived_envoy_options, envoy_pid, floor_wasm_path, gateway_options,
     guard_options, mark_unavailable, peers, procstat, quota_options, revision, run_interleaved,
@@ -396,10 +397,6 @@ fn fail(msg: &str) -> ! {
     eprintln!("make bench: {msg}");
     std::process::exit(1);
 }
-
-/// The id suffix of a baseline revision's scenario (`gateway-openai-baseline`): `BENCH_ONLY`
-/// prefixes select a scenario and its baseline alike.
-const BASELINE_SUFFIX: &str = "-baseline";
 
 /// Starts the gateway, this tree's or a baseline revision's (its .wasm and its envoy/envoy.yaml).
 /// A baseline whose plugin configuration format differs may refuse the bench's: then, when

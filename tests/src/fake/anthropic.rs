@@ -208,7 +208,18 @@ pub fn reply(req: &Received) -> Reply {
         }
         _ => {}
     }
-    let (answer, prompt, completion) = demo_reply(&openai);
+    let (answer, prompt, completion) = match demo_reply(&openai) {
+        // Structured output (`output_config.format` json_schema): the text answer is the JSON
+        // `{"text": <last user text>}`, as the schema tool's input would be.
+        (DemoAnswer::Text(_), prompt, _)
+            if request["output_config"]["format"]["type"] == "json_schema" =>
+        {
+            let json = json!({"text": last_user_text(&openai)}).to_string();
+            let completion = crate::fake_provider::count_tokens(&json);
+            (DemoAnswer::Text(json), prompt, completion)
+        }
+        other => other,
+    };
     match (answer, stream) {
         (DemoAnswer::Text(text), false) => Reply::json(
             200,

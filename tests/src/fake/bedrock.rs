@@ -175,7 +175,7 @@ fn parse_amz_date(d: &str) -> Option<u64> {
     u64::try_from(days * 86_400 + h * 3600 + min * 60 + s).ok()
 }
 
-fn verify_signature(req: &Received) -> Result<(), Reply> {
+pub(crate) fn verify_signature(req: &Received) -> Result<(), Reply> {
     let Some(auth) = req.header("authorization") else {
         return Err(forbidden(
             "MissingAuthenticationTokenException",

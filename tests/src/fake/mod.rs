@@ -6,3 +6,5 @@ pub mod anthropic;
 pub mod bedrock;
 pub mod cohere;
 pub mod gemini;
+pub mod guardrails;
+pub mod openai_responses;

@@ -82,15 +82,12 @@ struct RawChroma {
     collection: Option<String>,
 }
 
-/// What the section needs from outside it.
-pub struct Context<'a> {
-    pub env: &'a dyn Fn(&str) -> Option<String>,
-    /// Whether an Envoy cluster is a provider's.
-    pub is_provider_cluster: &'a dyn Fn(&str) -> bool,
-}
-
-/// Compiles `cache.shared`.
-pub fn compile(value: &Value, cx: &Context<'_>) -> Result<SharedTier, ConfigError> {
+/// Compiles `cache.shared`; `env` gives the sealing key's variable. (Its cluster is checked
+/// against the providers' by the configuration root, as every callout's.)
+pub fn compile(
+    value: &Value,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<SharedTier, ConfigError> {
     const AT: &str = "cache.shared";
     let raw = RawShared::deserialize(value).map_err(|e| err(AT, e.to_string()))?;
     match raw.store.as_deref() {
@@ -111,12 +108,6 @@ pub fn compile(value: &Value, cx: &Context<'_>) -> Result<SharedTier, ConfigErro
     if cluster.is_empty() {
         return Err(err(format!("{AT}.cluster"), "must not be empty"));
     }
-    if (cx.is_provider_cluster)(&cluster) {
-        return Err(err(
-            format!("{AT}.cluster"),
-            format!("'{cluster}' is a provider's cluster; a callout into it would run the provider filter in the gateway's VM (and trap it): give the store a cluster of its own"),
-        ));
-    }
     let key_env = raw.key_env.unwrap_or_else(|| DEFAULT_KEY_ENV.into());
     if !is_env_name(&key_env) {
         return Err(err(
@@ -124,7 +115,7 @@ pub fn compile(value: &Value, cx: &Context<'_>) -> Result<SharedTier, ConfigErro
             format!("'{key_env}' is not an environment variable name"),
         ));
     }
-    let key_text = (cx.env)(&key_env).filter(|v| !v.is_empty()).ok_or_else(|| {
+    let key_text = env(&key_env).filter(|v| !v.is_empty()).ok_or_else(|| {
         err(
             format!("{AT}.key_env"),
             format!("{key_env} is not set in Envoy's environment (or not in the VM's host_env_keys); the shared tier seals every entry with it and is refused without it"),
@@ -205,13 +196,7 @@ mod tests {
         v: Value,
         env: &dyn Fn(&str) -> Option<String>,
     ) -> Result<SharedTier, ConfigError> {
-        compile(
-            &v,
-            &Context {
-                env,
-                is_provider_cluster: &|c| c == "provider_demo",
-            },
-        )
+        compile(&v, env)
     }
 
     fn compile_json(v: Value) -> Result<SharedTier, ConfigError> {
@@ -242,7 +227,6 @@ mod tests {
         let cases = [
             (json!({}), "cache.shared.cluster"),
             (json!({"cluster": ""}), "cache.shared.cluster"),
-            (json!({"cluster": "provider_demo"}), "cache.shared.cluster"),
             (
                 json!({"cluster": "c", "store": "redis"}),
                 "cache.shared.store",

@@ -9,15 +9,24 @@
 //! - [`StreamFromChat`] (`stream`): `chat.completion.chunk` SSE → Responses SSE events.
 //! - [`error_from_chat`] (`error`): an OpenAI error body → the Responses error body.
 //!
-//! The gateway is stateless: `store` is accepted and treated as false, and what needs a stored
-//! response (`previous_response_id`, `conversation`, `background`, reusable `prompt`s, item
-//! references, files by id) is refused. What is translated, dropped and refused, with the
+//! To a provider that serves the Responses API itself (OpenAI, Azure) the client's body goes
+//! instead (`crate::provider::responses`) and its answer passes untouched, read for usage by
+//! `native`. What only such a provider can take (hosted tools, ...) is set aside from the chat
+//! form by `openai_only`, and the request then cannot go to any other provider.
+//!
+//! Without a response store (`store`, optional) the gateway is stateless: `store` is accepted
+//! and treated as false, and what needs a stored response (`previous_response_id`,
+//! `conversation`, `background`, reusable `prompt`s, item references, files by id) is refused.
+//! With one, `previous_response_id` is expanded before `to_chat` sees the request. What is translated, dropped and refused, with the
 //! references used, is in `filter/testdata/openai_responses/README.md`.
 
 mod answer;
 mod error;
 mod input;
+mod native;
+mod openai_only;
 mod request;
+pub mod store;
 mod stream;
 mod tools;
 
@@ -28,6 +37,7 @@ use serde_json::{json, Map, Value};
 
 pub use answer::answer_from_chat;
 pub use error::error_from_chat;
+pub use native::{native_usage, NativeStream};
 pub use request::to_chat;
 pub use stream::StreamFromChat;
 
@@ -45,6 +55,12 @@ pub struct Context {
     /// chunk): `created_at` and the seed of the `resp_` id. Set by [`Context::set_identity`].
     fallback_created: u64,
     fallback_id: String,
+    /// Why the request cannot go to a provider that gets the chat form (a hosted tool, ...),
+    /// if it cannot: it then goes only to one that serves the Responses API itself.
+    pub untranslatable: Option<String>,
+    /// The `resp_` id the gateway minted for this response (a response store is configured):
+    /// used instead of one derived from the provider's completion id, which may be guessable.
+    minted_id: Option<String>,
 }
 
 impl Context {
@@ -53,6 +69,13 @@ impl Context {
     pub fn set_identity(&mut self, now_unix: u64, request_id: &str) {
         self.fallback_created = now_unix;
         self.fallback_id = id_base(request_id);
+    }
+
+    /// The response will be kept by the gateway's store under `id` (an unguessable
+    /// `resp_...`): the answer is named by it and says `store: true`.
+    pub fn set_stored_id(&mut self, id: String) {
+        self.minted_id = Some(id);
+        self.echo.insert("store".into(), Value::Bool(true));
     }
 }
 
@@ -67,11 +90,17 @@ struct Identity {
 impl Identity {
     /// From a chat completion or chunk (`id`, `created`); the context's fallback otherwise.
     fn of(chat: &Value, ctx: &Context) -> Self {
-        let base = chat
-            .get("id")
-            .and_then(Value::as_str)
-            .map(id_base)
-            .filter(|b| !b.is_empty())
+        let minted = ctx
+            .minted_id
+            .as_deref()
+            .map(|id| id.strip_prefix("resp_").unwrap_or(id).to_string());
+        let base = minted
+            .or_else(|| {
+                chat.get("id")
+                    .and_then(Value::as_str)
+                    .map(id_base)
+                    .filter(|b| !b.is_empty())
+            })
             .unwrap_or_else(|| ctx.fallback_id.clone());
         let base = if base.is_empty() {
             "gateway".to_string()

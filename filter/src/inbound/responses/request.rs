@@ -9,6 +9,7 @@ use crate::chat::wrong_type;
 use serde_json::{json, Map, Value};
 
 use super::input::messages_of;
+use super::openai_only::set_aside;
 use super::tools::{tool_choice_of, tools_of};
 use super::Context;
 use crate::chat::{check_name, MAX_OUTPUT_TOKENS};
@@ -19,7 +20,10 @@ type Object = Map<String, Value>;
 /// The client's body → an OpenAI Chat Completions body and what the answer must echo, or the
 /// 400 to answer (the parameter named, the client's fault).
 pub fn to_chat(body: &[u8]) -> Result<(Vec<u8>, Context), GatewayError> {
-    let req = parse_object(body)?;
+    let mut req = parse_object(body)?;
+    // What only OpenAI's own Responses API can take is kept out of the chat form; the request
+    // can then go only to a provider that serves that API (the client's body goes there).
+    let untranslatable = set_aside(&mut req);
     refuse_stateful(&req)?;
     let model = match get(&req, "model") {
         None => return Err(GatewayError::MissingParameter("model")),
@@ -119,11 +123,13 @@ pub fn to_chat(body: &[u8]) -> Result<(Vec<u8>, Context), GatewayError> {
         echo,
         fallback_created: 0,
         fallback_id: String::new(),
+        untranslatable,
+        minted_id: None,
     };
     Ok((Value::Object(chat).to_string().into_bytes(), ctx))
 }
 
-/// What the gateway cannot do without storing responses, or what only OpenAI can do.
+/// What the gateway cannot do without storing responses, or a reusable prompt (kept at OpenAI).
 fn refuse_stateful(req: &Object) -> Result<(), GatewayError> {
     if get(req, "previous_response_id").is_some() {
         return Err(invalid(
@@ -151,14 +157,13 @@ fn refuse_stateful(req: &Object) -> Result<(), GatewayError> {
     }
     match get(req, "truncation") {
         None => Ok(()),
+        // `auto` was set aside for a provider of the Responses API (`openai_only`).
         Some(Value::String(s)) if s == "disabled" => Ok(()),
-        Some(Value::String(s)) if s == "auto" => Err(invalid(
-            "truncation",
-            "'truncation: auto' is not supported: the gateway does not shorten conversations. Leave 'truncation' unset or 'disabled'.",
-        )),
         Some(other) => Err(invalid(
             "truncation",
-            format!("Invalid value for 'truncation': expected 'auto' or 'disabled', but got {other}."),
+            format!(
+                "Invalid value for 'truncation': expected 'auto' or 'disabled', but got {other}."
+            ),
         )),
     }
 }

@@ -1,6 +1,7 @@
 //! `tools` and `tool_choice`: Responses' flat function tools become chat's nested ones; the
 //! hosted tools (web search, file search, computer use, code interpreter, MCP, custom, ...) run
-//! at OpenAI and are refused.
+//! at OpenAI and were set aside before (`openai_only`); one left here (a type that is not a
+//! string) is refused.
 //!
 //! Reference: the openai-python SDK's `types/responses/function_tool_param.py`,
 //! `tool_choice_function_param.py`, `tool_choice_options.py`.

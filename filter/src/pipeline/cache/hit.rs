@@ -1,6 +1,7 @@
 //! A request answered from the cache: the checks a hit still passes (the key may use the model,
 //! the request fits the requests-per-minute limits), the reply in the shape the client asked
-//! for, and its access-log fields and stats (cost 0, and what it saved).
+//! for, and its access-log fields and stats (cost 0, and what it saved). A semantic hit
+//! (`semantic.rs`) was admitted already and goes to the reply (`reply_entry`) at once.
 
 use serde_json::Value;
 
@@ -13,9 +14,21 @@ use crate::keys::Estimate;
 use crate::metrics;
 use crate::pipeline::{Effect, Flow, Host, Request};
 use crate::pricing::{cost_micros, format_dollars};
+use crate::provider::Operation;
 use crate::quota::{self, Kind, QuotaError};
 use crate::response::log_excerpt;
 use crate::state;
+
+/// What the client asked for, as far as a hit's reply needs it.
+pub(super) struct Asked {
+    pub model: String,
+    pub operation: Operation,
+    pub stream: bool,
+    pub client_asked_usage: bool,
+}
+
+/// The response header with a semantic hit's similarity.
+const SIMILARITY_HEADER: &str = "x-gateway-cache-similarity";
 
 impl Request {
     /// Answers from a stored entry: the key may use the model, and the request fits the
@@ -58,6 +71,27 @@ impl Request {
                 }
             }
         }
+        let asked = Asked {
+            model: prepared.model.clone(),
+            operation: prepared.operation,
+            stream: prepared.stream,
+            client_asked_usage: prepared.client_asked_usage,
+        };
+        self.reply_entry(host, &asked, request_body, entry, now, None)
+    }
+
+    /// The reply of a hit (exact, or semantic with its `similarity`), in the shape asked.
+    pub(super) fn reply_entry(
+        &mut self,
+        host: &dyn Host,
+        prepared: &Asked,
+        request_body: &[u8],
+        entry: Entry,
+        now: u64,
+        similarity: Option<f32>,
+    ) -> Flow {
+        let config = std::rc::Rc::clone(&self.config);
+        let key = self.key.as_ref().and_then(|(id, _)| config.keys.key(id));
         let usage = entry.usage();
         let saved_micros = usage.and_then(|u| {
             let target = config
@@ -101,21 +135,35 @@ impl Request {
         } else {
             ("application/json", entry.body)
         };
+        let mut finished = None;
         let body = match (&self.front, prepared.stream) {
             (None, _) => body,
-            (Some(front), true) => front.stream().push(&body, true),
+            (Some(front), true) => {
+                let mut stream = front.stream();
+                let events = stream.push(&body, true);
+                finished = stream.finished_response();
+                events
+            }
             (Some(front), false) => front.answer_from_chat(&body),
         };
         self.cache.verdict = None;
+        let layer = if similarity.is_some() {
+            super::semantic::LAYER
+        } else {
+            LAYER
+        };
         self.emit(Effect::Count(
-            metrics::cache_lookup(&prepared.model, LAYER, "hit"),
+            metrics::cache_lookup(&prepared.model, layer, "hit"),
             1,
         ));
         let mut headers = vec![
             ("content-type", content_type.to_string()),
-            (HEADER, "hit".to_string()),
+            (HEADER, verdict(similarity).to_string()),
             ("age", now.saturating_sub(entry.created).to_string()),
         ];
+        if let Some(s) = similarity {
+            headers.push((SIMILARITY_HEADER, similarity_text(s)));
+        }
         headers.extend(self.limit_headers.iter().cloned());
         self.status = 200;
         self.cache.hit = Some(Hit {
@@ -126,7 +174,16 @@ impl Request {
             provider: entry.provider,
             upstream_model: entry.upstream_model,
             saved_micros,
+            similarity,
         });
+        // A Responses client's answer is kept in the response store like one from a provider.
+        if let Some(pending) = self.response_pending.as_mut() {
+            match finished {
+                Some(response) => pending.set_response(response),
+                None => pending.set_response_bytes(&body),
+            }
+            self.response_store_end(host);
+        }
         self.emit(Effect::Reply {
             status: 200,
             headers,
@@ -142,7 +199,10 @@ impl Request {
         };
         let duration = self.millis_since_start(host.now());
         self.set_property(state::DURATION_MS, duration.to_string());
-        self.set_property(state::CACHE, "hit");
+        self.set_property(state::CACHE, verdict(hit.similarity));
+        if let Some(s) = hit.similarity {
+            self.set_property(state::CACHE_SIMILARITY, similarity_text(s));
+        }
         let tier = if self.cache.shared.served {
             "shared"
         } else {
@@ -193,4 +253,18 @@ impl Request {
             self.set_property(state::LOG_RESPONSE, response.unwrap_or_default());
         }
     }
+}
+
+/// `hit`, or `semantic-hit` for a hit found by similarity.
+fn verdict(similarity: Option<f32>) -> &'static str {
+    if similarity.is_some() {
+        "semantic-hit"
+    } else {
+        "hit"
+    }
+}
+
+/// A similarity as the header and the access log show it: 4 decimals.
+fn similarity_text(s: f32) -> String {
+    format!("{s:.4}")
 }

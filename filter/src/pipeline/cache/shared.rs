@@ -16,7 +16,9 @@ use crate::cache::shared::seal::{self, NONCE_BYTES};
 use crate::cache::shared::{collection, namespace_hash, record_id, Record, StoreError};
 use crate::gateway::Prepared;
 use crate::metrics;
-use crate::pipeline::{unix_seconds, Effect, Flow, Host, HttpCall, Request, MAX_CALLOUT_ANSWER};
+use crate::pipeline::{
+    unix_seconds, Effect, Flow, Host, HttpCall, Request, MAX_HTTP_CALLOUT_ANSWER,
+};
 
 thread_local! {
     /// This worker logged the store failing, and has not seen it answer since.
@@ -82,6 +84,7 @@ impl Request {
         };
         let call = tier.api().get_call(&handle, &record_id(&pending.key));
         let started = host.call_http(HttpCall {
+            headers: &[],
             cluster: &tier.cluster,
             path: &call.path,
             body: &call.body,
@@ -117,7 +120,7 @@ impl Request {
                     .saturating_mul(4)
                     .saturating_add(ANSWER_OVERHEAD)
             }
-            _ => MAX_CALLOUT_ANSWER,
+            _ => MAX_HTTP_CALLOUT_ANSWER,
         }
     }
 
@@ -268,6 +271,7 @@ impl Request {
             },
         );
         let started = host.call_http(HttpCall {
+            headers: &[],
             cluster: &tier.cluster,
             path: &call.path,
             body: &call.body,

@@ -59,6 +59,7 @@ fn golden_requests() {
         "image",
         "tools",
         "json_schema",
+        "json_schema_loose",
         "json_object_stream",
         "cache_control",
     ] {

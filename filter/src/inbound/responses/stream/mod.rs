@@ -53,6 +53,8 @@ pub struct StreamFromChat {
     held_bytes: usize,
     max_output_bytes: usize,
     ended: bool,
+    /// The `response` of `response.completed` / `response.incomplete`, once sent.
+    finished: Option<Box<Value>>,
 }
 
 impl StreamFromChat {
@@ -70,6 +72,7 @@ impl StreamFromChat {
             held_bytes: 0,
             max_output_bytes: MAX_OUTPUT_BYTES,
             ended: false,
+            finished: None,
         }
     }
 
@@ -79,6 +82,12 @@ impl StreamFromChat {
             max_output_bytes: limit,
             ..Self::new(ctx)
         }
+    }
+
+    /// The whole response, once the stream completed (or ended incomplete); `None` before, or
+    /// when it failed.
+    pub fn finished_response(&mut self) -> Option<Value> {
+        self.finished.take().map(|b| *b)
     }
 
     /// Feeds the provider's next bytes (`end`: the last ones) and returns the events to send.
@@ -221,7 +230,8 @@ impl StreamFromChat {
             _ => "response.completed",
         };
         let response = self.response(&status);
-        self.emit(json!({"type": kind, "response": response}), out);
+        self.emit(json!({"type": kind, "response": &response}), out);
+        self.finished = Some(Box::new(response));
         self.ended = true;
     }
 

@@ -168,13 +168,24 @@ fn a_codex_cli_turn_translates() {
     assert_eq!(chat["stream_options"], json!({"include_usage": true}));
     assert!(chat.get("reasoning_effort").is_none() && chat.get("client_metadata").is_none());
 
-    // By default Codex also offers its web search and a `namespace` of sub-agent tools: refused,
-    // naming the first one.
+    assert_eq!(
+        context_of("request_codex_turn2.responses.json").untranslatable,
+        None
+    );
+
+    // By default Codex also offers its hosted web search: left out of the chat form, so the
+    // request can go only to a provider of the Responses API, which gets it as sent.
     let mut with_hosted: Value = serde_json::from_slice(&body).unwrap();
     with_hosted["tools"]
         .as_array_mut()
         .unwrap()
         .push(json!({"type": "web_search", "external_web_access": false}));
-    let e = to_chat(with_hosted.to_string().as_bytes()).unwrap_err();
-    assert_eq!(e.param(), Some("tools[7].type"));
+    let (hosted_chat, ctx) = to_chat(with_hosted.to_string().as_bytes()).unwrap();
+    let hosted_chat: Value = serde_json::from_slice(&hosted_chat).unwrap();
+    assert_eq!(hosted_chat["tools"], chat["tools"]);
+    let reason = ctx.untranslatable.expect("a reason");
+    assert!(
+        reason.contains("'web_search' ('tools[7].type')"),
+        "{reason}"
+    );
 }

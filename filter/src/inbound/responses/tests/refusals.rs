@@ -49,36 +49,9 @@ fn what_needs_a_store_or_openai_is_refused_naming_the_parameter() {
             "reusable prompt",
         ),
         (
-            with(json!({"truncation": "auto"})),
-            "truncation",
-            "does not shorten",
-        ),
-        (
-            with(json!({"tools": [{"type": "web_search"}]})),
-            "tools[0].type",
-            "'web_search'",
-        ),
-        (
-            with(
-                json!({"tools": [{"type": "function", "name": "f"}, {"type": "file_search", "vector_store_ids": ["vs_1"]}]}),
-            ),
-            "tools[1].type",
-            "'file_search'",
-        ),
-        (
-            with(json!({"tool_choice": {"type": "web_search_preview"}})),
-            "tool_choice.type",
-            "'web_search_preview'",
-        ),
-        (
             with(json!({"input": [{"type": "item_reference", "id": "msg_1"}]})),
             "input[0].type",
             "response store",
-        ),
-        (
-            with(json!({"input": [{"type": "web_search_call", "id": "ws_1"}]})),
-            "input[0].type",
-            "'web_search_call'",
         ),
         (
             message_with(json!({"type": "input_image", "file_id": "file-1"})),
@@ -102,6 +75,62 @@ fn what_needs_a_store_or_openai_is_refused_naming_the_parameter() {
         assert_eq!(e.fault(), "client");
         assert!(e.to_string().contains(says), "{body}: {e}");
     }
+}
+
+/// What only OpenAI's own Responses API can take is no refusal: it is left out of the chat form
+/// and the context says why, so that only a provider of that API gets the request.
+#[test]
+fn what_only_openai_serves_is_set_aside_with_the_reason_naming_the_parameter() {
+    let cases = [
+        (with(json!({"truncation": "auto"})), "'truncation'"),
+        (
+            with(json!({"tools": [{"type": "web_search"}]})),
+            "'web_search' ('tools[0].type')",
+        ),
+        (
+            with(
+                json!({"tools": [{"type": "function", "name": "f"}, {"type": "file_search", "vector_store_ids": ["vs_1"]}]}),
+            ),
+            "'file_search' ('tools[1].type')",
+        ),
+        (
+            with(
+                json!({"tools": [{"type": "function", "name": "f"}], "tool_choice": {"type": "web_search_preview"}}),
+            ),
+            "'web_search_preview' ('tool_choice.type')",
+        ),
+        (
+            with(
+                json!({"input": [{"role": "user", "content": "Hi"}, {"type": "web_search_call", "id": "ws_1"}]}),
+            ),
+            "'web_search_call' ('input[1].type')",
+        ),
+    ];
+    for (body, says) in cases {
+        let (chat, ctx) =
+            to_chat(body.to_string().as_bytes()).unwrap_or_else(|e| panic!("{body}: {e}"));
+        let reason = ctx
+            .untranslatable
+            .unwrap_or_else(|| panic!("no reason for {body}"));
+        assert!(reason.contains(says), "{body}: {reason}");
+        let chat: Value = serde_json::from_slice(&chat).unwrap();
+        assert_eq!(
+            chat["messages"],
+            json!([{"role": "user", "content": "Hi"}]),
+            "{body}"
+        );
+        assert!(
+            chat.get("truncation").is_none() && chat.get("tool_choice").is_none(),
+            "{chat}"
+        );
+    }
+    let (_, ctx) = to_chat(
+        with(json!({"truncation": "disabled"}))
+            .to_string()
+            .as_bytes(),
+    )
+    .unwrap();
+    assert_eq!(ctx.untranslatable, None);
 }
 
 #[test]
