@@ -44,7 +44,9 @@ fn models() -> Value {
 fn cache_section() -> Value {
     json!({"models": {
         "chat": {"ttl": 300},
-        "short": {"ttl": 1},
+        // 2 s, not 1: entries keep their creation time in whole seconds, so a 1 s entry stored
+        // late in a second could be expired by the next request (seen under load).
+        "short": {"ttl": 2},
         "tiny": {"max_entry_bytes": 100},
         "embed": {}}})
 }
@@ -289,7 +291,7 @@ fn ttl_size_caps_and_tool_calls_keep_answers_out() {
         json!({"providers": {"demo": {"type": "openai", "cluster": "provider_demo"}},
         "models": models(), "cache": cache_section()}),
     );
-    // ttl 1 s: a hit at once, a miss two seconds later.
+    // ttl 2 s: a hit at once, a miss three seconds later.
     let q = ask("short", "short lived", false);
     assert_eq!(
         chat(&gw, None, &[], &q).header("x-gateway-cache"),
@@ -300,7 +302,7 @@ fn ttl_size_caps_and_tool_calls_keep_answers_out() {
         chat(&gw, None, &[], &q).header("x-gateway-cache"),
         Some("hit")
     );
-    thread::sleep(Duration::from_millis(2100));
+    thread::sleep(Duration::from_millis(3100));
     let expired = chat(&gw, None, &[], &q);
     assert_eq!(
         (expired.status, expired.header("x-gateway-cache")),
