@@ -11,9 +11,7 @@ use proxy_wasm::types::{Action, BufferType, MapType};
 
 use super::host;
 use crate::config::Config;
-use crate::pipeline::{
-    Effect, Flow, GrpcCall, Host, HttpCall, Request, MAX_CALLOUT_ANSWER, MAX_HTTP_CALLOUT_ANSWER,
-};
+use crate::pipeline::{Effect, Flow, GrpcCall, Host, HttpCall, Request, MAX_CALLOUT_ANSWER};
 use crate::quota::SharedStore;
 
 /// More than any request body Envoy buffers (`max_request_bytes` is at most 64 MiB).
