@@ -9,10 +9,17 @@ venv="$root/.tools/chroma"
 req="$root/tests/chroma-requirements.txt"
 stamp="$venv/.requirements.sha256"
 mkdir -p "$root/.tools"
+# The venv's scripts name its interpreter by the path it was made at: make it at the real path
+# (.tools may be a symlink, as in a git worktree), and again when it was made elsewhere.
+venv="$(readlink -f "$root/.tools")/chroma"
+stamp="$venv/.requirements.sha256"
+want="$(sha256sum "$req" | cut -d' ' -f1) $venv"
+if [ -d "$venv" ] && [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+  rm -rf "$venv"
+fi
 if [ ! -x "$venv/bin/python" ]; then
   python3 -m venv "$venv"
 fi
-want=$(sha256sum "$req" | cut -d' ' -f1)
 if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   "$venv/bin/pip" install -q --disable-pip-version-check -r "$req" >&2
   echo "$want" > "$stamp"
