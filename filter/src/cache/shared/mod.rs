@@ -16,6 +16,7 @@ mod chroma_tests;
 pub mod collection;
 pub mod config;
 pub mod seal;
+pub mod semantic;
 
 pub use config::SharedTier;
 
