@@ -125,6 +125,23 @@ fn answer(request: &mut Request, host: &mut FakeHost) -> Vec<Effect> {
 }
 
 #[test]
+fn the_vector_collection_is_wanted_only_when_a_model_shares_a_semantic_layer() {
+    assert!(config().cache.as_ref().unwrap().shares_vectors());
+    let mut exact_only = (*config()).clone();
+    let cache = exact_only.cache.as_mut().unwrap();
+    for model in cache.models.values_mut() {
+        model.semantic = None;
+    }
+    assert!(!cache.shares_vectors());
+    let mut not_shared = (*config()).clone();
+    let cache = not_shared.cache.as_mut().unwrap();
+    for model in cache.models.values_mut() {
+        model.shared = false;
+    }
+    assert!(!cache.shares_vectors());
+}
+
+#[test]
 fn a_rewording_in_another_envoy_is_served_from_the_stored_vector() {
     // Envoy A: nothing anywhere; the query is filtered on namespace, context and expiry.
     let mut a = envoy("What is the capital of France?");

@@ -164,10 +164,12 @@ impl RootContext for Root {
         let Some(tier) = config.cache.as_ref().and_then(|c| c.shared.as_ref()) else {
             return;
         };
-        for (keeper, api) in [
-            (&mut self.keeper, tier.api()),
-            (&mut self.vectors_keeper, tier.vectors_api()),
-        ] {
+        let vectors = config.cache.as_ref().is_some_and(|c| c.shares_vectors());
+        let keepers = [
+            Some((&mut self.keeper, tier.api())),
+            vectors.then_some((&mut self.vectors_keeper, tier.vectors_api())),
+        ];
+        for (keeper, api) in keepers.into_iter().flatten() {
             let Some(call) = keeper.on_tick(api, &host::HostStore, now) else {
                 continue;
             };
