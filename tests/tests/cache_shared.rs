@@ -353,7 +353,7 @@ fn a_shared_tier_without_its_key_or_on_a_provider_cluster_is_refused_at_start() 
     on_provider["cache"]["shared"]["cluster"] = json!("provider_demo");
     let log = refused(on_provider, vec![("GATEWAY_CACHE_KEY".into(), seal_key(1))]);
     assert!(
-        log.contains("invalid plugin configuration at `cache.shared.cluster`: 'provider_demo' is a provider's cluster"),
+        log.contains("invalid plugin configuration at `cache.shared.cluster`: cluster 'provider_demo' is provider 'demo''s cluster"),
         "{log}"
     );
 }
