@@ -3,8 +3,9 @@
 //! a rewording (B's own index is empty; the similarity comes from the fake provider's
 //! bag-of-words vectors, tests/src/fake/README.md, computed here from the texts), and the
 //! fake provider's chat counter proves no provider was asked; another team or another system
-//! prompt is a miss. Chroma's vector collection holds vectors, hashes and sealed entries,
-//! never the text. Each Envoy embeds through its own loopback cluster.
+//! prompt is a miss; Chroma stopped is a counted miss, answered. Chroma's vector collection
+//! holds vectors, hashes and sealed entries, never the text. Each Envoy embeds through its own
+//! loopback cluster.
 
 use std::thread;
 use std::time::{Duration, Instant};
@@ -124,7 +125,7 @@ fn wait_for_vectors(chroma: &Chroma, n: usize, gw: &Envoy) -> Value {
 
 #[test]
 fn a_rewording_asked_in_another_envoy_is_a_semantic_hit_only_in_the_same_team_and_context() {
-    let chroma = Chroma::start();
+    let mut chroma = Chroma::start();
     let fake = FakeProvider::start(0).unwrap();
     let a = gateway(&fake, &chroma);
     let b = gateway(&fake, &chroma);
@@ -207,4 +208,19 @@ fn a_rewording_asked_in_another_envoy_is_a_semantic_hit_only_in_the_same_team_an
     assert_eq!(verbose.header("x-gateway-cache"), Some("miss"));
     assert_eq!(chats(&fake), 3);
     assert_eq!(stat(&b, "chat", "query", "miss"), 2.0);
+
+    // Chroma stopped: A's rewording (A's index has only the stored wording) is answered by
+    // the provider, the failed query counted; a failure of the tier is logged once.
+    chroma.stop();
+    let down = ask(&a, ALICE, system, "Capital of France? Tell me please.");
+    assert_eq!(down.status, 200, "{}", down.text());
+    assert_eq!(down.header("x-gateway-cache"), Some("miss"));
+    assert_eq!(chats(&fake), 4);
+    assert_eq!(stat(&a, "chat", "query", "unreachable"), 1.0, "{}", a.log());
+    assert_eq!(
+        a.log().matches("cache shared tier: a ").count(),
+        1,
+        "{}",
+        a.log()
+    );
 }
