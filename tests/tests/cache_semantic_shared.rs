@@ -198,6 +198,24 @@ fn a_rewording_asked_in_another_envoy_is_a_semantic_hit_only_in_the_same_team_an
     assert_eq!(again.header("x-gateway-cache"), Some("hit"));
     assert_eq!(stat(&b, "chat", "query", "hit"), 1.0);
 
+    // B's index holds A's own vector now (from the query's answer): another wording with the
+    // stored question's words (similarity 1 to it) is a semantic hit in B with no query.
+    let same_words = "what is the capital of france";
+    let to_stored = cosine(
+        &bag_of_words_vector(stored),
+        &bag_of_words_vector(same_words),
+    );
+    assert!(to_stored > 0.999, "the test's texts: {to_stored}");
+    let local = ask(&b, CAROL, system, same_words);
+    assert_eq!(local.header("x-gateway-cache"), Some("semantic-hit"));
+    assert_eq!(local.json()["choices"][0]["message"]["content"], answer);
+    assert_eq!(
+        stat(&b, "chat", "query", "hit"),
+        1.0,
+        "served from B's own index"
+    );
+    assert_eq!(chats(&fake), 1);
+
     // Another team: the same rewording is a miss in B (the namespace filter), answered.
     let bob = ask(&b, BOB, system, reworded);
     assert_eq!(bob.status, 200);

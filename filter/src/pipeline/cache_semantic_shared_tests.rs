@@ -189,7 +189,7 @@ fn a_rewording_in_another_envoy_is_served_from_the_stored_vector() {
     let (mut request, token, query) = up_to_the_query(&b, &[0.96, 0.28]);
     assert_eq!(query["where"]["$and"][0]["ns"]["$eq"], ns, "same team");
     let found = json!({"ids": [[stored["ids"][0]]], "distances": [[0.04]],
-        "metadatas": [[metadata]]});
+        "metadatas": [[metadata]], "embeddings": [[[1.0, 0.0]]]});
     request.on_http_call_answer(&b, token, "200", found.to_string().as_bytes());
     let effects = request.take_effects();
     let (status, reply) = reply_of(&effects).expect("answered from the store");
@@ -215,6 +215,28 @@ fn a_rewording_in_another_envoy_is_served_from_the_stored_vector() {
     assert_eq!(send(&mut request, &b), Flow::Pause);
     assert!(reply_of(&request.take_effects()).is_some());
     assert_eq!(b.http_calls.borrow().len(), calls);
+
+    // ... and B's index now holds A's own vector (1, 0), from the query's answer: another
+    // rewording, cos((1, 0), (0.95, 0.3122...)) = 0.95 >= 0.9, is a local semantic hit (the
+    // exact get and the embeddings call, no query).
+    let mut b = b;
+    b.request_body = json!({"model": "demo-chat", "messages": [
+        {"role": "system", "content": "be brief"}, {"role": "user", "content": "France's capital?"}]})
+    .to_string()
+    .into_bytes();
+    let mut request = Request::new(config(), 0, b.now());
+    assert_eq!(send(&mut request, &b), Flow::Pause);
+    let (token, _, _) = last_call(&b);
+    request.on_http_call_answer(&b, token, "200", br#"{"ids":[],"metadatas":[]}"#);
+    let (token, path, _) = last_call(&b);
+    assert_eq!(path, "/v1/embeddings");
+    let vector = [0.95f32, (1.0f32 - 0.95 * 0.95).sqrt()];
+    let embedding = json!({"data": [{"embedding": vector}]}).to_string();
+    request.on_http_call_answer(&b, token, "200", embedding.as_bytes());
+    let effects = request.take_effects();
+    let (_, reply) = reply_of(&effects).expect("a local semantic hit");
+    assert_eq!(reply["choices"][0]["message"]["content"], "Paris.");
+    assert_eq!(b.http_calls.borrow().len(), calls + 2, "no query");
 }
 
 #[test]

@@ -52,15 +52,24 @@ fn key_of(id: &str) -> Option<[u8; 32]> {
     Some(key)
 }
 
+/// A neighbour to serve.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Served {
+    pub similarity: f32,
+    pub entry: Entry,
+    /// Its own vector, when the store sent it (for this Envoy's index).
+    pub vector: Option<Vec<f32>>,
+}
+
 /// The nearest neighbour at or above `threshold` that opens under `key`, is unexpired at `now`
-/// and no older than `max_age`: its similarity and entry.
+/// and no older than `max_age`.
 pub fn serve(
     key: &SealKey,
     mut neighbours: Vec<Neighbour>,
     threshold: f32,
     now: u64,
     max_age: Option<u64>,
-) -> Result<(f32, Entry), NoNeighbour> {
+) -> Result<Served, NoNeighbour> {
     if neighbours.is_empty() {
         return Err(NoNeighbour::Empty);
     }
@@ -89,7 +98,11 @@ pub fn serve(
         {
             continue;
         }
-        return Ok((similarity.min(1.0), entry));
+        return Ok(Served {
+            similarity: similarity.min(1.0),
+            entry,
+            vector: n.vector,
+        });
     }
     Err(if near_enough {
         NoNeighbour::Unusable
@@ -125,7 +138,16 @@ mod tests {
             distance,
             sealed: seal::seal(sealed_under, &e.key, [7; 12], &e.encode()).unwrap(),
             expires_at: e.expires,
+            vector: Some(vec![f32::from(e.key[0]), 1.0]),
         }
+    }
+
+    fn served(similarity: f32, e: &Entry) -> Result<Served, NoNeighbour> {
+        Ok(Served {
+            similarity,
+            entry: e.clone(),
+            vector: Some(vec![f32::from(e.key[0]), 1.0]),
+        })
     }
 
     #[test]
@@ -140,11 +162,11 @@ mod tests {
             200,
             None,
         );
-        assert_eq!(found, Ok((0.875, near.clone())));
+        assert_eq!(found, served(0.875, &near));
         // Exactly at the threshold: served (similarity >= threshold).
         assert_eq!(
             serve(&k, vec![neighbour(&far, 0.25, &k)], 0.75, 200, None),
-            Ok((0.75, far.clone()))
+            served(0.75, &far)
         );
         assert_eq!(
             serve(&k, vec![neighbour(&far, 0.25, &k)], 0.76, 200, None),
@@ -170,7 +192,7 @@ mod tests {
             200,
             None,
         );
-        assert_eq!(found, Ok((0.98, good.clone())));
+        assert_eq!(found, served(0.98, &good));
         // An entry moved under another id does not open.
         let mut moved = neighbour(&good, 0.0, &k);
         moved.id = crate::sha256::hex(&[9u8; 32]);

@@ -4,7 +4,8 @@
 //! text), fire-and-forget like the tier's other writes. A semantic local miss then asks the
 //! store for the nearest vectors of its namespace and context (`cache/shared/semantic.rs`
 //! picks the one to serve), the request paused for at most the tier's `timeout_ms`; a hit is
-//! served as a `semantic-hit` and copied into the local tier; anything else is a miss,
+//! served as a `semantic-hit` and copied into the local tier (its vector into the local
+//! index); anything else is a miss,
 //! counted (`gw_cache_shared`, operation `query`) and logged once per worker.
 
 use std::time::Duration;
@@ -12,8 +13,9 @@ use std::time::Duration;
 use super::shared::{count, log_failure, store_answered, Write};
 use super::{Entry, Host, Request};
 use crate::cache::entry::check_chat;
+use crate::cache::semantic_index::{Index, Item};
 use crate::cache::shared::collection::{self, VECTORS_HANDLE_KEY};
-use crate::cache::shared::semantic::{serve, NEIGHBOURS};
+use crate::cache::shared::semantic::{serve, Served, NEIGHBOURS};
 use crate::cache::shared::{namespace_hash, Record, StoreError};
 use crate::gateway::Plan;
 use crate::pipeline::{unix_seconds, Effect, Flow, HttpCall};
@@ -109,13 +111,20 @@ impl Request {
         } = query;
         let now = unix_seconds(host.now());
         match self.shared_neighbour(host, &handle, threshold, now, status, answer) {
-            Ok((similarity, entry)) => {
+            Ok(Served {
+                similarity,
+                entry,
+                vector,
+            }) => {
                 count(&mut self.effects, &plan.model, "query", "hit");
                 // Copied here under its own key too: the request that stored it is an exact
-                // hit in this Envoy from now on (the reply copies it under this request's key).
+                // hit in this Envoy from now on (the reply copies it under this request's key),
+                // and its own vector joins this Envoy's index (its own, not this request's:
+                // a rewording of a rewording would drift away from the answer).
                 if let Some(local) = self.local_tier(host) {
-                    if let Err(e) = local.put(&entry, now) {
-                        log::debug!("a shared semantic hit was not copied: {}", e.name());
+                    match local.put(&entry, now) {
+                        Ok(()) => self.index_shared_hit(host, &entry, vector, now),
+                        Err(e) => log::debug!("a shared semantic hit was not copied: {}", e.name()),
                     }
                 }
                 self.cache.shared.served = true;
@@ -131,6 +140,40 @@ impl Request {
         }
     }
 
+    /// A shared hit's own vector, in this Envoy's index under its context (the query was
+    /// filtered on this request's context, so it is the neighbour's too).
+    fn index_shared_hit(
+        &mut self,
+        host: &dyn Host,
+        entry: &Entry,
+        vector: Option<Vec<f32>>,
+        now: u64,
+    ) {
+        let Some(cache) = self.config.cache.as_ref() else {
+            return;
+        };
+        let bounds = cache.local.semantic;
+        let Some(vector) =
+            vector.filter(|v| !v.is_empty() && v.len() <= usize::from(bounds.max_dimensions))
+        else {
+            return;
+        };
+        let index = Index {
+            store: host.store(),
+            slots: bounds.slots,
+            bucket_entries: bounds.bucket_entries,
+        };
+        let item = Item {
+            created: entry.created,
+            expires: entry.expires,
+            entry: entry.key,
+            vector,
+        };
+        if let Err(e) = index.add(&self.cache.semantic.context, item, now) {
+            log::debug!("a shared semantic hit was not indexed ({e:?})");
+        }
+    }
+
     fn shared_neighbour(
         &mut self,
         host: &dyn Host,
@@ -139,7 +182,7 @@ impl Request {
         now: u64,
         status: &str,
         answer: &[u8],
-    ) -> Result<(f32, Entry), &'static str> {
+    ) -> Result<Served, &'static str> {
         let config = std::rc::Rc::clone(&self.config);
         let tier = config
             .cache

@@ -136,14 +136,24 @@ impl Request {
     /// How much of a callout's answer to read: a shared entry is larger than other answers.
     pub fn callout_answer_cap(&self, token: u32) -> usize {
         let shared = &self.cache.shared;
-        let entries = if shared.lookup.as_ref().is_some_and(|(t, _)| *t == token) {
-            1
+        let (entries, vector) = if shared.lookup.as_ref().is_some_and(|(t, _)| *t == token) {
+            (1, 0)
         } else if shared
             .vector_query
             .as_ref()
             .is_some_and(|q| q.token() == token)
         {
-            crate::cache::shared::semantic::NEIGHBOURS as usize
+            // A vector as JSON: at most this many bytes a float.
+            const FLOAT_TEXT: usize = 24;
+            let dims = self
+                .config
+                .cache
+                .as_ref()
+                .map_or(0, |c| usize::from(c.local.semantic.max_dimensions));
+            (
+                crate::cache::shared::semantic::NEIGHBOURS as usize,
+                dims.saturating_mul(FLOAT_TEXT),
+            )
         } else {
             return MAX_HTTP_CALLOUT_ANSWER;
         };
@@ -155,6 +165,7 @@ impl Request {
         (entry / 3)
             .saturating_mul(4)
             .saturating_add(ANSWER_OVERHEAD)
+            .saturating_add(vector)
             .saturating_mul(entries)
     }
 
