@@ -409,6 +409,8 @@ fn the_chroma_query_finds_neighbours_of_one_namespace_and_context_that_have_not_
     let ids: Vec<&str> = found.iter().map(|n| n.id.as_str()).collect();
     assert_eq!(ids, ["near", "farther"]);
     assert_eq!(found[1].sealed, b"farther");
+    // Each neighbour's vector comes back (`include: embeddings`), as stored.
+    assert_eq!(found[1].vector.as_deref(), Some([0.8f32, 0.6].as_slice()));
     // Cosine distance: 1 - 0.8 for the second, 0 for the first.
     assert!(found[0].distance.abs() < 1e-4, "{found:?}");
     assert!((found[1].distance - 0.2).abs() < 1e-3, "{found:?}");

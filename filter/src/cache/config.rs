@@ -78,6 +78,16 @@ impl CacheConfig {
         self.models.get(name)
     }
 
+    /// Some model shares its semantic entries (a semantic layer, and the shared tier on for it):
+    /// only then is the tier's vector collection looked up (and created).
+    pub fn shares_vectors(&self) -> bool {
+        self.shared.is_some()
+            && self
+                .models
+                .values()
+                .any(|m| m.shared && m.semantic.is_some())
+    }
+
     /// The shared tier's and the semantic layer's callout clusters, with the field that names
     /// each (the configuration root refuses one that is a provider's: the provider filter would
     /// run in this VM).

@@ -10,6 +10,7 @@
 
 mod hit;
 mod semantic;
+mod semantic_shared;
 mod shared;
 
 use serde_json::Value;

@@ -541,6 +541,8 @@ fn the_decision_is_handed_to_the_provider_filter_in_the_vm() {
     assert!(handoff::find(id.parse().unwrap()).is_none());
 }
 
+#[path = "cache_semantic_shared_tests.rs"]
+mod cache_semantic_shared_tests;
 #[path = "cache_semantic_tests.rs"]
 mod cache_semantic_tests;
 #[path = "cache_shared_tests.rs"]

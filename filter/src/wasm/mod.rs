@@ -13,7 +13,7 @@ use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
 use proxy_wasm::types::{BufferType, ContextType, LogLevel, MapType};
 
-use crate::cache::shared::collection::Keeper;
+use crate::cache::shared::collection::{Keeper, VECTORS_HANDLE_KEY};
 use crate::config::Config;
 use crate::pipeline::{Host, HttpCall, MAX_CALLOUT_ANSWER};
 
@@ -35,17 +35,30 @@ enum Role {
     Provider,
 }
 
-#[derive(Default)]
 struct Root {
     role: Option<Role>,
     config: Option<Rc<Config>>,
     started_unix: u64,
     /// Learns the cache's shared collection (`cache/shared/collection.rs`).
     keeper: Keeper,
+    /// Learns the collection of the semantic entries.
+    vectors_keeper: Keeper,
+}
+
+impl Default for Root {
+    fn default() -> Self {
+        Self {
+            role: None,
+            config: None,
+            started_unix: 0,
+            keeper: Keeper::default(),
+            vectors_keeper: Keeper::new(VECTORS_HANDLE_KEY),
+        }
+    }
 }
 
 impl Context for Root {
-    fn on_http_call_response(&mut self, _: u32, _: usize, body_size: usize, _: usize) {
+    fn on_http_call_response(&mut self, token: u32, _: usize, body_size: usize, _: usize) {
         let status = host::header(MapType::HttpCallResponseHeaders, ":status").unwrap_or_default();
         let answer = host::body(
             BufferType::HttpCallResponseBody,
@@ -59,10 +72,12 @@ impl Context for Root {
         else {
             return;
         };
-        let outcome = match self
-            .keeper
-            .on_answer(tier.api(), &host::HostStore, &status, &answer)
-        {
+        let (keeper, api) = if self.vectors_keeper.token == Some(token) {
+            (&mut self.vectors_keeper, tier.vectors_api())
+        } else {
+            (&mut self.keeper, tier.api())
+        };
+        let outcome = match keeper.on_answer(api, &host::HostStore, &status, &answer) {
             Ok(_) => "ready",
             Err(e) => e.name(),
         };
@@ -149,22 +164,32 @@ impl RootContext for Root {
         let Some(tier) = config.cache.as_ref().and_then(|c| c.shared.as_ref()) else {
             return;
         };
-        let Some(call) = self.keeper.on_tick(tier.api(), &host::HostStore, now) else {
-            return;
-        };
-        let started = downstream::WasmHost.call_http(HttpCall {
-            cluster: &tier.cluster,
-            path: &call.path,
-            headers: &[],
-            body: &call.body,
-            timeout: COLLECTION_LOOKUP_TIMEOUT,
-        });
-        if let Err(reason) = started {
-            self.keeper.not_sent(&reason);
-            host::count(
-                &crate::metrics::cache_shared("none", "collection", "unreachable"),
-                1,
-            );
+        let vectors = config.cache.as_ref().is_some_and(|c| c.shares_vectors());
+        let keepers = [
+            Some((&mut self.keeper, tier.api())),
+            vectors.then_some((&mut self.vectors_keeper, tier.vectors_api())),
+        ];
+        for (keeper, api) in keepers.into_iter().flatten() {
+            let Some(call) = keeper.on_tick(api, &host::HostStore, now) else {
+                continue;
+            };
+            let started = downstream::WasmHost.call_http(HttpCall {
+                cluster: &tier.cluster,
+                path: &call.path,
+                headers: &[],
+                body: &call.body,
+                timeout: COLLECTION_LOOKUP_TIMEOUT,
+            });
+            match started {
+                Ok(token) => keeper.token = Some(token),
+                Err(reason) => {
+                    keeper.not_sent(&reason);
+                    host::count(
+                        &crate::metrics::cache_shared("none", "collection", "unreachable"),
+                        1,
+                    );
+                }
+            }
         }
     }
 

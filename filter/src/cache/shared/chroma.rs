@@ -12,8 +12,9 @@
 //! - `.../collections/{id}/upsert` with `{"ids", "embeddings", "metadatas"}`
 //!   (`UpsertCollectionRecordsPayload`; `embeddings` is required);
 //! - `.../collections/{id}/query` with `{"query_embeddings", "n_results", "where", "include"}`
-//!   (`QueryRequestPayload`, answer `QueryResponse`: one list per query embedding), the
-//!   `where` filter an `$and` of `$eq` and `$gt` clauses.
+//!   (`QueryRequestPayload`, answer `QueryResponse`: one list per query embedding, and with
+//!   `embeddings` included each neighbour's vector, or null), the `where` filter an `$and` of
+//!   `$eq` and `$gt` clauses.
 //!
 //! A record: the sealed entry in base64 in metadata `sealed` (metadata, not the document:
 //! Chroma builds a full-text index of documents), `expires_at` (unix seconds), `ns` (namespace
@@ -171,7 +172,7 @@ impl VectorStore for Chroma {
                     {"ctx": {"$eq": context}},
                     {"expires_at": {"$gt": now}},
                 ]},
-                "include": ["metadatas", "distances"],
+                "include": ["metadatas", "distances", "embeddings"],
             }),
         )
     }
@@ -192,14 +193,25 @@ impl VectorStore for Chroma {
         if metadatas.len() != ids.len() || distances.len() != ids.len() {
             return Err(StoreError::Malformed);
         }
+        // Vectors are optional: a neighbour without one is still served (not indexed).
+        let vectors = first("embeddings").ok();
+        let vector_at = |at: usize| {
+            let values = vectors?.get(at)?.as_array()?;
+            values
+                .iter()
+                .map(|x| x.as_f64().map(|f| f as f32))
+                .collect::<Option<Vec<f32>>>()
+        };
         let mut found = Vec::with_capacity(ids.len());
-        for ((id, metadata), distance) in ids.iter().zip(metadatas).zip(distances) {
+        for (at, ((id, metadata), distance)) in ids.iter().zip(metadatas).zip(distances).enumerate()
+        {
             let (sealed, expires_at) = entry_of(metadata)?;
             found.push(Neighbour {
                 id: id.as_str().ok_or(StoreError::Malformed)?.to_string(),
                 distance: distance.as_f64().ok_or(StoreError::Malformed)?,
                 sealed,
                 expires_at,
+                vector: vector_at(at),
             });
         }
         Ok(found)

@@ -163,11 +163,13 @@ fn neighbours_are_searched_in_one_namespace_and_context_unexpired() {
         json!({"query_embeddings": [[0.5, 0.25]], "n_results": 3,
                "where": {"$and": [{"ns": {"$eq": "nshash"}}, {"ctx": {"$eq": "ctxhash"}},
                                   {"expires_at": {"$gt": 1000}}]},
-               "include": ["metadatas", "distances"]})
+               "include": ["metadatas", "distances", "embeddings"]})
     );
     // A `QueryResponse`: one list per query embedding.
-    let answer = json!({"ids": [["a", "b"]], "embeddings": null, "documents": null,
-        "uris": null, "include": ["metadatas", "distances"],
+    // With `embeddings` included (as the real server answers: one vector per neighbour, or
+    // null for one it has none of).
+    let answer = json!({"ids": [["a", "b"]], "embeddings": [[[0.5, 0.25], null]],
+        "documents": null, "uris": null, "include": ["metadatas", "distances", "embeddings"],
         "metadatas": [[{"sealed": b64(b"A"), "expires_at": 2000, "ns": "nshash", "ctx": "ctxhash"},
                        {"sealed": b64(b"B"), "expires_at": 3000, "ns": "nshash", "ctx": "ctxhash"}]],
         "distances": [[0.0625, 0.5]]});
@@ -179,18 +181,26 @@ fn neighbours_are_searched_in_one_namespace_and_context_unexpired() {
                 id: "a".into(),
                 distance: 0.0625,
                 sealed: b"A".to_vec(),
-                expires_at: 2000
+                expires_at: 2000,
+                vector: Some(vec![0.5, 0.25]),
             },
             Neighbour {
                 id: "b".into(),
                 distance: 0.5,
                 sealed: b"B".to_vec(),
-                expires_at: 3000
+                expires_at: 3000,
+                vector: None,
             },
         ])
     );
     let empty = json!({"ids": [[]], "metadatas": [[]], "distances": [[]]}).to_string();
     assert_eq!(chroma().query_answer("200", empty.as_bytes()), Ok(vec![]));
+    // A server that leaves the vectors out: neighbours without them.
+    let bare = json!({"ids": [["a"]], "distances": [[0.1]],
+        "metadatas": [[{"sealed": b64(b"A"), "expires_at": 2000}]]})
+    .to_string();
+    let found = chroma().query_answer("200", bare.as_bytes()).unwrap();
+    assert_eq!(found[0].vector, None);
     let uneven = json!({"ids": [["a"]], "metadatas": [[]], "distances": [[0.1]]}).to_string();
     assert_eq!(
         chroma().query_answer("200", uneven.as_bytes()),

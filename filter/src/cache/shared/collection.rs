@@ -3,7 +3,8 @@
 //! the collection (created on first use, found after), and writes the handle to shared data,
 //! where every request of every worker reads it. Until it is known, a lookup is a miss
 //! (`not_ready`) and a store is skipped. A request that finds the collection gone (the store was
-//! reset) clears the handle, and the next tick looks it up again.
+//! reset) clears the handle, and the next tick looks it up again. The semantic entries'
+//! collection (`vector_collection`) has a keeper and a handle of its own.
 
 use super::{StoreCall, StoreError, VectorStore};
 use crate::quota::SharedStore;
@@ -11,12 +12,20 @@ use crate::quota::SharedStore;
 /// The shared-data key of the handle.
 pub const HANDLE_KEY: &str = "gw.cache.shared.collection";
 
+/// The shared-data key of the semantic entries' collection's handle.
+pub const VECTORS_HANDLE_KEY: &str = "gw.cache.shared.vectors";
+
 /// A lookup that got no answer in this many seconds may be sent again.
 const RETRY_SECS: u64 = 5;
 
 /// The handle every request uses; `None` until a root context learned it.
 pub fn handle(shared: &dyn SharedStore) -> Option<String> {
-    let (bytes, _) = shared.get(HANDLE_KEY).ok()??;
+    handle_at(shared, HANDLE_KEY)
+}
+
+/// The handle kept under `key` ([`HANDLE_KEY`] or [`VECTORS_HANDLE_KEY`]).
+pub fn handle_at(shared: &dyn SharedStore, key: &str) -> Option<String> {
+    let (bytes, _) = shared.get(key).ok()??;
     let handle = String::from_utf8(bytes).ok()?;
     (!handle.is_empty()).then_some(handle)
 }
@@ -24,22 +33,47 @@ pub fn handle(shared: &dyn SharedStore) -> Option<String> {
 /// A request found the collection gone: the handle is cleared (unless another request already
 /// replaced it) so the next tick looks the collection up again.
 pub fn forget(shared: &dyn SharedStore, gone: &str) {
-    if let Ok(Some((bytes, cas))) = shared.get(HANDLE_KEY) {
+    forget_at(shared, HANDLE_KEY, gone);
+}
+
+/// [`forget`] for the handle kept under `key`.
+pub fn forget_at(shared: &dyn SharedStore, key: &str, gone: &str) {
+    if let Ok(Some((bytes, cas))) = shared.get(key) {
         if bytes == gone.as_bytes() {
-            let _ = shared.set(HANDLE_KEY, b"", Some(cas));
+            let _ = shared.set(key, b"", Some(cas));
         }
     }
 }
 
 /// One worker's root context: whether its lookup is out, and whether its last failure was
 /// logged (a store that stays down is logged once, not every tick).
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Keeper {
+    /// Where the handle is kept in shared data.
+    handle_key: &'static str,
     asked_at: Option<u64>,
+    /// The lookup's callout, to tell its answer from another keeper's.
+    pub token: Option<u32>,
     failure_logged: bool,
 }
 
+impl Default for Keeper {
+    fn default() -> Self {
+        Self::new(HANDLE_KEY)
+    }
+}
+
 impl Keeper {
+    /// The keeper of the handle under `handle_key`.
+    pub fn new(handle_key: &'static str) -> Self {
+        Self {
+            handle_key,
+            asked_at: None,
+            token: None,
+            failure_logged: false,
+        }
+    }
+
     /// On each tick: the lookup to send, if the handle is unknown and no lookup is out.
     pub fn on_tick(
         &mut self,
@@ -47,7 +81,7 @@ impl Keeper {
         shared: &dyn SharedStore,
         now: u64,
     ) -> Option<StoreCall> {
-        if handle(shared).is_some() {
+        if handle_at(shared, self.handle_key).is_some() {
             return None;
         }
         if self
@@ -63,6 +97,7 @@ impl Keeper {
     /// The lookup could not be sent.
     pub fn not_sent(&mut self, reason: &str) {
         self.asked_at = None;
+        self.token = None;
         if !std::mem::replace(&mut self.failure_logged, true) {
             log::warn!("cache shared tier: the collection lookup could not start ({reason}); shared lookups are misses until it succeeds (logged once)");
         }
@@ -77,11 +112,13 @@ impl Keeper {
         body: &[u8],
     ) -> Result<String, StoreError> {
         self.asked_at = None;
+        self.token = None;
+        let key = self.handle_key;
         match store.collection_answer(status, body) {
             Ok(handle) => {
-                let written = match shared.get(HANDLE_KEY) {
-                    Ok(Some((_, cas))) => shared.set(HANDLE_KEY, handle.as_bytes(), Some(cas)),
-                    _ => shared.set(HANDLE_KEY, handle.as_bytes(), None),
+                let written = match shared.get(key) {
+                    Ok(Some((_, cas))) => shared.set(key, handle.as_bytes(), Some(cas)),
+                    _ => shared.set(key, handle.as_bytes(), None),
                 };
                 if written.is_ok() {
                     self.failure_logged = false;
@@ -175,5 +212,30 @@ mod tests {
         forget(&shared, UUID);
         assert_eq!(handle(&shared), None);
         assert!(keeper.on_tick(&store, &shared, 201).is_some());
+    }
+
+    #[test]
+    fn the_vectors_handle_is_kept_apart() {
+        let shared = Shared::default();
+        let vectors = Chroma {
+            collection: "gw_cache_vectors".into(),
+            ..chroma()
+        };
+        let mut exact = Keeper::default();
+        let mut semantic = Keeper::new(VECTORS_HANDLE_KEY);
+        let answer = format!(r#"{{"id":"{UUID}","name":"gw_cache_vectors"}}"#);
+        let call = semantic.on_tick(&vectors, &shared, 100).unwrap();
+        assert!(call.body.windows(16).any(|w| w == b"gw_cache_vectors"));
+        assert!(semantic
+            .on_answer(&vectors, &shared, "200", answer.as_bytes())
+            .is_ok());
+        assert_eq!(
+            handle_at(&shared, VECTORS_HANDLE_KEY).as_deref(),
+            Some(UUID)
+        );
+        assert_eq!(handle(&shared), None, "the exact handle is still unknown");
+        assert!(exact.on_tick(&chroma(), &shared, 100).is_some());
+        forget_at(&shared, VECTORS_HANDLE_KEY, UUID);
+        assert_eq!(handle_at(&shared, VECTORS_HANDLE_KEY), None);
     }
 }

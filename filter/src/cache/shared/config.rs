@@ -4,8 +4,13 @@
 //! "shared": {"store": "chroma", "cluster": "chroma", "key_env": "GATEWAY_CACHE_KEY",
 //!            "timeout_ms": 50, "write_timeout_ms": 1000,
 //!            "chroma": {"tenant": "default_tenant", "database": "default_database",
-//!                       "collection": "ai_gateway_cache"}}
+//!                       "collection": "ai_gateway_cache",
+//!                       "vector_collection": "ai_gateway_cache_vectors"}}
 //! ```
+//!
+//! `vector_collection` holds the semantic layer's vectors (Chroma fixes a collection's dimension
+//! at its first record, and exact entries carry a one-dimension vector): by default the
+//! collection's name with `_vectors`.
 //!
 //! Refused at start, naming the field: a cluster that is a provider's (a callout into a provider
 //! cluster runs the provider filter in this VM and traps it), no key in the environment (entries
@@ -43,6 +48,8 @@ impl Store {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SharedTier {
     pub store: Store,
+    /// The same store's collection of semantic entries (vectors of an embeddings model).
+    pub vectors: Store,
     /// The Envoy cluster of the store (never a provider's).
     pub cluster: String,
     pub key: SealKey,
@@ -55,6 +62,11 @@ pub struct SharedTier {
 impl SharedTier {
     pub fn api(&self) -> &dyn VectorStore {
         self.store.api()
+    }
+
+    /// The store's API on the collection of semantic entries.
+    pub fn vectors_api(&self) -> &dyn VectorStore {
+        self.vectors.api()
     }
 
     /// The collection lookup the root context sends.
@@ -80,6 +92,7 @@ struct RawChroma {
     tenant: Option<String>,
     database: Option<String>,
     collection: Option<String>,
+    vector_collection: Option<String>,
 }
 
 /// Compiles `cache.shared`; `env` gives the sealing key's variable. (Its cluster is checked
@@ -133,6 +146,7 @@ pub fn compile(
         tenant: None,
         database: None,
         collection: None,
+        vector_collection: None,
     });
     let name = |value: Option<String>, default: &str, field: &str| {
         let value = value.unwrap_or_else(|| default.into());
@@ -145,13 +159,29 @@ pub fn compile(
             ))
         }
     };
-    let store = Store::Chroma(Chroma {
+    let exact = Chroma {
         tenant: name(chroma.tenant, "default_tenant", "tenant")?,
         database: name(chroma.database, "default_database", "database")?,
         collection: name(chroma.collection, "ai_gateway_cache", "collection")?,
-    });
+    };
+    let default_vectors = format!("{}_vectors", exact.collection);
+    let vectors = Chroma {
+        collection: name(
+            chroma.vector_collection,
+            &default_vectors,
+            "vector_collection",
+        )?,
+        ..exact.clone()
+    };
+    if vectors.collection == exact.collection {
+        return Err(err(
+            format!("{AT}.chroma.vector_collection"),
+            "must differ from the collection of exact entries (Chroma fixes a collection's dimension at its first record)",
+        ));
+    }
     Ok(SharedTier {
-        store,
+        store: Store::Chroma(exact),
+        vectors: Store::Chroma(vectors),
         cluster,
         key,
         timeout_ms,
@@ -217,6 +247,14 @@ mod tests {
             })
         );
         assert_eq!(
+            t.vectors,
+            Store::Chroma(Chroma {
+                tenant: "default_tenant".into(),
+                database: "default_database".into(),
+                collection: "ai_gateway_cache_vectors".into(),
+            })
+        );
+        assert_eq!(
             t.collection_call().path,
             "/api/v2/tenants/default_tenant/databases/default_database/collections"
         );
@@ -264,6 +302,14 @@ mod tests {
                 "cache.shared",
             ),
             (json!({"cluster": "c", "ttl": 3}), "cache.shared"),
+            (
+                json!({"cluster": "c", "chroma": {"collection": "x".repeat(60)}}),
+                "cache.shared.chroma.vector_collection",
+            ),
+            (
+                json!({"cluster": "c", "chroma": {"collection": "same", "vector_collection": "same"}}),
+                "cache.shared.chroma.vector_collection",
+            ),
         ];
         for (doc, field) in cases {
             let e = compile_json(doc.clone()).unwrap_err();

@@ -16,6 +16,7 @@ mod chroma_tests;
 pub mod collection;
 pub mod config;
 pub mod seal;
+pub mod semantic;
 
 pub use config::SharedTier;
 
@@ -55,6 +56,8 @@ pub struct Neighbour {
     pub distance: f64,
     pub sealed: Vec<u8>,
     pub expires_at: u64,
+    /// Its vector, when the store sent it back (the local index keeps it on a hit).
+    pub vector: Option<Vec<f32>>,
 }
 
 /// Why a call to the store gave nothing usable. Every one is a miss for the request.

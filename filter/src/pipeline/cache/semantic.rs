@@ -40,9 +40,9 @@ pub(in crate::pipeline) struct SemanticState {
     waiting: Option<(Plan, Vec<u8>)>,
     /// A similar entry may be served (not with `Cache-Control: no-cache`).
     lookup: bool,
-    context: [u8; 32],
+    pub(super) context: [u8; 32],
     /// This request's vector, added to the index when its answer is stored.
-    vector: Option<Vec<f32>>,
+    pub(super) vector: Option<Vec<f32>>,
 }
 
 impl SemanticState {
@@ -184,8 +184,29 @@ impl Request {
             {
                 return self.reply_semantic_hit(host, plan, &body, entry, similarity, now);
             }
+            // Not in this Envoy: the shared tier's vectors, when the model shares.
+            let (plan, body) =
+                match self.shared_semantic_lookup(host, plan, body, &vector, settings.threshold) {
+                    None => {
+                        self.cache.semantic.vector = Some(vector);
+                        return Flow::Pause; // resumed by on_shared_semantic_answer
+                    }
+                    Some(back) => back,
+                };
             self.count_semantic(&plan.model, "miss");
+            return self.semantic_go_on(host, plan, body, vector);
         }
+        self.semantic_go_on(host, plan, body, vector)
+    }
+
+    /// No semantic hit: the request goes on, its vector kept for its answer.
+    fn semantic_go_on(
+        &mut self,
+        host: &dyn Host,
+        plan: Plan,
+        body: Vec<u8>,
+        vector: Vec<f32>,
+    ) -> Flow {
         self.cache.semantic.vector = Some(vector);
         self.hand_on(host, plan, body)
     }
@@ -227,7 +248,7 @@ impl Request {
     /// Answers from a similar request's entry: copied under this request's exact key (the next
     /// identical request is an exact hit), the admitted request's reservation settled as a
     /// hit's (the request counts, its tokens and cost are given back), then replied as a hit.
-    fn reply_semantic_hit(
+    pub(super) fn reply_semantic_hit(
         &mut self,
         host: &dyn Host,
         plan: Plan,
@@ -294,7 +315,7 @@ impl Request {
         self.emit(Effect::Count(metrics::cache_store(model, outcome), 1));
     }
 
-    fn count_semantic(&mut self, model: &str, outcome: &str) {
+    pub(super) fn count_semantic(&mut self, model: &str, outcome: &str) {
         self.emit(Effect::Count(
             metrics::cache_lookup(model, LAYER, outcome),
             1,

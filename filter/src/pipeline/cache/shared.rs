@@ -13,7 +13,9 @@ use std::time::Duration;
 use super::Pending;
 use crate::cache::entry::Entry;
 use crate::cache::shared::seal::{self, NONCE_BYTES};
-use crate::cache::shared::{collection, namespace_hash, record_id, Record, StoreError};
+use crate::cache::shared::{
+    collection, namespace_hash, record_id, Record, SharedTier, StoreCall, StoreError,
+};
 use crate::gateway::Prepared;
 use crate::metrics;
 use crate::pipeline::{
@@ -35,13 +37,34 @@ pub(in crate::pipeline) struct SharedState {
     /// The lookup out, its collection handle, and the request waiting for it.
     lookup: Option<(u32, String)>,
     parked: Option<(Prepared, Vec<u8>)>,
-    /// Writes out (token, model) whose answers may still come while the request lives.
-    writes: Vec<(u32, String)>,
+    /// Writes out (token, model, which) whose answers may still come while the request lives.
+    writes: Vec<(u32, String, Write)>,
+    /// The semantic lookup out (`semantic_shared.rs`).
+    pub(super) vector_query: Option<super::semantic_shared::VectorQuery>,
     /// The request was answered from the shared tier.
     pub(super) served: bool,
 }
 
-fn count(host_effects: &mut Vec<Effect>, model: &str, operation: &str, outcome: &str) {
+/// Which record a write puts.
+#[derive(Clone, Copy)]
+pub(super) enum Write {
+    /// The sealed entry, under its exact key's id.
+    Entry,
+    /// The same with its vector, in the vector collection.
+    Vector,
+}
+
+impl Write {
+    /// The `operation` label of the stat.
+    fn operation(self) -> &'static str {
+        match self {
+            Self::Entry => "put",
+            Self::Vector => "put_vector",
+        }
+    }
+}
+
+pub(super) fn count(host_effects: &mut Vec<Effect>, model: &str, operation: &str, outcome: &str) {
     host_effects.push(Effect::Count(
         metrics::cache_shared(model, operation, outcome),
         1,
@@ -49,7 +72,7 @@ fn count(host_effects: &mut Vec<Effect>, model: &str, operation: &str, outcome: 
 }
 
 /// A failure of the store: logged once per worker until the store answers again.
-fn log_failure(what: &str, error: &dyn std::fmt::Display) {
+pub(super) fn log_failure(what: &str, error: &dyn std::fmt::Display) {
     if !FAILURE_LOGGED.replace(true) {
         log::warn!(
             "cache shared tier: a {what} failed ({error}); requests go on as local misses (logged once until the store answers again)"
@@ -57,7 +80,7 @@ fn log_failure(what: &str, error: &dyn std::fmt::Display) {
     }
 }
 
-fn store_answered() {
+pub(super) fn store_answered() {
     if FAILURE_LOGGED.replace(false) {
         log::info!("cache shared tier: the store answers again");
     }
@@ -112,16 +135,38 @@ impl Request {
 
     /// How much of a callout's answer to read: a shared entry is larger than other answers.
     pub fn callout_answer_cap(&self, token: u32) -> usize {
-        match (&self.cache.shared.lookup, &self.cache.pending) {
-            (Some((t, _)), Some(p)) if *t == token => {
-                // base64 makes 4 bytes of 3.
-                let entry = p.settings.max_entry_bytes.saturating_add(ANSWER_OVERHEAD);
-                (entry / 3)
-                    .saturating_mul(4)
-                    .saturating_add(ANSWER_OVERHEAD)
-            }
-            _ => MAX_HTTP_CALLOUT_ANSWER,
-        }
+        let shared = &self.cache.shared;
+        let (entries, vector) = if shared.lookup.as_ref().is_some_and(|(t, _)| *t == token) {
+            (1, 0)
+        } else if shared
+            .vector_query
+            .as_ref()
+            .is_some_and(|q| q.token() == token)
+        {
+            // A vector as JSON: at most this many bytes a float.
+            const FLOAT_TEXT: usize = 24;
+            let dims = self
+                .config
+                .cache
+                .as_ref()
+                .map_or(0, |c| usize::from(c.local.semantic.max_dimensions));
+            (
+                crate::cache::shared::semantic::NEIGHBOURS as usize,
+                dims.saturating_mul(FLOAT_TEXT),
+            )
+        } else {
+            return MAX_HTTP_CALLOUT_ANSWER;
+        };
+        let Some(p) = &self.cache.pending else {
+            return MAX_HTTP_CALLOUT_ANSWER;
+        };
+        // base64 makes 4 bytes of 3.
+        let entry = p.settings.max_entry_bytes.saturating_add(ANSWER_OVERHEAD);
+        (entry / 3)
+            .saturating_mul(4)
+            .saturating_add(ANSWER_OVERHEAD)
+            .saturating_add(vector)
+            .saturating_mul(entries)
     }
 
     /// A callout's answer, when it is the shared tier's; false when it is another stage's.
@@ -137,11 +182,18 @@ impl Request {
             .shared
             .writes
             .iter()
-            .position(|(t, _)| *t == token)
+            .position(|(t, _, _)| *t == token)
         {
-            let (_, model) = self.cache.shared.writes.remove(at);
-            self.on_shared_write_answer(&model, status, answer);
+            let (_, model, write) = self.cache.shared.writes.remove(at);
+            self.on_shared_write_answer(&model, write, status, answer);
             return true;
+        }
+        if let Some(query) = self.cache.shared.vector_query.take() {
+            if query.token() == token {
+                self.on_shared_semantic_answer(host, query, status, answer);
+                return true;
+            }
+            self.cache.shared.vector_query = Some(query);
         }
         let handle = match self.cache.shared.lookup.take() {
             Some((t, handle)) if t == token => handle,
@@ -260,16 +312,27 @@ impl Request {
         };
         let id = record_id(&entry.key);
         let namespace = namespace_hash(&pending.namespace);
-        let call = tier.api().put_call(
-            &handle,
-            &Record {
-                id: &id,
-                sealed: &sealed,
-                expires_at: entry.expires,
-                namespace: &namespace,
-                vector: None,
-            },
-        );
+        let record = Record {
+            id: &id,
+            sealed: &sealed,
+            expires_at: entry.expires,
+            namespace: &namespace,
+            vector: None,
+        };
+        let call = tier.api().put_call(&handle, &record);
+        self.shared_write(host, tier, call, model, Write::Entry);
+        self.shared_semantic_store(host, model, entry, record);
+    }
+
+    /// Sends a write, fire-and-forget.
+    pub(super) fn shared_write(
+        &mut self,
+        host: &dyn Host,
+        tier: &SharedTier,
+        call: StoreCall,
+        model: &str,
+        write: Write,
+    ) {
         let started = host.call_http(HttpCall {
             headers: &[],
             cluster: &tier.cluster,
@@ -277,21 +340,25 @@ impl Request {
             body: &call.body,
             timeout: Duration::from_millis(tier.write_timeout_ms),
         });
+        let operation = write.operation();
         match started {
             Ok(token) => {
-                self.cache.shared.writes.push((token, model.to_string()));
-                count(&mut self.effects, model, "put", "sent");
+                self.cache
+                    .shared
+                    .writes
+                    .push((token, model.to_string(), write));
+                count(&mut self.effects, model, operation, "sent");
             }
             Err(reason) => {
                 log_failure("write", &format!("could not start: {reason}"));
-                count(&mut self.effects, model, "put", "unreachable");
+                count(&mut self.effects, model, operation, "unreachable");
             }
         }
     }
 
     /// A write's answer that came while its request still lived (most come after it ended and
     /// are dropped unread; `sent` counts every write).
-    fn on_shared_write_answer(&mut self, model: &str, status: &str, answer: &[u8]) {
+    fn on_shared_write_answer(&mut self, model: &str, write: Write, status: &str, answer: &[u8]) {
         let config = std::rc::Rc::clone(&self.config);
         let Some(tier) = config.cache.as_ref().and_then(|c| c.shared.as_ref()) else {
             return;
@@ -299,11 +366,11 @@ impl Request {
         match tier.api().put_answer(status, answer) {
             Ok(()) => {
                 store_answered();
-                count(&mut self.effects, model, "put", "stored");
+                count(&mut self.effects, model, write.operation(), "stored");
             }
             Err(e) => {
                 log_failure("write", &e);
-                count(&mut self.effects, model, "put", e.name());
+                count(&mut self.effects, model, write.operation(), e.name());
             }
         }
     }
