@@ -5,7 +5,8 @@
 //! measured run the driver reads the gateway's `gw_cache_lookups` from Envoy's
 //! `/stats/prometheus` (the hit rate the gateway reached) and computes, on the same stretch of
 //! the sequence, the hit rate of an ideal cache with as many entries as the local tier has
-//! slots (Belady's MIN: on a miss with the cache full, drop the entry needed again latest).
+//! slots (Belady's MIN: on a miss with the cache full, drop the entry needed again latest), of
+//! a least-recently-used one of that size, and of an unbounded one.
 //! README "Benchmarks" says how to read the two.
 
 use std::collections::{BTreeSet, HashMap};
@@ -128,6 +129,37 @@ pub fn ideal_hits(keys: &[u32], counted_from: usize, capacity: usize) -> u64 {
     hits
 }
 
+/// Hits of a least-recently-used cache of `capacity` entries over `keys` (the usual online
+/// policy: no knowledge of the future), counting only the hits at positions from
+/// `counted_from`.
+pub fn lru_hits(keys: &[u32], counted_from: usize, capacity: usize) -> u64 {
+    let mut last_use: HashMap<u32, usize> = HashMap::new();
+    let mut by_use: BTreeSet<(usize, u32)> = BTreeSet::new();
+    let mut hits = 0u64;
+    for (i, k) in keys.iter().enumerate() {
+        if let Some(last) = last_use.get_mut(k) {
+            by_use.remove(&(*last, *k));
+            *last = i;
+            by_use.insert((i, *k));
+            if i >= counted_from {
+                hits += 1;
+            }
+            continue;
+        }
+        if capacity == 0 {
+            continue;
+        }
+        if last_use.len() >= capacity {
+            if let Some((_, victim)) = by_use.pop_first() {
+                last_use.remove(&victim);
+            }
+        }
+        last_use.insert(*k, i);
+        by_use.insert((i, *k));
+    }
+    hits
+}
+
 /// The exact layer's lookups of one model in Envoy's Prometheus text.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct Lookups {
@@ -178,6 +210,8 @@ pub struct HitFigures {
     pub gateway: Lookups,
     pub ideal_hits: u64,
     pub capacity: usize,
+    /// Hits of a least-recently-used cache of `capacity` entries.
+    pub lru_hits: u64,
     /// Hits of a cache that keeps every question (only first requests miss).
     pub unbounded_hits: u64,
 }
@@ -185,6 +219,10 @@ pub struct HitFigures {
 impl HitFigures {
     pub fn ideal_rate(&self) -> Option<f64> {
         self.share(self.ideal_hits)
+    }
+
+    pub fn lru_rate(&self) -> Option<f64> {
+        self.share(self.lru_hits)
     }
 
     pub fn unbounded_rate(&self) -> Option<f64> {
@@ -202,6 +240,8 @@ impl HitFigures {
             "gateway_hit_rate": self.gateway.rate().map(|x| round(x, 4)),
             "ideal_capacity": self.capacity, "ideal_hits": self.ideal_hits,
             "ideal_hit_rate": self.ideal_rate().map(|x| round(x, 4)),
+            "lru_hits": self.lru_hits,
+            "lru_hit_rate": self.lru_rate().map(|x| round(x, 4)),
             "unbounded_hits": self.unbounded_hits,
             "unbounded_hit_rate": self.unbounded_rate().map(|x| round(x, 4))})
     }
@@ -282,6 +322,7 @@ impl Mix {
             gateway: before.since(after),
             ideal_hits: ideal_hits(&keys, from as usize, self.slots),
             capacity: self.slots,
+            lru_hits: lru_hits(&keys, from as usize, self.slots),
             unbounded_hits: ideal_hits(&keys, from as usize, usize::MAX),
         }
     }
@@ -319,14 +360,14 @@ pub fn hit_table(scenarios: &[Scenario], conns: u64) -> String {
             continue;
         }
         md.push_str(&format!(
-            "\n**Cache hit rate, {}** (the gateway's `gw_cache_lookups` of the exact layer, read before and after each run; the ideal cache has as many entries as the local tier has slots, stores every miss and, when full, drops the entry needed again latest; an unbounded cache misses only a question's first request)\n\n",
+            "\n**Cache hit rate, {}** (the gateway's `gw_cache_lookups` of the exact layer, read before and after each run; the ideal cache has as many entries as the local tier has slots, stores every miss and, when full, drops the entry needed again latest; an LRU cache of as many entries drops the one used longest ago; an unbounded cache misses only a question's first request)\n\n",
             s.label
         ));
-        md.push_str("| Run | requests (sequence positions) | gateway lookups | gateway hit rate | ideal cache | ideal hit rate | unbounded cache hit rate | req/s | proxy CPU/req |\n|---|--:|--:|--:|--:|--:|--:|--:|--:|\n");
+        md.push_str("| Run | requests (sequence positions) | gateway lookups | gateway hit rate | cache size | ideal hit rate | LRU hit rate | unbounded cache hit rate | req/s | proxy CPU/req |\n|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n");
         for (run, m) in runs {
             let Some(h) = &m.hits else { continue };
             md.push_str(&format!(
-                "| {run} | {} ({}–{}) | {} | {} | {} entries | {} | {} | {} | {:.0} µs |\n",
+                "| {run} | {} ({}–{}) | {} | {} | {} entries | {} | {} | {} | {} | {:.0} µs |\n",
                 grouped(m.wrk.requests as f64),
                 grouped(h.from as f64),
                 grouped(h.to as f64),
@@ -334,6 +375,7 @@ pub fn hit_table(scenarios: &[Scenario], conns: u64) -> String {
                 pct(h.gateway.rate()),
                 h.capacity,
                 pct(h.ideal_rate()),
+                pct(h.lru_rate()),
                 pct(h.unbounded_rate()),
                 grouped(m.wrk.rps),
                 m.cpu_us_per_request(),
