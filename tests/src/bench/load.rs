@@ -36,6 +36,8 @@ pub struct WrkFigures {
     pub errors: u64,
     /// Responses with a status other than 2xx/3xx.
     pub non_2xx: u64,
+    /// Requests the script generated (wrk-mix.lua only: how far its sequence went).
+    pub sent: Option<u64>,
 }
 
 impl WrkFigures {
@@ -67,6 +69,18 @@ pub fn wrk(
     connections: u32,
     duration: Duration,
 ) -> Result<WrkFigures, String> {
+    wrk_with_env(lua, target, body, connections, duration, &[])
+}
+
+/// [`wrk`] with more environment for the script (wrk-mix.lua's bodies and sequence).
+pub fn wrk_with_env(
+    lua: &Path,
+    target: &Target,
+    body: &Path,
+    connections: u32,
+    duration: Duration,
+    env: &[(String, String)],
+) -> Result<WrkFigures, String> {
     let headers: String = target
         .headers
         .iter()
@@ -81,6 +95,7 @@ pub fn wrk(
         .arg(&url)
         .env("BENCH_BODY", body)
         .env("BENCH_HEADERS", headers)
+        .envs(env.iter().map(|(k, v)| (k, v)))
         .output()
         .map_err(|e| format!("running wrk: {e} (is it installed? `make bench` installs it)"))?;
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -117,6 +132,7 @@ pub fn wrk(
             .map(|k| num(k) as u64)
             .sum(),
         non_2xx: num("status_errors") as u64,
+        sent: v["sent"].as_u64(),
     })
 }
 

@@ -3,6 +3,7 @@
 //! asked, against other gateways, all in one run on this machine. The driver is
 //! `src/bin/bench.rs`; README "Benchmarks" describes what is measured and shows a run.
 
+pub mod cachemix;
 pub mod load;
 pub mod native;
 pub mod peers;
@@ -48,6 +49,10 @@ pub struct Settings {
     /// How many times the saturating JSON run is repeated, the scenarios alternating in order
     /// (`BENCH_ROUNDS`): one run cannot tell apart differences under about 10%.
     pub rounds: usize,
+    /// Distinct questions of the repeated workload (scenario 6b, `BENCH_MIX_KEYS`).
+    pub mix_keys: usize,
+    /// The local tier's slots in that scenario (`BENCH_MIX_SLOTS`).
+    pub mix_slots: usize,
 }
 
 fn env_num<T: std::str::FromStr>(name: &str, default: T) -> T {
@@ -80,6 +85,8 @@ impl Settings {
                 .filter(|v| !v.is_empty()),
             nice: env_num("BENCH_NICE", -20i32).clamp(-20, 19),
             rounds: env_num("BENCH_ROUNDS", 1usize).clamp(1, 20),
+            mix_keys: env_num("BENCH_MIX_KEYS", cachemix::DEFAULT_KEYS).clamp(1, 100_000),
+            mix_slots: env_num("BENCH_MIX_SLOTS", cachemix::DEFAULT_SLOTS).clamp(1, 1 << 20),
         }
     }
 
@@ -93,7 +100,10 @@ impl Settings {
         json!({"duration_s": self.duration.as_secs(), "warmup_s": self.warmup.as_secs(),
             "connections": self.connections, "proxy_cpus": self.proxy_cpus,
             "stream_requests_max": self.stream_requests, "peers": self.peers, "wrk_threads": 1,
-            "nice": self.nice, "baseline": self.baseline, "rounds": self.rounds})
+            "nice": self.nice, "baseline": self.baseline, "rounds": self.rounds,
+            "cache_mix": {"keys": self.mix_keys, "slots": self.mix_slots,
+                "zipf_s": cachemix::ZIPF_S, "seed": cachemix::SEED,
+                "sequence_len": cachemix::SEQUENCE_LEN}})
     }
 }
 
@@ -203,6 +213,17 @@ pub fn cache_options(gateway: &Options) -> Options {
     let mut options = gateway.clone();
     let mut config = plugin_config();
     config["cache"] = json!({"models": {"gpt-4o-mini": {"ttl": 86400}}});
+    options.plugin_config = Some(config);
+    options
+}
+
+/// The gateway's options for the repeated workload (scenario 6b): the cache on for the
+/// OpenAI-compatible model, the local tier with `slots` slots (so at most that many entries).
+pub fn cache_mix_options(gateway: &Options, slots: usize) -> Options {
+    let mut options = gateway.clone();
+    let mut config = plugin_config();
+    config["cache"] = json!({"local": {"slots": slots},
+        "models": {"gpt-4o-mini": {"ttl": 86400}}});
     options.plugin_config = Some(config);
     options
 }
@@ -622,6 +643,7 @@ impl Meter {
 }
 
 /// One wrk run with the proxy's CPU time around it.
+#[allow(clippy::too_many_arguments)]
 fn measure(
     lua: &Path,
     proxy: &Proxy,
@@ -630,6 +652,7 @@ fn measure(
     duration: Duration,
     notes: &mut Vec<String>,
     label: &str,
+    mix: Option<&mut cachemix::Mix>,
 ) -> Result<Measured, String> {
     let what = format!(
         "{} at c={connections}",
@@ -639,9 +662,24 @@ fn measure(
             "JSON"
         }
     );
+    let before = mix.as_ref().map(|m| m.lookups()).transpose()?;
     let meter = Meter::start(proxy);
-    let wrk = load::wrk(lua, &proxy.target(), body, connections, duration)?;
+    let wrk = match mix.as_deref() {
+        None => load::wrk(lua, &proxy.target(), body, connections, duration)?,
+        Some(m) => load::wrk_with_env(
+            &m.lua,
+            &proxy.target(),
+            body,
+            connections,
+            duration,
+            &m.env(),
+        )?,
+    };
     let (cpu_s, foreign_share) = meter.finish(proxy, wrk.duration_s);
+    let hits = match (mix, before) {
+        (Some(m), Some(before)) => Some(mix_figures(m, &wrk, before, notes)?),
+        _ => None,
+    };
     if !wrk.clean() {
         notes.push(format!(
             "{what}: {} socket errors/timeouts and {} non-2xx answers out of {} requests",
@@ -656,11 +694,47 @@ fn measure(
         cpu_s * 1e6 / wrk.requests.max(1) as f64,
         cpu_s / wrk.duration_s.max(1e-9) * 100.0
     );
+    if let Some(h) = &hits {
+        let pct = |x: Option<f64>| x.map_or("—".into(), |x| format!("{:.1}%", x * 100.0));
+        eprintln!(
+            "    {:<48} cache hit rate {} (ideal {}-entry cache: {})",
+            "",
+            pct(h.gateway.rate()),
+            h.capacity,
+            pct(h.ideal_rate())
+        );
+    }
     Ok(Measured {
         wrk,
         cpu_s,
         foreign_share,
+        hits,
     })
+}
+
+/// After a run of the repeated workload: the lookups it made (once the requests wrk left in
+/// flight are answered) and the ideal cache on the same stretch of the sequence.
+fn mix_figures(
+    mix: &mut cachemix::Mix,
+    wrk: &load::WrkFigures,
+    before: cachemix::Lookups,
+    notes: &mut Vec<String>,
+) -> Result<cachemix::HitFigures, String> {
+    let sent = wrk
+        .sent
+        .ok_or("wrk-mix.lua did not say how many requests it sent")?;
+    std::thread::sleep(Duration::from_millis(200));
+    let h = mix.advance(sent, before, mix.lookups()?);
+    // wrk counts one request more than it sends (it checks the script's first one), and those
+    // in flight at its end may or may not be answered: a few, never many.
+    let off = (h.gateway.all - wrk.requests as f64).abs();
+    if off > f64::from(wrk.connections) + 2.0 {
+        notes.push(format!(
+            "the gateway counted {} cache lookups for {} answered requests",
+            h.gateway.all, wrk.requests
+        ));
+    }
+    Ok(h)
 }
 
 /// A scenario whose proxy is running.
@@ -671,6 +745,8 @@ pub struct Running {
     /// What keeps the proxy alive (an `Envoy`, a `Peer`); dropping it stops the proxy.
     pub keep: Box<dyn std::any::Any>,
     streams_ok: bool,
+    /// The repeated workload this scenario's JSON runs send (scenario 6b), instead of one body.
+    pub mix: Option<cachemix::Mix>,
 }
 
 impl Running {
@@ -686,6 +762,7 @@ impl Running {
             model,
             keep,
             streams_ok: true,
+            mix: None,
         }
     }
 }
@@ -726,12 +803,18 @@ fn run_phase(
     let stream = bodies.path(model, true);
     let label = r.scenario.label.clone();
     let notes = &mut r.scenario.notes;
+    let mut mix = r.mix.as_mut();
     let c = settings.connections;
     match phase {
         Phase::Prepare => {
             r.scenario.idle_rss_kib = procstat::rss_kib(proxy.pid);
             preflight_json(proxy, bodies, model)?;
-            if let Err(e) = preflight_stream(proxy, bodies, model) {
+            let stream_check = match &mix {
+                // Its streams would be the one stream body, hits but for the first.
+                Some(_) => Err("the repeated workload is measured with JSON requests".into()),
+                None => preflight_stream(proxy, bodies, model),
+            };
+            if let Err(e) = stream_check {
                 eprintln!("    {label}: streams not measured: {e}");
                 notes.push(format!(
                     "streams not measured: {}",
@@ -739,7 +822,24 @@ fn run_phase(
                 ));
                 r.streams_ok = false;
             }
-            load::wrk(lua, &proxy.target(), &json, c, settings.warmup)?;
+            match mix.as_deref_mut() {
+                None => {
+                    load::wrk(lua, &proxy.target(), &json, c, settings.warmup)?;
+                }
+                // The warm-up also fills the cache, like the traffic before any measurement.
+                Some(m) => {
+                    let w = load::wrk_with_env(
+                        &m.lua,
+                        &proxy.target(),
+                        &json,
+                        c,
+                        settings.warmup,
+                        &m.env(),
+                    )?;
+                    let before = m.lookups()?;
+                    m.advance(w.sent.unwrap_or(0), before, before);
+                }
+            }
         }
         Phase::JsonC1 => {
             r.scenario.json_c1 = Some(measure(
@@ -750,10 +850,11 @@ fn run_phase(
                 settings.duration,
                 notes,
                 &label,
+                mix,
             )?)
         }
         Phase::JsonSaturating => {
-            let m = measure(lua, proxy, &json, c, settings.duration, notes, &label)?;
+            let m = measure(lua, proxy, &json, c, settings.duration, notes, &label, mix)?;
             r.scenario.json_sat_rounds.push(m);
         }
         Phase::StreamC1 if r.streams_ok => {
@@ -782,6 +883,7 @@ fn run_phase(
                 settings.duration,
                 notes,
                 &label,
+                None,
             )?)
         }
         Phase::StreamC1 | Phase::StreamSaturating => {}

@@ -4,6 +4,7 @@
 
 use serde_json::{json, Value};
 
+use super::cachemix::HitFigures;
 use super::load::{round, StreamFigures, WrkFigures};
 
 /// One wrk run with the proxy's CPU time during it.
@@ -15,6 +16,8 @@ pub struct Measured {
     /// Share of the proxy's cores that other processes or the hypervisor took during the run
     /// (`None` when the proxy is not pinned). Near 0 on a quiet machine.
     pub foreign_share: Option<f64>,
+    /// The repeated workload's cache hits (scenario 6b only).
+    pub hits: Option<HitFigures>,
 }
 
 impl Measured {
@@ -41,6 +44,9 @@ impl Measured {
         v["proxy_cpu_us_per_request"] = round(self.cpu_us_per_request(), 2).into();
         v["proxy_cpu_cores_used"] = round(self.cpu_utilization(), 3).into();
         v["foreign_share_of_proxy_cpus"] = self.foreign_share.map(|x| round(x, 3)).into();
+        if let Some(h) = &self.hits {
+            v["cache"] = h.to_json();
+        }
         v
     }
 }
@@ -355,6 +361,7 @@ impl Report {
 
         self.floor_table(&mut md, conns);
         md.push_str(&super::rounds::table(&self.scenarios, conns));
+        md.push_str(&super::cachemix::hit_table(&self.scenarios, conns));
 
         md.push_str(&format!(
             "\n**4. Streaming, {} events per answer** (time to first / last body byte, one request after the other; throughput at c={conns})\n\n",

@@ -148,6 +148,7 @@ mod tests {
             },
             cpu_s,
             foreign_share: None,
+            hits: None,
         }
     }
 

@@ -1,10 +1,12 @@
 //! `make bench`'s driver: starts the fake upstream, then the proxies (plain Envoy; the gateway
 //! for an OpenAI-compatible provider, translating to Anthropic, with quotas on, answering from
-//! its cache, and with mask guards on; with
+//! its cache, its cache under a repeated workload of distinct questions, and with mask guards
+//! on; with
 //! BENCH_PEERS=1 the LiteLLM proxy and the Portkey gateway), measures each with wrk and the
 //! stream client, and writes the markdown table and the JSON under bench/results/.
 //! Settings: see `Settings::from_env` (BENCH_DURATION, BENCH_CONNECTIONS, BENCH_PROXY_CPUS,
-//! BENCH_STREAM_REQUESTS, BENCH_PEERS, BENCH_ONLY, BENCH_WASM_OPT, BENCH_NICE, BENCH_ROUNDS;
+//! BENCH_STREAM_REQUESTS, BENCH_PEERS, BENCH_ONLY, BENCH_WASM_OPT, BENCH_NICE, BENCH_ROUNDS,
+//! BENCH_MIX_KEYS, BENCH_MIX_SLOTS;
 //! BENCH_KEEP=1 keeps the rendered configurations and the peers' logs). `bench --upstream` runs
 //! only the fake upstream, for experiments by hand.
 
@@ -13,14 +15,15 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::SystemTime;
 
+use gateway_tests::bench::cachemix::Mix;
 use gateway_tests::bench::load::{self, Target, WrkFigures};
 use gateway_tests::bench::report::{Kind, Report, Scenario};
 use gateway_tests::bench::rounds::BASELINE_SUFFIX;
 use gateway_tests::bench::{
-    cache_options, derived_envoy_options, envoy_pid, floor_wasm_path, gateway_options,
-    guard_options, mark_unavailable, peers, procstat, quota_options, revision, run_interleaved,
-    upstream, utc, warm, Baseline, Bodies, Derived, Model, Proxy, Running, Settings, WasmOverride,
-    GATEWAY_KEY,
+    cache_mix_options, cache_options, derived_envoy_options, envoy_pid, floor_wasm_path,
+    gateway_options, guard_options, mark_unavailable, peers, procstat, quota_options, revision,
+    run_interleaved, upstream, utc, warm, Baseline, Bodies, Derived, Model, Proxy, Running,
+    Settings, WasmOverride, GATEWAY_KEY,
 };
 use gateway_tests::envoy::{envoy_bin, render_config, repo_root, wasm_path, Envoy, Options};
 use serde_json::json;
@@ -174,6 +177,11 @@ fn main() {
         }
         None => {}
     }
+    let mix_label = format!(
+        "6b. Gateway, OpenAI-compatible, cache on, repeated workload ({} questions, {} slots)",
+        gateway_tests::bench::report::grouped(settings.mix_keys as f64),
+        settings.mix_slots
+    );
     for build in builds {
         let gateway = match build {
             None => gateway.clone(),
@@ -213,6 +221,14 @@ fn main() {
                 client_auth.clone(),
             ),
             (
+                "gateway-cache-mix",
+                &mix_label,
+                Model::OpenAi,
+                "openai",
+                cache_mix_options(&gateway, settings.mix_slots),
+                client_auth.clone(),
+            ),
+            (
                 "gateway-guard",
                 "7. Gateway, OpenAI-compatible, mask guards on (e-mail with restore, cards)",
                 Model::OpenAi,
@@ -222,7 +238,7 @@ fn main() {
             ),
         ] {
             // The baseline may predate these features (its configuration would refuse them).
-            let new_feature = matches!(id, "gateway-cache" | "gateway-guard");
+            let new_feature = matches!(id, "gateway-cache" | "gateway-cache-mix" | "gateway-guard");
             if new_feature && build.is_some() {
                 continue;
             }
@@ -255,6 +271,7 @@ fn main() {
             match envoy_pid(&envoy) {
                 Ok(pid) => {
                     let cached = id == "gateway-cache";
+                    let mixed = id == "gateway-cache-mix";
                     let proxy = Proxy {
                         pid,
                         cpus: proxy_cpus.clone(),
@@ -263,6 +280,9 @@ fn main() {
                         path: "/v1/chat/completions".into(),
                         expect_header: Some(if cached {
                             ("x-gateway-cache".into(), "hit".into())
+                        } else if mixed {
+                            // The check's question is asked once: a miss, with the cache on.
+                            ("x-gateway-cache".into(), "miss".into())
                         } else {
                             ("x-gateway-provider".into(), provider.into())
                         }),
@@ -275,7 +295,31 @@ fn main() {
                             continue;
                         }
                     }
-                    running.push(Running::new(s, proxy, model, Box::new(envoy)));
+                    let mix = if mixed {
+                        let written = Mix::write(
+                            &scratch.join("mix"),
+                            settings.mix_keys,
+                            settings.mix_slots,
+                            "gpt-4o-mini",
+                        );
+                        match written {
+                            Ok(mut m) => {
+                                m.admin_port = envoy.admin_port;
+                                s.notes
+                                    .push(format!("the repeated workload: {}", m.describe()));
+                                Some(m)
+                            }
+                            Err(e) => {
+                                failed.push(unavailable(s, &format!("writing the workload: {e}")));
+                                continue;
+                            }
+                        }
+                    } else {
+                        None
+                    };
+                    let mut r = Running::new(s, proxy, model, Box::new(envoy));
+                    r.mix = mix;
+                    running.push(r);
                 }
                 Err(e) => failed.push(unavailable(s, &e)),
             }
@@ -294,6 +338,7 @@ fn main() {
             "gateway-anthropic",
             "gateway-quotas",
             "gateway-cache",
+            "gateway-cache-mix",
             "gateway-guard",
         ]
         .iter()
