@@ -49,31 +49,16 @@ pub fn compile(
     at: &str,
     providers: &[Provider],
 ) -> Result<BedrockGuardrail, ConfigError> {
-    let name = provider.ok_or_else(|| {
-        err(
-            format!("{at}.provider"),
-            "required: the Bedrock provider whose region and credentials sign the call",
-        )
-    })?;
-    let (index, p) = providers
-        .iter()
-        .enumerate()
-        .find(|(_, p)| p.id == name)
-        .ok_or_else(|| {
-            err(
-                format!("{at}.provider"),
-                format!("no provider named '{name}'"),
-            )
-        })?;
-    if p.kind.name() != "bedrock" {
-        return Err(err(
-            format!("{at}.provider"),
-            format!(
-                "provider '{name}' is of type '{}': ApplyGuardrail is Bedrock's",
-                p.kind.name()
-            ),
-        ));
-    }
+    let (index, _) = super::config::named_provider(
+        provider,
+        "bedrock",
+        at,
+        providers,
+        (
+            "the Bedrock provider whose region and credentials sign the call",
+            "ApplyGuardrail is Bedrock's",
+        ),
+    )?;
     let id = guardrail_id.unwrap_or_default();
     let is_arn = id.starts_with("arn:aws") && id.contains(":guardrail/");
     let plain = !id.is_empty()

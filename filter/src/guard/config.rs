@@ -455,6 +455,34 @@ fn compile_guard(raw: RawGuard, at: &str, providers: &[Provider]) -> Result<Guar
     })
 }
 
+/// The configured provider an adapter guard names in `{at}.provider`, which must be of `kind`
+/// (`required` says what it is for, `kind_reason` why that kind); with its index.
+pub(super) fn named_provider<'a>(
+    name: Option<&str>,
+    kind: &str,
+    at: &str,
+    providers: &'a [Provider],
+    (required, kind_reason): (&str, &str),
+) -> Result<(usize, &'a Provider), ConfigError> {
+    let field = format!("{at}.provider");
+    let name = name.ok_or_else(|| err(&field, format!("required: {required}")))?;
+    let (index, p) = providers
+        .iter()
+        .enumerate()
+        .find(|(_, p)| p.id == name)
+        .ok_or_else(|| err(&field, format!("no provider named '{name}'")))?;
+    if p.kind.name() != kind {
+        return Err(err(
+            &field,
+            format!(
+                "provider '{name}' is of type '{}': {kind_reason}",
+                p.kind.name()
+            ),
+        ));
+    }
+    Ok((index, p))
+}
+
 fn max_match(value: Option<usize>, default: usize, at: &str) -> Result<usize, ConfigError> {
     let v = value.unwrap_or(default);
     if v == 0 || v > MAX_STREAM_WINDOW {

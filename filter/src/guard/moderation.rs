@@ -39,31 +39,16 @@ pub fn compile(
     at: &str,
     providers: &[Provider],
 ) -> Result<Moderation, ConfigError> {
-    let name = provider.ok_or_else(|| {
-        err(
-            format!("{at}.provider"),
-            "required: the OpenAI provider whose key the moderation call uses",
-        )
-    })?;
-    let (index, provider) = providers
-        .iter()
-        .enumerate()
-        .find(|(_, p)| p.id == name)
-        .ok_or_else(|| {
-            err(
-                format!("{at}.provider"),
-                format!("no provider named '{name}'"),
-            )
-        })?;
-    if provider.kind.name() != "openai" {
-        return Err(err(
-            format!("{at}.provider"),
-            format!(
-                "provider '{name}' is of type '{}': the moderation endpoint is OpenAI's",
-                provider.kind.name()
-            ),
-        ));
-    }
+    let (index, _) = super::config::named_provider(
+        provider,
+        "openai",
+        at,
+        providers,
+        (
+            "the OpenAI provider whose key the moderation call uses",
+            "the moderation endpoint is OpenAI's",
+        ),
+    )?;
     let configured = categories;
     let mut categories = Vec::new();
     for (category, threshold) in configured.into_iter().flatten() {
