@@ -416,3 +416,43 @@ fn the_webhook_guard_allows_blocks_and_fails_by_its_mode() {
         "{log:?}"
     );
 }
+
+/// A key that may not use the model is refused (403) before the webhook guard is asked: an
+/// unauthorised request costs no callout.
+#[test]
+fn a_key_outside_its_models_costs_no_webhook_call() {
+    let fake = FakeProvider::start(0).expect("fake provider");
+    let hook = FakeProvider::start(0).expect("webhook");
+    let gw = Envoy::start(Options {
+        upstreams: vec![("provider_demo".into(), fake.port)],
+        extra_clusters: vec![("guard_service".into(), hook.port)],
+        plugin_config: Some(json!({
+            "providers": {"demo": {"type": "openai", "cluster": "provider_demo"}},
+            "models": {"chat": {"provider": "demo"}, "other": {"provider": "demo"}},
+            "keys": {"alice": {"sha256": gateway_tests::check::sha256_hex("gw-alice-key"), "models": ["chat"]}},
+            "guardrails": {"policies": {"all": {"all": true, "guards": [
+                {"name": "hook", "kind": "webhook", "cluster": "guard_service", "path": "/v1/check",
+                 "phase": "request", "action": "block", "timeout_ms": 300}]}}}})),
+        concurrency: 1,
+        ..Default::default()
+    });
+    let call = |model: &str| {
+        gw.request(
+            "POST",
+            "/v1/chat/completions",
+            &[
+                ("content-type", "application/json"),
+                ("authorization", "Bearer gw-alice-key"),
+            ],
+            ask(model, "hi", false).to_string().as_bytes(),
+        )
+    };
+    let r = call("other");
+    assert_eq!(r.status, 403, "{}", r.text());
+    assert_eq!(r.json()["error"]["code"], "model_not_allowed");
+    assert!(hook.received().is_empty(), "the webhook was asked");
+    assert!(fake.received().is_empty());
+    hook.push_reply(Reply::json(200, &json!({"action": "allow"})));
+    assert_eq!(call("chat").status, 200);
+    assert_eq!(hook.received().len(), 1);
+}

@@ -175,6 +175,14 @@ impl Request {
             Ok(p) => p,
             Err(e) => return self.reply_error(&e),
         };
+        // A key that may not use the model is refused before any stage pays for it (a guard's
+        // callout, the cache's lookups, an embeddings call).
+        let config = Rc::clone(&self.config);
+        if let Some(key) = self.key.as_ref().and_then(|(id, _)| config.keys.key(id)) {
+            if let Err(e) = config.keys.authorize(key, &prepared.model) {
+                return self.reply_error(&e.into());
+            }
+        }
         let body = match self.guard_request(&prepared, body) {
             Ok(body) => body,
             Err(flow) => return flow,

@@ -295,3 +295,35 @@ fn a_key_outside_its_networks_is_refused() {
         }
     }
 }
+
+#[test]
+fn a_key_that_may_not_use_the_model_costs_no_guard_callout() {
+    // Alice may use "demo-chat" only; a webhook guards every model.
+    let cfg = config(json!({
+        "models": {"demo-chat": {"provider": "demo", "model": "demo-v2"},
+                   "other-chat": {"provider": "other", "model": "x"}},
+        "keys": {"alice": {"key_env": "KEY_ALICE", "models": ["demo-chat"]}},
+        "guardrails": {"policies": {"p": {"all": true, "guards": [
+            {"name": "tox", "kind": "webhook", "cluster": "guard", "path": "/check",
+             "phase": "request", "action": "block"}]}}}}));
+    for (model, allowed) in [("other-chat", false), ("demo-chat", true)] {
+        let mut host =
+            chat_host(&json!({"model": model, "messages": [{"role": "user", "content": "hi"}]}));
+        host.request_headers
+            .insert("authorization", format!("Bearer {ALICE_KEY}"));
+        let mut request = Request::new(Rc::clone(&cfg), 0, host.now());
+        let flow = send(&mut request, &host);
+        let reply = reply_of(&request.take_effects());
+        if allowed {
+            assert_eq!((flow, reply), (Flow::Pause, None), "waits for the webhook");
+            assert_eq!(host.http_calls.borrow().len(), 1);
+        } else {
+            let (status, body) = reply.expect("refused");
+            assert_eq!(
+                (status, body["error"]["code"].as_str()),
+                (403, Some("model_not_allowed"))
+            );
+            assert!(host.http_calls.borrow().is_empty(), "no webhook call");
+        }
+    }
+}
