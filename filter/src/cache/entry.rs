@@ -50,12 +50,7 @@ impl Entry {
     /// `None` for anything that is not a whole entry (an emptied slot, another format).
     pub fn decode(bytes: &[u8]) -> Option<Self> {
         let mut r = Reader(bytes);
-        if r.take(4)? != MAGIC {
-            return None;
-        }
-        let key: [u8; 32] = r.take(32)?.try_into().ok()?;
-        let created = u64::from_le_bytes(r.take(8)?.try_into().ok()?);
-        let expires = u64::from_le_bytes(r.take(8)?.try_into().ok()?);
+        let (key, created, expires) = header(&mut r)?;
         let provider = r.text()?;
         let upstream_model = r.text()?;
         Some(Self {
@@ -70,19 +65,21 @@ impl Entry {
 
     /// The key and times only, without copying the body (a slot's owner check).
     pub fn peek(bytes: &[u8]) -> Option<([u8; 32], u64, u64)> {
-        let mut r = Reader(bytes);
-        if r.take(4)? != MAGIC {
-            return None;
-        }
-        let key: [u8; 32] = r.take(32)?.try_into().ok()?;
-        let created = u64::from_le_bytes(r.take(8)?.try_into().ok()?);
-        let expires = u64::from_le_bytes(r.take(8)?.try_into().ok()?);
-        Some((key, created, expires))
+        header(&mut Reader(bytes))
     }
 
     pub fn usage(&self) -> Option<Usage> {
         Usage::from_openai_body(&self.body)
     }
+}
+
+/// An entry's magic, key, creation and expiry times.
+fn header(r: &mut Reader<'_>) -> Option<([u8; 32], u64, u64)> {
+    if r.take(4)? != MAGIC {
+        return None;
+    }
+    let key: [u8; 32] = r.take(32)?.try_into().ok()?;
+    Some((key, r.u64()?, r.u64()?))
 }
 
 /// Provider and model names are configuration names, far below 64 KiB; cut to fit the length.
@@ -93,10 +90,12 @@ fn cut(text: &str) -> &[u8] {
         .unwrap_or(bytes)
 }
 
-struct Reader<'a>(&'a [u8]);
+/// Reads the little-endian records the cache keeps in shared data (entries here, the semantic
+/// index's buckets too); `None` when the bytes end early.
+pub(super) struct Reader<'a>(pub(super) &'a [u8]);
 
 impl<'a> Reader<'a> {
-    fn take(&mut self, n: usize) -> Option<&'a [u8]> {
+    pub(super) fn take(&mut self, n: usize) -> Option<&'a [u8]> {
         if self.0.len() < n {
             return None;
         }
@@ -105,8 +104,16 @@ impl<'a> Reader<'a> {
         Some(head)
     }
 
+    pub(super) fn u16(&mut self) -> Option<u16> {
+        Some(u16::from_le_bytes(self.take(2)?.try_into().ok()?))
+    }
+
+    pub(super) fn u64(&mut self) -> Option<u64> {
+        Some(u64::from_le_bytes(self.take(8)?.try_into().ok()?))
+    }
+
     fn text(&mut self) -> Option<String> {
-        let len = u16::from_le_bytes(self.take(2)?.try_into().ok()?);
+        let len = self.u16()?;
         String::from_utf8(self.take(usize::from(len))?.to_vec()).ok()
     }
 }

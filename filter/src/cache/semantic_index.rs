@@ -19,6 +19,7 @@
 //!        | count x [created (u64 LE) | expires (u64 LE) | entry key (32) | dims (u16 LE) | dims x f32 LE]
 //! ```
 
+use super::entry::Reader;
 use super::semantic::cosine;
 use crate::quota::{SharedStore, StoreError};
 
@@ -232,27 +233,6 @@ fn empty(context: &[u8; 32]) -> Bucket {
     Bucket {
         context: *context,
         items: Vec::new(),
-    }
-}
-
-struct Reader<'a>(&'a [u8]);
-
-impl<'a> Reader<'a> {
-    fn take(&mut self, n: usize) -> Option<&'a [u8]> {
-        if self.0.len() < n {
-            return None;
-        }
-        let (head, rest) = self.0.split_at(n);
-        self.0 = rest;
-        Some(head)
-    }
-
-    fn u16(&mut self) -> Option<u16> {
-        Some(u16::from_le_bytes(self.take(2)?.try_into().ok()?))
-    }
-
-    fn u64(&mut self) -> Option<u64> {
-        Some(u64::from_le_bytes(self.take(8)?.try_into().ok()?))
     }
 }
 
