@@ -228,6 +228,28 @@ impl NativeStream {
     }
 }
 
+/// Why a provider's own stream, passed through to a client of its API, broke: an event larger
+/// than the parser takes, or the end before the answer was complete. `(code, message)` of the
+/// error event the front end then writes in its API's shape.
+pub(crate) fn native_stream_break(
+    overflowed: bool,
+    ended_early: bool,
+) -> Option<(&'static str, &'static str)> {
+    if overflowed {
+        Some((
+            "stream_event_too_large",
+            "An event of the provider's stream is larger than the gateway accepts.",
+        ))
+    } else if ended_early {
+        Some((
+            "upstream_stream_reset",
+            "The provider's stream ended before the answer was complete.",
+        ))
+    } else {
+        None
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

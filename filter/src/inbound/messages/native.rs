@@ -60,19 +60,10 @@ impl NativeStream {
         for event in std::mem::take(&mut self.events) {
             self.inspect(&event);
         }
-        let (code, message) = if self.parser.overflowed() {
-            (
-                "stream_event_too_large",
-                "An event of the provider's stream is larger than the gateway accepts.",
-            )
-        } else if end && !self.saw_stop && !self.error {
-            (
-                "upstream_stream_reset",
-                "The provider's stream ended before the answer was complete.",
-            )
-        } else {
-            return None;
-        };
+        let (code, message) = crate::inbound::native_stream_break(
+            self.parser.overflowed(),
+            end && !self.saw_stop && !self.error,
+        )?;
         self.failure = Some(code);
         self.error = true;
         let mut out = b"\n\nevent: error\ndata: ".to_vec();

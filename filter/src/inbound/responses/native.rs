@@ -74,19 +74,8 @@ impl NativeStream {
         for event in std::mem::take(&mut self.events) {
             self.inspect(&event);
         }
-        let (code, message) = if self.parser.overflowed() {
-            (
-                "stream_event_too_large",
-                "An event of the provider's stream is larger than the gateway accepts.",
-            )
-        } else if end && !self.ended {
-            (
-                "upstream_stream_reset",
-                "The provider's stream ended before the answer was complete.",
-            )
-        } else {
-            return None;
-        };
+        let (code, message) =
+            crate::inbound::native_stream_break(self.parser.overflowed(), end && !self.ended)?;
         self.failure = Some(code);
         self.error = true;
         Some(self.ending(&Failure::new(code, message)))
