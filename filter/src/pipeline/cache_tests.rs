@@ -215,6 +215,35 @@ fn another_namespace_never_reads_an_entry() {
 }
 
 #[test]
+fn a_key_that_may_not_use_the_model_is_never_served_an_entry() {
+    // A global entry, and Bob limited to another model: refused 403 before any lookup.
+    let bob = crate::sha256::hex(&crate::sha256::digest(BOB_KEY.as_bytes()));
+    let config = config(json!({
+        "models": {"demo-chat": {"provider": "demo", "model": "demo-v2"},
+                   "other-chat": {"provider": "demo", "model": "x"}},
+        "keys": {"alice": {"key_env": "KEY_ALICE"},
+                 "bob": {"sha256": bob, "models": ["other-chat"]}},
+        "cache": {"models": {"demo-chat": {"scope": "global"}}},
+    }));
+    let mut alice = with_key(chat_host(&hello(false)), ALICE_KEY);
+    miss_and_answer(&config, &mut alice, None);
+    let mut bob = with_key(chat_host(&hello(false)), BOB_KEY);
+    bob.store = std::mem::take(&mut alice.store);
+    let mut request = Request::new(Rc::clone(&config), 0, bob.now());
+    send(&mut request, &bob);
+    let (status, body) = reply_of(&request.take_effects()).expect("refused");
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (403, Some("model_not_allowed"))
+    );
+    alice.store = std::mem::take(&mut bob.store);
+    assert!(
+        hit(&config, &alice).is_some(),
+        "the entry is there for alice"
+    );
+}
+
+#[test]
 fn cache_control_and_expiry_apply() {
     let config = cached_config(default_cache());
     let mut host = with_key(chat_host(&hello(false)), ALICE_KEY);

@@ -31,8 +31,9 @@ pub(super) struct Asked {
 const SIMILARITY_HEADER: &str = "x-gateway-cache-similarity";
 
 impl Request {
-    /// Answers from a stored entry: the key may use the model, and the request fits the
-    /// requests-per-minute limits (a hit uses no tokens and costs nothing).
+    /// Answers from a stored entry when the request fits the requests-per-minute limits (a hit
+    /// uses no tokens and costs nothing); whether the key may use the model was checked when the
+    /// request was read (`on_request_body`), before the lookup.
     pub(super) fn reply_hit(
         &mut self,
         host: &dyn Host,
@@ -43,11 +44,6 @@ impl Request {
     ) -> Flow {
         let config = std::rc::Rc::clone(&self.config);
         let key = self.key.as_ref().and_then(|(id, _)| config.keys.key(id));
-        if let Some(key) = key {
-            if let Err(e) = config.keys.authorize(key, &prepared.model) {
-                return self.reply_error(&e.into());
-            }
-        }
         let charges: Vec<_> = config
             .keys
             .charges(key, &prepared.model, &Estimate::default())
