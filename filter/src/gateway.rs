@@ -4,7 +4,7 @@
 
 use serde_json::json;
 
-use crate::chat::{parse_chat_request, parse_embeddings_request};
+use crate::chat::{parse_chat_request_for, parse_embeddings_request};
 use crate::config::{Config, Model};
 use crate::error::GatewayError;
 use crate::inbound::Api;
@@ -122,7 +122,8 @@ pub fn prepare(
     }
     let (model_name, stream, client_asked_usage, facts) = match operation {
         Operation::Chat => {
-            let r = parse_chat_request(body)?;
+            let reads_text = |m: &str| config.models.get(m).is_some_and(|m| m.route.reads_text());
+            let r = parse_chat_request_for(body, reads_text)?;
             (r.model, r.stream, r.include_usage, r.facts)
         }
         Operation::Embeddings => (

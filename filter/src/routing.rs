@@ -118,6 +118,16 @@ pub struct Route {
     pub classifier: Option<Classifier>,
 }
 
+impl Route {
+    /// Some rule reads the message texts (keywords, a regular expression, code): only then
+    /// does parsing gather them ([`Facts::text`]).
+    pub fn reads_text(&self) -> bool {
+        self.rules
+            .iter()
+            .any(|r| r.when.code.is_some() || !r.when.keywords.is_empty() || r.when.regex.is_some())
+    }
+}
+
 /// What routing may know of a request.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Facts {

@@ -2,6 +2,8 @@
 //! reference, `ChatCompletionRequestMessage` and its six variants; see
 //! `filter/testdata/openai/README.md`).
 
+use std::fmt::Write as _;
+
 use serde_json::Value;
 
 use super::check::{
@@ -36,8 +38,12 @@ pub fn check_messages(messages: Option<&Value>) -> Result<(), GatewayError> {
             "'messages' must contain at least one message.",
         ));
     }
+    // One buffer for every message's path (`messages[7]`), not an allocation each.
+    let mut param = String::with_capacity(16);
     for (i, message) in messages.iter().enumerate() {
-        check_message(message, &format!("messages[{i}]"))?;
+        param.clear();
+        let _ = write!(param, "messages[{i}]");
+        check_message(message, &param)?;
     }
     Ok(())
 }

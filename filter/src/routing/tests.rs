@@ -287,3 +287,31 @@ fn a_bad_regex_is_refused_at_start() {
     let e = Config::from_json(json.as_bytes(), &|_| None).unwrap_err();
     assert_eq!(e.field, "models.m.rules[0].when.regex");
 }
+
+#[test]
+fn only_rules_on_keywords_regex_or_code_make_parsing_keep_the_texts() {
+    let c = config();
+    assert!(
+        c.models["smart"].route.reads_text(),
+        "keywords and regex rules"
+    );
+    assert!(!c.models["split"].route.reads_text(), "no rules");
+    let mut route = c.models["smart"].route.clone();
+    route
+        .rules
+        .retain(|r| r.when.keywords.is_empty() && r.when.regex.is_none());
+    assert_eq!(
+        route.rules.len(),
+        2,
+        "the images and min_tokens rules are left"
+    );
+    assert!(
+        !route.reads_text(),
+        "images and token counts are not read from the texts"
+    );
+    route.rules[0].when.code = Some(false);
+    assert!(
+        route.reads_text(),
+        "a code rule reads the texts, whichever way it asks"
+    );
+}

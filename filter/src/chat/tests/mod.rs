@@ -81,6 +81,37 @@ fn minimal_and_full_requests_pass() {
     assert_eq!(r.max_tokens, Some(50));
 }
 
+#[test]
+fn texts_are_gathered_only_when_routing_reads_them() {
+    // Five texts of 3, 4, 1, 7 and 2 characters (the image part has none): 17 characters, a
+    // line break before each, 4 tokens a message for the 4 messages -> ceil(22 / 4) + 16 = 22.
+    let body = br#"{"model":"m","messages":[{"role":"system","content":"Sys"},
+        {"role":"user","content":[{"type":"text","text":"Fix:"},{"type":"text","text":"x"},
+          {"type":"image_url","image_url":{"url":"https://example.com/a.png"}}]},
+        {"role":"user","content":"```\nfn "},{"role":"assistant","content":"ok"}]}"#;
+    let asked = std::cell::RefCell::new(Vec::new());
+    let without = parse_chat_request_for(body, |m| {
+        asked.borrow_mut().push(m.to_string());
+        false
+    })
+    .unwrap();
+    assert_eq!(
+        asked.into_inner(),
+        vec!["m".to_string()],
+        "asked for the request's model"
+    );
+    let with = parse_chat_request(body).unwrap();
+    assert_eq!(with.facts.prompt_tokens, 22);
+    assert_eq!(
+        without.facts.prompt_tokens, 22,
+        "the estimate needs no kept text"
+    );
+    assert!(with.facts.code && with.facts.text.contains("fix:") && with.facts.images);
+    assert!(without.facts.text.is_empty() && without.facts.raw_text.is_empty());
+    assert!(!without.facts.code, "code is read from the texts");
+    assert!(without.facts.images, "images are not a text fact");
+}
+
 /// Every shape the reference allows, each variant at least once, plus fields this gateway
 /// does not know (top-level and nested): all must pass.
 #[test]
