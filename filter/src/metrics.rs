@@ -102,27 +102,35 @@ pub struct Labels<'a> {
 /// Label value safe inside a stat name: the separators `;` and `=` and anything unprintable
 /// become `_`.
 pub fn label_value(v: &str) -> String {
+    let mut out = String::with_capacity(v.len());
+    push_label_value(&mut out, v);
+    out
+}
+
+/// [`label_value`] written onto `out`: a stat name is built per request, without a copy per
+/// label when the value needs no change (the usual case).
+fn push_label_value(out: &mut String, v: &str) {
+    let safe = |c: char| c.is_ascii_graphic() && c != ';' && c != '=';
     if v.is_empty() {
-        return "none".into();
+        out.push_str("none");
+    } else if v.chars().all(safe) {
+        out.push_str(v);
+    } else {
+        out.extend(v.chars().map(|c| if safe(c) { c } else { '_' }));
     }
-    v.chars()
-        .map(|c| {
-            if c.is_ascii_graphic() && c != ';' && c != '=' {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect()
 }
 
 fn name(metric: &str, labels: &[(&str, &str)]) -> String {
-    let mut out = String::from(metric);
+    let len = labels
+        .iter()
+        .fold(metric.len(), |n, (k, v)| n + k.len() + v.len() + 2);
+    let mut out = String::with_capacity(len);
+    out.push_str(metric);
     for (k, v) in labels {
         out.push(';');
         out.push_str(k);
         out.push('=');
-        out.push_str(&label_value(v));
+        push_label_value(&mut out, v);
     }
     out
 }
@@ -280,6 +288,15 @@ mod tests {
         assert_eq!(label_value("a;b=c d"), "a_b_c_d");
         assert_eq!(label_value(""), "none");
         assert_eq!(label_value("meta/llama-3.1"), "meta/llama-3.1");
+        let odd = Labels {
+            model: "a;model=b",
+            provider: "",
+            ..L
+        };
+        assert_eq!(
+            by_model(TIME_TO_FIRST_TOKEN, &odd),
+            "gen_ai.server.time_to_first_token.milliseconds;model=a_model_b;provider=none"
+        );
     }
 
     #[test]

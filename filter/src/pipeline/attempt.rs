@@ -121,6 +121,10 @@ impl ProviderAttempt {
     }
 
     pub fn on_response_headers(&mut self, host: &dyn Host) -> Flow {
+        let watches_limits = self.observed_key.is_some() && self.config.observes_limits;
+        if self.response.is_none() && !watches_limits {
+            return Flow::Continue; // an answer in the client's format, nobody reads its status
+        }
         let status = host
             .response_header(":status")
             .and_then(|s| s.parse().ok())
