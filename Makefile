@@ -17,7 +17,7 @@ WASM_FLAGS   = --target wasm32-wasip1 $(if $(filter build-std,$(shell cat $(WASM
 export ENVOY_BIN := $(ENVOY)
 export GATEWAY_WASM := $(WASM)
 
-.PHONY: help setup wasm run test lint fmt unit fuzz integration validate redis clean
+.PHONY: help setup wasm wasm-timing run test lint fmt unit fuzz integration validate redis clean
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -35,6 +35,10 @@ wasm: $(WASM_MODE) ## Build the release .wasm
 	$(WASM_CARGO) build --release $(WASM_FLAGS) -p ai-gateway-filter
 	@bash tests/scripts/wasm-opt.sh $(WASM)
 	@ls -l $(WASM) | awk '{print "built " $$NF " (" $$5 " bytes)"}'
+
+wasm-timing: $(WASM_MODE) ## The .wasm with each callback timed from inside (target/timing/; README "Benchmarks")
+	$(WASM_CARGO) build --release $(WASM_FLAGS) -p ai-gateway-filter --features callback-timing --target-dir $(ROOT)/target/timing
+	@ls -l $(ROOT)/target/timing/wasm32-wasip1/release/ai_gateway.wasm | awk '{print "built " $$NF}'
 
 run: wasm $(ENVOY) ## Start Envoy with the gateway on :10000 and the demo provider on :10001
 	cargo build -q -p gateway-tests --bin fake-provider --bin demo-config

@@ -9,7 +9,7 @@ use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext};
 use proxy_wasm::types::{Action, BufferType, MapType};
 
-use super::host;
+use super::{host, timing};
 use crate::config::Config;
 use crate::pipeline::{Effect, Flow, GrpcCall, Host, HttpCall, Request, MAX_CALLOUT_ANSWER};
 use crate::quota::SharedStore;
@@ -189,32 +189,43 @@ impl Context for GatewayFilter {
 
 impl HttpContext for GatewayFilter {
     fn on_http_request_headers(&mut self, _: usize, end_of_stream: bool) -> Action {
-        let flow = self.request.on_request_headers(&WasmHost, end_of_stream);
-        self.apply(flow, 0)
+        timing::time("gateway request headers", || {
+            let flow = self.request.on_request_headers(&WasmHost, end_of_stream);
+            self.apply(flow, 0)
+        })
     }
 
     fn on_http_request_body(&mut self, body_size: usize, end_of_stream: bool) -> Action {
-        let flow = self
-            .request
-            .on_request_body(&WasmHost, body_size, end_of_stream);
-        self.apply(flow, body_size)
+        timing::time("gateway request body", || {
+            let flow = self
+                .request
+                .on_request_body(&WasmHost, body_size, end_of_stream);
+            self.apply(flow, body_size)
+        })
     }
 
     fn on_http_response_headers(&mut self, _: usize, _: bool) -> Action {
-        let flow = self.request.on_response_headers(&WasmHost);
-        self.apply(flow, 0)
+        timing::time("gateway response headers", || {
+            let flow = self.request.on_response_headers(&WasmHost);
+            self.apply(flow, 0)
+        })
     }
 
     fn on_http_response_body(&mut self, body_size: usize, end_of_stream: bool) -> Action {
-        let flow = self
-            .request
-            .on_response_body(&WasmHost, body_size, end_of_stream);
-        self.apply(flow, body_size)
+        timing::time("gateway response body", || {
+            let flow = self
+                .request
+                .on_response_body(&WasmHost, body_size, end_of_stream);
+            self.apply(flow, body_size)
+        })
     }
 
     fn on_log(&mut self) {
-        host::note_vm_memory();
-        self.request.on_log(&WasmHost);
-        self.apply(Flow::Continue, 0);
+        timing::time("gateway log", || {
+            host::note_vm_memory();
+            self.request.on_log(&WasmHost);
+            self.apply(Flow::Continue, 0);
+        });
+        timing::request_done();
     }
 }

@@ -3,6 +3,7 @@
 
 mod downstream;
 mod host;
+mod timing;
 mod upstream;
 
 use std::rc::Rc;

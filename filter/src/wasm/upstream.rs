@@ -8,6 +8,7 @@ use proxy_wasm::traits::{Context, HttpContext};
 use proxy_wasm::types::Action;
 
 use super::downstream::{carry_out, WasmHost};
+use super::timing;
 use crate::config::Config;
 use crate::pipeline::attempt::ProviderAttempt;
 use crate::pipeline::Flow;
@@ -38,24 +39,32 @@ impl Context for ProviderFilter {}
 
 impl HttpContext for ProviderFilter {
     fn on_http_request_headers(&mut self, _: usize, _: bool) -> Action {
-        let flow = self.attempt.on_request_headers(&WasmHost);
-        self.apply(flow, 0)
+        timing::time("provider request headers", || {
+            let flow = self.attempt.on_request_headers(&WasmHost);
+            self.apply(flow, 0)
+        })
     }
 
     fn on_http_request_body(&mut self, body_size: usize, end_of_stream: bool) -> Action {
-        let flow = self.attempt.on_request_body(end_of_stream);
-        self.apply(flow, body_size)
+        timing::time("provider request body", || {
+            let flow = self.attempt.on_request_body(end_of_stream);
+            self.apply(flow, body_size)
+        })
     }
 
     fn on_http_response_headers(&mut self, _: usize, _: bool) -> Action {
-        let flow = self.attempt.on_response_headers(&WasmHost);
-        self.apply(flow, 0)
+        timing::time("provider response headers", || {
+            let flow = self.attempt.on_response_headers(&WasmHost);
+            self.apply(flow, 0)
+        })
     }
 
     fn on_http_response_body(&mut self, body_size: usize, end_of_stream: bool) -> Action {
-        let flow = self
-            .attempt
-            .on_response_body(&WasmHost, body_size, end_of_stream);
-        self.apply(flow, body_size)
+        timing::time("provider response body", || {
+            let flow = self
+                .attempt
+                .on_response_body(&WasmHost, body_size, end_of_stream);
+            self.apply(flow, body_size)
+        })
     }
 }
