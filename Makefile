@@ -52,6 +52,7 @@ lint: $(WASM_MODE) ## cargo fmt --check, clippy natively and on the wasm target
 	cargo clippy --all-targets -- -D warnings
 	cargo clippy -p gateway-tests --features bench --all-targets -- -D warnings
 	$(WASM_CARGO) clippy --release $(WASM_FLAGS) -p ai-gateway-filter -- -D warnings
+	$(WASM_CARGO) clippy --release $(WASM_FLAGS) -p ai-gateway-filter --features callback-timing -- -D warnings
 
 fmt: ## Format the code
 	cargo fmt --all
