@@ -71,11 +71,16 @@ def plain(c):
     noprovider(c)
 
 
+def norelease(c):
+    """No `memory_allocator_manager`: tcmalloc keeps its free pages instead of releasing them."""
+    c.pop('memory_allocator_manager', None)
+
+
 def gateway(c):
     """The gateway as shipped."""
 
 
-VARIANTS = {f.__name__: f for f in (gateway, nolog, plainroute, noprovider, plain)}
+VARIANTS = {f.__name__: f for f in (gateway, nolog, plainroute, noprovider, plain, norelease)}
 
 
 def render(base, name, port, scratch):
