@@ -236,15 +236,19 @@ mod tests {
         }
     }
 
+    fn tier(store: &MemoryStore, slots: u32, max_bytes: u64) -> Local<'_> {
+        Local {
+            store,
+            prefix: CACHE_PREFIX,
+            slots,
+            max_bytes,
+        }
+    }
+
     #[test]
     fn stored_entries_are_found_until_they_expire() {
         let store = MemoryStore::new();
-        let tier = Local {
-            store: &store,
-            prefix: CACHE_PREFIX,
-            slots: 64,
-            max_bytes: 1 << 20,
-        };
+        let tier = tier(&store, 64, 1 << 20);
         let e = entry(1, 100, 10, 50);
         tier.put(&e, 100).unwrap();
         assert_eq!(tier.get(&e.key, 109).unwrap(), Some(e.clone()));
@@ -260,12 +264,7 @@ mod tests {
     fn the_byte_budget_refuses_stores_past_it_and_replacing_frees_bytes() {
         let store = MemoryStore::new();
         let one = entry(1, 100, 10, 100).encode().len() as u64;
-        let tier = Local {
-            store: &store,
-            prefix: CACHE_PREFIX,
-            slots: 64,
-            max_bytes: one * 2,
-        };
+        let tier = tier(&store, 64, one * 2);
         tier.put(&entry(1, 100, 10, 100), 100).unwrap();
         tier.put(&entry(2, 100, 10, 100), 100).unwrap();
         assert_eq!(tier.put(&entry(3, 100, 10, 100), 100), Err(PutError::Full));
@@ -281,12 +280,7 @@ mod tests {
     fn with_both_slots_taken_the_oldest_entry_goes() {
         let store = MemoryStore::new();
         // One slot: every key shares it.
-        let tier = Local {
-            store: &store,
-            prefix: CACHE_PREFIX,
-            slots: 1,
-            max_bytes: 1 << 20,
-        };
+        let tier = tier(&store, 1, 1 << 20);
         let old = entry(1, 100, 100, 5);
         let new = entry(2, 150, 100, 5);
         tier.put(&old, 100).unwrap();
@@ -305,12 +299,7 @@ mod tests {
     #[test]
     fn a_removed_entry_is_gone_and_its_bytes_given_back() {
         let store = MemoryStore::new();
-        let tier = Local {
-            store: &store,
-            prefix: CACHE_PREFIX,
-            slots: 64,
-            max_bytes: 1 << 20,
-        };
+        let tier = tier(&store, 64, 1 << 20);
         let e = entry(1, 100, 10, 50);
         tier.put(&e, 100).unwrap();
         assert_eq!(tier.remove(&e.key, 101), Ok(true));

@@ -8,9 +8,7 @@
 //! index); anything else is a miss,
 //! counted (`gw_cache_shared`, operation `query`) and logged once per worker.
 
-use std::time::Duration;
-
-use super::shared::{count, log_failure, store_answered, Write};
+use super::shared::{call_tier, count, log_failure, store_answered, Write};
 use super::{Entry, Host, Request};
 use crate::cache::entry::check_chat;
 use crate::cache::semantic_index::{Index, Item};
@@ -18,7 +16,7 @@ use crate::cache::shared::collection::{self, VECTORS_HANDLE_KEY};
 use crate::cache::shared::semantic::{serve, Served, NEIGHBOURS};
 use crate::cache::shared::{namespace_hash, Record, StoreError};
 use crate::gateway::Plan;
-use crate::pipeline::{unix_seconds, Effect, Flow, HttpCall};
+use crate::pipeline::{unix_seconds, Effect, Flow};
 
 /// A semantic lookup in the store, out.
 pub(in crate::pipeline) struct VectorQuery {
@@ -68,13 +66,7 @@ impl Request {
             NEIGHBOURS,
             unix_seconds(host.now()),
         );
-        let started = host.call_http(HttpCall {
-            headers: &[],
-            cluster: &tier.cluster,
-            path: &call.path,
-            body: &call.body,
-            timeout: Duration::from_millis(tier.timeout_ms),
-        });
+        let started = call_tier(host, tier, &call, tier.timeout_ms);
         match started {
             Ok(token) => {
                 self.cache.shared.vector_query = Some(VectorQuery {

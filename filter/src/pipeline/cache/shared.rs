@@ -106,13 +106,7 @@ impl Request {
             return false;
         };
         let call = tier.api().get_call(&handle, &record_id(&pending.key));
-        let started = host.call_http(HttpCall {
-            headers: &[],
-            cluster: &tier.cluster,
-            path: &call.path,
-            body: &call.body,
-            timeout: Duration::from_millis(tier.timeout_ms),
-        });
+        let started = call_tier(host, tier, &call, tier.timeout_ms);
         match started {
             Ok(token) => {
                 self.cache.shared.lookup = Some((token, handle));
@@ -333,13 +327,7 @@ impl Request {
         model: &str,
         write: Write,
     ) {
-        let started = host.call_http(HttpCall {
-            headers: &[],
-            cluster: &tier.cluster,
-            path: &call.path,
-            body: &call.body,
-            timeout: Duration::from_millis(tier.write_timeout_ms),
-        });
+        let started = call_tier(host, tier, &call, tier.write_timeout_ms);
         let operation = write.operation();
         match started {
             Ok(token) => {
@@ -374,4 +362,20 @@ impl Request {
             }
         }
     }
+}
+
+/// Starts one call to the shared tier's service (a read, a write or a query) through its cluster.
+pub(super) fn call_tier(
+    host: &dyn Host,
+    tier: &SharedTier,
+    call: &StoreCall,
+    timeout_ms: u64,
+) -> Result<u32, String> {
+    host.call_http(HttpCall {
+        headers: &[],
+        cluster: &tier.cluster,
+        path: &call.path,
+        body: &call.body,
+        timeout: Duration::from_millis(timeout_ms),
+    })
 }
