@@ -72,12 +72,14 @@
 //! → the OpenAI error shape with Anthropic's status and message. Streams are translated event by
 //! event; a stream that ends without `message_stop` ends with an OpenAI error event and `[DONE]`.
 
+use std::borrow::Cow;
+
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
 use super::cache_marks;
 use super::config::{ApiKeyEnv, ProviderSettings};
-use super::openai_format::{self, CompletionId};
+use super::openai_format::{self, AssistantMessage, CompletionId};
 use super::{Attempt, Operation, ResponseShape, ResponseTranslator, Translator, UpstreamRequest};
 use crate::config_error::{err, ConfigError};
 use crate::error::{invalid, parse_object, GatewayError};
@@ -117,8 +119,9 @@ impl Translator for Anthropic {
                 ),
             ));
         }
-        super::openai::refuse_multiple_choices(attempt, body)?;
-        let out = messages_body(attempt, body)?;
+        let req = parse_object(body)?;
+        super::openai::refuse_multiple_choices(attempt, req.get("n").and_then(Value::as_u64))?;
+        let out = messages_body(attempt, &req)?;
         let mut headers = Vec::with_capacity(3);
         if let Some(key) = attempt.api_key() {
             headers.push(("x-api-key", key.to_string()));
@@ -175,8 +178,7 @@ pub fn native_request(
 }
 
 /// The Anthropic Messages body for the client's OpenAI chat body.
-fn messages_body(attempt: &Attempt, body: &[u8]) -> Result<Value, GatewayError> {
-    let req = &parse_object(body)?;
+fn messages_body(attempt: &Attempt, req: &Map<String, Value>) -> Result<Value, GatewayError> {
     for legacy in ["functions", "function_call"] {
         if req.get(legacy).is_some_and(|v| !v.is_null()) {
             return Err(invalid(
@@ -745,18 +747,40 @@ pub(crate) struct RawUsage {
     output: u64,
 }
 
+/// Anthropic's `usage` counters (null and absent alike: not reported).
+#[derive(Debug, Default, Deserialize)]
+pub(crate) struct MessageUsage {
+    #[serde(default)]
+    input_tokens: Option<u64>,
+    #[serde(default)]
+    cache_read_input_tokens: Option<u64>,
+    #[serde(default)]
+    cache_creation_input_tokens: Option<u64>,
+    #[serde(default)]
+    output_tokens: Option<u64>,
+}
+
 impl RawUsage {
     /// Takes every counter present in an Anthropic `usage` object.
     pub(crate) fn update(&mut self, usage: &Value) {
-        let set = |key: &str, slot: &mut u64| {
-            if let Some(n) = field(usage, key).as_u64() {
+        if let Ok(counts) = MessageUsage::deserialize(usage) {
+            self.take(&counts);
+        }
+    }
+
+    /// Takes every counter the usage reports (a stream's `message_delta` repeats only some).
+    fn take(&mut self, counts: &MessageUsage) {
+        let slots = [
+            (counts.input_tokens, &mut self.input),
+            (counts.cache_read_input_tokens, &mut self.cache_read),
+            (counts.cache_creation_input_tokens, &mut self.cache_write),
+            (counts.output_tokens, &mut self.output),
+        ];
+        for (count, slot) in slots {
+            if let Some(n) = count {
                 *slot = n;
             }
-        };
-        set("input_tokens", &mut self.input);
-        set("cache_read_input_tokens", &mut self.cache_read);
-        set("cache_creation_input_tokens", &mut self.cache_write);
-        set("output_tokens", &mut self.output);
+        }
     }
 
     pub(crate) fn normalized(self) -> Usage {
@@ -821,39 +845,65 @@ fn snippet(body: &[u8]) -> String {
     text.get(..cut).unwrap_or_default().to_string()
 }
 
+/// An Anthropic message as the Messages API answers it (the Message object of
+/// https://docs.anthropic.com/en/api/messages), read without a JSON tree: the members the
+/// OpenAI answer needs, strings borrowed from the body unless they hold escapes; other members
+/// and other block types' members are skipped.
+#[derive(Deserialize)]
+struct Message<'a> {
+    #[serde(rename = "type", borrow, default)]
+    kind: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    id: Cow<'a, str>,
+    #[serde(borrow, default)]
+    model: Cow<'a, str>,
+    #[serde(borrow, default)]
+    content: Option<Vec<ContentBlock<'a>>>,
+    #[serde(borrow, default)]
+    stop_reason: Option<Cow<'a, str>>,
+    #[serde(default)]
+    usage: Option<MessageUsage>,
+}
+
+#[derive(Default, Deserialize)]
+struct ContentBlock<'a> {
+    #[serde(rename = "type", borrow, default)]
+    kind: Cow<'a, str>,
+    #[serde(borrow, default)]
+    text: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    id: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    name: Option<Cow<'a, str>>,
+    #[serde(default)]
+    input: Option<Value>,
+}
+
 /// A whole Anthropic message → an OpenAI chat completion.
-fn completion_from_message(message: &Value, created: u64) -> Vec<u8> {
+fn completion_from_message(message: &Message<'_>, created: u64) -> Vec<u8> {
     let id = CompletionId {
-        id: field(message, "id")
-            .as_str()
-            .unwrap_or_default()
-            .to_string(),
+        id: message.id.to_string(),
         created,
-        model: field(message, "model")
-            .as_str()
-            .unwrap_or_default()
-            .to_string(),
+        model: message.model.to_string(),
     };
     let mut text = String::new();
     let mut schema_answer: Option<String> = None;
     let mut calls = Vec::new();
-    for block in field(message, "content").as_array().into_iter().flatten() {
-        match field(block, "type").as_str() {
-            Some("text") => text.push_str(field(block, "text").as_str().unwrap_or_default()),
-            Some("tool_use") => {
-                let name = field(block, "name").as_str().unwrap_or_default();
-                let input = field(block, "input");
-                let arguments = if input.is_null() {
-                    "{}".to_string()
-                } else {
-                    input.to_string()
+    for block in message.content.iter().flatten() {
+        match block.kind.as_ref() {
+            "text" => text.push_str(block.text.as_deref().unwrap_or_default()),
+            "tool_use" => {
+                let name = block.name.as_deref().unwrap_or_default();
+                let arguments = match &block.input {
+                    None | Some(Value::Null) => "{}".to_string(),
+                    Some(input) => input.to_string(),
                 };
                 if is_schema_tool(name) {
                     schema_answer.get_or_insert(arguments);
                 } else {
                     calls.push(openai_format::tool_call(
                         None,
-                        field(block, "id").as_str().unwrap_or_default(),
+                        block.id.as_deref().unwrap_or_default(),
                         name,
                         &arguments,
                     ));
@@ -863,24 +913,19 @@ fn completion_from_message(message: &Value, created: u64) -> Vec<u8> {
         }
     }
     // A schema answer is the whole content: text around it would break the client's JSON parse.
-    let content = match schema_answer {
-        Some(json_text) => Value::String(json_text),
-        None if text.is_empty() && !calls.is_empty() => Value::Null,
-        None => Value::String(text),
+    let answer = match &schema_answer {
+        Some(json_text) => AssistantMessage::with_content(Some(json_text), calls),
+        None => AssistantMessage::new(&text, calls),
     };
-    let mut msg = Map::new();
-    msg.insert("role".into(), "assistant".into());
-    msg.insert("content".into(), content);
-    let real_tool_calls = !calls.is_empty();
-    if real_tool_calls {
-        msg.insert("tool_calls".into(), Value::Array(calls));
-    }
+    let real_tool_calls = !answer.tool_calls.is_empty();
     let mut usage = RawUsage::default();
-    usage.update(field(message, "usage"));
+    if let Some(counts) = &message.usage {
+        usage.take(counts);
+    }
     openai_format::completion(
         &id,
-        Value::Object(msg),
-        finish_reason(field(message, "stop_reason").as_str(), real_tool_calls),
+        answer,
+        finish_reason(message.stop_reason.as_deref(), real_tool_calls),
         &usage.normalized(),
     )
 }
@@ -918,8 +963,19 @@ impl StreamState {
             .map(|(_, b)| *b)
     }
 
-    fn chunk(&self, delta: Value, out: &mut Vec<u8>) {
+    fn chunk(&self, delta: impl serde::Serialize, out: &mut Vec<u8>) {
         out.extend(openai_format::chunk_event(&self.id, delta, None));
+    }
+
+    /// A text delta (`{"content": text}`), when there is text.
+    fn text(&self, text: &str, out: &mut Vec<u8>) {
+        #[derive(serde::Serialize)]
+        struct Content<'a> {
+            content: &'a str,
+        }
+        if !text.is_empty() {
+            self.chunk(Content { content: text }, out);
+        }
     }
 
     fn fail(&mut self, message: &str, error_type: &str, code: &str, out: &mut Vec<u8>) {
@@ -935,44 +991,41 @@ impl StreamState {
         let Some(data) = event.data.as_deref() else {
             return; // a comment-only block
         };
-        let v: Value = serde_json::from_str(data).unwrap_or(Value::Null);
-        let kind = field(&v, "type")
-            .as_str()
+        let parsed = serde_json::from_str::<StreamEvent>(data).ok();
+        let unreadable = parsed.is_none();
+        let v = parsed.unwrap_or_default();
+        let kind = v
+            .kind
+            .as_deref()
             .or(event.event.as_deref())
             .unwrap_or_default();
         match kind {
             "message_start" => {
-                let message = field(&v, "message");
-                self.id.id = field(message, "id")
-                    .as_str()
-                    .unwrap_or_default()
-                    .to_string();
-                self.id.model = field(message, "model")
-                    .as_str()
-                    .unwrap_or_default()
-                    .to_string();
-                self.usage.update(field(message, "usage"));
+                if let Some(message) = &v.message {
+                    self.id.id = message.id.to_string();
+                    self.id.model = message.model.to_string();
+                    if let Some(counts) = &message.usage {
+                        self.usage.take(counts);
+                    }
+                }
                 self.chunk(json!({"role": "assistant", "content": ""}), out);
             }
             "content_block_start" => {
-                let index = field(&v, "index").as_u64().unwrap_or_default();
-                let block = field(&v, "content_block");
-                let kind = match field(block, "type").as_str() {
-                    Some("text") => {
-                        let text = field(block, "text").as_str().unwrap_or_default();
-                        if !text.is_empty() {
-                            self.chunk(json!({"content": text}), out);
-                        }
+                let index = v.index.unwrap_or_default();
+                let block = v.content_block.unwrap_or_default();
+                let kind = match block.kind.as_ref() {
+                    "text" => {
+                        self.text(block.text.as_deref().unwrap_or_default(), out);
                         Block::Text
                     }
-                    Some("tool_use") => {
-                        let name = field(block, "name").as_str().unwrap_or_default();
+                    "tool_use" => {
+                        let name = block.name.as_deref().unwrap_or_default();
                         if is_schema_tool(name) {
                             Block::SchemaAnswer
                         } else {
                             let n = self.tool_calls;
                             self.tool_calls += 1;
-                            let id = field(block, "id").as_str().unwrap_or_default();
+                            let id = block.id.as_deref().unwrap_or_default();
                             let call = openai_format::tool_call(Some(n), id, name, "");
                             self.chunk(json!({"tool_calls": [call]}), out);
                             Block::Tool(n)
@@ -983,17 +1036,14 @@ impl StreamState {
                 self.blocks.push((index, kind));
             }
             "content_block_delta" => {
-                let index = field(&v, "index").as_u64().unwrap_or_default();
-                let delta = field(&v, "delta");
-                match (field(delta, "type").as_str(), self.block(index)) {
+                let index = v.index.unwrap_or_default();
+                let delta = v.delta.unwrap_or_default();
+                match (delta.kind.as_deref(), self.block(index)) {
                     (Some("text_delta"), Some(Block::Text) | None) => {
-                        let text = field(delta, "text").as_str().unwrap_or_default();
-                        if !text.is_empty() {
-                            self.chunk(json!({"content": text}), out);
-                        }
+                        self.text(delta.text.as_deref().unwrap_or_default(), out);
                     }
                     (Some("input_json_delta"), Some(block)) => {
-                        let part = field(delta, "partial_json").as_str().unwrap_or_default();
+                        let part = delta.partial_json.as_deref().unwrap_or_default();
                         if part.is_empty() {
                             return;
                         }
@@ -1002,7 +1052,7 @@ impl StreamState {
                                 json!({"tool_calls": [{"index": n, "function": {"arguments": part}}]}),
                                 out,
                             ),
-                            Block::SchemaAnswer => self.chunk(json!({"content": part}), out),
+                            Block::SchemaAnswer => self.text(part, out),
                             Block::Text | Block::Other => {}
                         }
                     }
@@ -1010,10 +1060,12 @@ impl StreamState {
                 }
             }
             "message_delta" => {
-                if let Some(reason) = field(field(&v, "delta"), "stop_reason").as_str() {
-                    self.stop_reason = Some(reason.to_string());
+                if let Some(reason) = v.delta.and_then(|d| d.stop_reason) {
+                    self.stop_reason = Some(reason.into_owned());
                 }
-                self.usage.update(field(&v, "usage"));
+                if let Some(counts) = &v.usage {
+                    self.usage.take(counts);
+                }
             }
             "message_stop" => {
                 let finish = finish_reason(self.stop_reason.as_deref(), self.tool_calls > 0);
@@ -1030,19 +1082,61 @@ impl StreamState {
                 self.finished = true;
             }
             "error" => {
-                let error = field(&v, "error");
-                let message = match field(error, "message").as_str() {
-                    Some(m) => m.to_string(),
-                    None if v.is_null() => format!("Anthropic stream error: {data}"),
+                let error = v.error.unwrap_or_default();
+                let message = match error.message {
+                    Some(m) => m.into_owned(),
+                    None if unreadable => format!("Anthropic stream error: {data}"),
                     None => "Anthropic reported an error in the stream.".to_string(),
                 };
                 let (error_type, code) =
-                    error_kind(field(error, "type").as_str().unwrap_or_default(), &message);
+                    error_kind(error.kind.as_deref().unwrap_or_default(), &message);
                 self.fail(&message, error_type, code, out);
             }
             _ => {} // ping, content_block_stop, and event types added later
         }
     }
+}
+
+/// One event of an Anthropic stream (the event types of
+/// https://docs.anthropic.com/en/docs/build-with-claude/streaming), read without a JSON tree:
+/// the members the OpenAI chunks need; any other member is skipped.
+#[derive(Default, Deserialize)]
+struct StreamEvent<'a> {
+    #[serde(rename = "type", borrow, default)]
+    kind: Option<Cow<'a, str>>,
+    #[serde(default)]
+    index: Option<u64>,
+    #[serde(borrow, default)]
+    message: Option<Message<'a>>,
+    #[serde(borrow, default)]
+    content_block: Option<ContentBlock<'a>>,
+    #[serde(borrow, default)]
+    delta: Option<Delta<'a>>,
+    #[serde(default)]
+    usage: Option<MessageUsage>,
+    #[serde(borrow, default)]
+    error: Option<ErrorObject<'a>>,
+}
+
+/// A `content_block_delta`'s or `message_delta`'s `delta`.
+#[derive(Default, Deserialize)]
+struct Delta<'a> {
+    #[serde(rename = "type", borrow, default)]
+    kind: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    text: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    partial_json: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    stop_reason: Option<Cow<'a, str>>,
+}
+
+#[derive(Default, Deserialize)]
+struct ErrorObject<'a> {
+    #[serde(rename = "type", borrow, default)]
+    kind: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    message: Option<Cow<'a, str>>,
 }
 
 enum Mode {
@@ -1110,11 +1204,11 @@ impl ResponseTranslator for AnthropicResponse {
                 if !(200..300).contains(&status) {
                     return openai_format::error_body(status, &error_message(&body, status));
                 }
-                match serde_json::from_slice::<Value>(&body) {
-                    Ok(v) if field(&v, "type") == "message" => {
-                        completion_from_message(&v, self.created)
+                match serde_json::from_slice::<Message>(&body) {
+                    Ok(m) if m.kind.as_deref() == Some("message") => {
+                        completion_from_message(&m, self.created)
                     }
-                    Ok(v) if field(&v, "type") == "error" => {
+                    Ok(m) if m.kind.as_deref() == Some("error") => {
                         openai_format::error_body(502, &error_message(&body, status))
                     }
                     _ => openai_format::error_body(

@@ -90,7 +90,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use serde_json::{json, Map, Value};
 
 use super::cache_marks;
-use super::openai_format::{self, CompletionId};
+use super::openai_format::{self, AssistantMessage, CompletionId};
 use super::{
     percent_encode, Attempt, Operation, ResponseShape, ResponseTranslator, Translator,
     UpstreamRequest,
@@ -881,24 +881,13 @@ fn completion(id: &CompletionId, body: &[u8]) -> Vec<u8> {
             ));
         }
     }
-    let content = if text.is_empty() && !tool_calls.is_empty() {
-        Value::Null
-    } else {
-        Value::String(text)
-    };
-    let mut message = Map::new();
-    message.insert("role".into(), "assistant".into());
-    message.insert("content".into(), content);
-    if !tool_calls.is_empty() {
-        message.insert("tool_calls".into(), Value::Array(tool_calls));
-    }
     let usage = answer
         .get("usage")
         .map(usage_from_bedrock)
         .unwrap_or_default();
     openai_format::completion(
         id,
-        Value::Object(message),
+        AssistantMessage::new(&text, tool_calls),
         finish_reason(answer.get("stopReason").and_then(Value::as_str)),
         &usage,
     )

@@ -75,7 +75,7 @@ use serde_json::{json, Map, Value};
 
 use super::config::ApiKeyEnv;
 use super::openai::refuse_multiple_choices;
-use super::openai_format::{self, CompletionId};
+use super::openai_format::{self, AssistantMessage, CompletionId};
 use super::{Attempt, Operation, ResponseShape, ResponseTranslator, Translator, UpstreamRequest};
 use crate::error::{invalid, parse_object, GatewayError};
 use crate::sse::{SseEvent, SseParser};
@@ -102,7 +102,7 @@ impl Translator for Cohere {
         let req = parse_object(body)?;
         let (endpoint, out) = match attempt.operation {
             Operation::Chat => {
-                refuse_multiple_choices(attempt, body)?;
+                refuse_multiple_choices(attempt, req.get("n").and_then(Value::as_u64))?;
                 ("chat", chat_body(attempt, &req)?)
             }
             Operation::Embeddings => ("embed", embed_body(attempt, &req)?.0),
@@ -558,20 +558,9 @@ impl CohereResponse {
                     .collect()
             })
             .unwrap_or_default();
-        let mut out = Map::new();
-        out.insert("role".into(), "assistant".into());
-        let content = if text.is_empty() && !calls.is_empty() {
-            Value::Null
-        } else {
-            Value::String(text)
-        };
-        out.insert("content".into(), content);
-        if !calls.is_empty() {
-            out.insert("tool_calls".into(), Value::Array(calls));
-        }
-        let out = Value::Object(out);
         let reason = finish_reason(at(body, &["finish_reason"]).as_str());
-        openai_format::completion(&id, out, reason, &usage(at(body, &["usage"])))
+        let message = AssistantMessage::new(&text, calls);
+        openai_format::completion(&id, message, reason, &usage(at(body, &["usage"])))
     }
 
     fn embeddings(&self, body: &Value) -> Vec<u8> {

@@ -120,7 +120,10 @@ impl Translator for Gemini {
         let model = model_id(attempt.upstream_model);
         let (method, out) = match attempt.operation {
             Operation::Chat => {
-                super::openai::refuse_multiple_choices(attempt, body)?;
+                super::openai::refuse_multiple_choices(
+                    attempt,
+                    req.get("n").and_then(Value::as_u64),
+                )?;
                 let method = if attempt.stream {
                     "streamGenerateContent?alt=sse"
                 } else {

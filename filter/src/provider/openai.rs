@@ -131,17 +131,18 @@ pub fn openai_body(attempt: &Attempt, body: &[u8]) -> Result<Option<Vec<u8>>, Ga
         .map_err(|e| GatewayError::Misconfigured(e.to_string()))
 }
 
-/// `n > 1` asked of a provider that would silently answer once.
-pub fn refuse_multiple_choices(attempt: &Attempt, body: &[u8]) -> Result<(), GatewayError> {
+/// The chat body's `n`, read without parsing the rest (for a body that goes on as it is).
+fn requested_choices(body: &[u8]) -> Option<u64> {
     #[derive(serde::Deserialize)]
     struct N {
         n: Option<u64>,
     }
-    let n = serde_json::from_slice::<N>(body)
-        .ok()
-        .and_then(|v| v.n)
-        .unwrap_or(1);
-    if n > 1 {
+    serde_json::from_slice::<N>(body).ok().and_then(|v| v.n)
+}
+
+/// `n > 1` asked of a provider that would silently answer once.
+pub fn refuse_multiple_choices(attempt: &Attempt, n: Option<u64>) -> Result<(), GatewayError> {
+    if n.unwrap_or(1) > 1 {
         return Err(GatewayError::InvalidParameter {
             param: "n".into(),
             message: format!(
@@ -160,7 +161,7 @@ impl Translator for OpenAiCompatible {
         let endpoint = match attempt.operation {
             Operation::Chat => {
                 if !row.is_some_and(|r| r.multiple_choices) {
-                    refuse_multiple_choices(attempt, body)?;
+                    refuse_multiple_choices(attempt, requested_choices(body))?;
                 }
                 "chat/completions"
             }

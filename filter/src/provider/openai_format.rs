@@ -5,6 +5,7 @@
 //! https://platform.openai.com/docs/api-reference/chat/streaming
 
 use base64::Engine;
+use serde::Serialize;
 use serde_json::{json, Value};
 
 use crate::error::GatewayError;
@@ -16,14 +17,43 @@ pub const DONE: &[u8] = b"data: [DONE]\n\n";
 /// The OpenAI `usage` object. `prompt_tokens` counts every input token (cached and cache
 /// writes included) and `completion_tokens` every output token (reasoning included), as OpenAI
 /// counts them; the details say how many of those were cached, written to cache or reasoning.
-pub fn usage_json(u: &Usage) -> Value {
-    json!({
-        "prompt_tokens": u.prompt,
-        "completion_tokens": u.completion,
-        "total_tokens": u.total,
-        "prompt_tokens_details": {"cached_tokens": u.cached_prompt, "cache_creation_tokens": u.cache_write},
-        "completion_tokens_details": {"reasoning_tokens": u.reasoning},
-    })
+/// Members in sorted order, as a JSON value of it would serialize (the answers' bytes do not
+/// change with how they are built).
+#[derive(Serialize)]
+struct UsageObject {
+    completion_tokens: u64,
+    completion_tokens_details: ReasoningDetails,
+    prompt_tokens: u64,
+    prompt_tokens_details: PromptDetails,
+    total_tokens: u64,
+}
+
+#[derive(Serialize)]
+struct ReasoningDetails {
+    reasoning_tokens: u64,
+}
+
+#[derive(Serialize)]
+struct PromptDetails {
+    cache_creation_tokens: u64,
+    cached_tokens: u64,
+}
+
+impl From<&Usage> for UsageObject {
+    fn from(u: &Usage) -> Self {
+        Self {
+            completion_tokens: u.completion,
+            completion_tokens_details: ReasoningDetails {
+                reasoning_tokens: u.reasoning,
+            },
+            prompt_tokens: u.prompt,
+            prompt_tokens_details: PromptDetails {
+                cache_creation_tokens: u.cache_write,
+                cached_tokens: u.cached_prompt,
+            },
+            total_tokens: u.total,
+        }
+    }
 }
 
 /// Identity of one response, repeated in every chunk of a stream.
@@ -34,30 +64,86 @@ pub struct CompletionId {
     pub model: String,
 }
 
-/// A whole `chat.completion` with one choice. `message` is the assistant message object
-/// (`role`, `content`, optional `tool_calls`).
+/// The assistant message of a whole answer: its text (`null` when it only calls tools) and
+/// its tool calls ([`tool_call`] without index).
+#[derive(Serialize)]
+pub struct AssistantMessage<'a> {
+    pub content: Option<&'a str>,
+    pub role: &'static str,
+    #[serde(skip_serializing_if = "<[Value]>::is_empty")]
+    pub tool_calls: Vec<Value>,
+}
+
+impl<'a> AssistantMessage<'a> {
+    /// The message for `text` and `tool_calls`: the text is `null` when it is empty and the
+    /// message calls tools (OpenAI's shape for a tool-calling answer).
+    pub fn new(text: &'a str, tool_calls: Vec<Value>) -> Self {
+        Self::with_content(
+            (!text.is_empty() || tool_calls.is_empty()).then_some(text),
+            tool_calls,
+        )
+    }
+
+    pub fn with_content(content: Option<&'a str>, tool_calls: Vec<Value>) -> Self {
+        Self {
+            content,
+            role: "assistant",
+            tool_calls,
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct Completion<'a> {
+    choices: [Choice<'a>; 1],
+    created: u64,
+    id: &'a str,
+    model: &'a str,
+    object: &'static str,
+    usage: UsageObject,
+}
+
+#[derive(Serialize)]
+struct Choice<'a> {
+    finish_reason: &'a str,
+    index: u32,
+    logprobs: Option<()>,
+    message: AssistantMessage<'a>,
+}
+
+/// A whole `chat.completion` with one choice, written straight from its parts (no JSON tree).
 pub fn completion(
     id: &CompletionId,
-    message: Value,
+    message: AssistantMessage<'_>,
     finish_reason: &str,
     usage: &Usage,
 ) -> Vec<u8> {
-    json!({
-        "id": id.id,
-        "object": "chat.completion",
-        "created": id.created,
-        "model": id.model,
-        "choices": [{"index": 0, "message": message, "logprobs": null, "finish_reason": finish_reason}],
-        "usage": usage_json(usage),
-    })
-    .to_string()
-    .into_bytes()
+    let completion = Completion {
+        choices: [Choice {
+            finish_reason,
+            index: 0,
+            logprobs: None,
+            message,
+        }],
+        created: id.created,
+        id: &id.id,
+        model: &id.model,
+        object: "chat.completion",
+        usage: usage.into(),
+    };
+    let mut out = Vec::with_capacity(384);
+    write_json(&mut out, &completion);
+    out
 }
 
 /// One `chat.completion.chunk` SSE event with one choice. Written straight into the output (a
 /// stream has one per token): the same bytes as serializing the whole object as a JSON value, in
 /// that order (members sorted), without building it.
-pub fn chunk_event(id: &CompletionId, delta: Value, finish_reason: Option<&str>) -> Vec<u8> {
+pub fn chunk_event(
+    id: &CompletionId,
+    delta: impl Serialize,
+    finish_reason: Option<&str>,
+) -> Vec<u8> {
     let mut out = Vec::with_capacity(160 + id.id.len() + id.model.len());
     out.extend_from_slice(b"data: {\"choices\":[{\"delta\":");
     write_json(&mut out, &delta);
@@ -81,14 +167,30 @@ fn write_json(out: &mut Vec<u8>, value: &impl serde::Serialize) {
 /// The final usage-only chunk (`choices: []`), as OpenAI sends it for `include_usage`. The
 /// gateway always emits it; the downstream filter drops it when the client did not ask.
 pub fn usage_event(id: &CompletionId, usage: &Usage) -> Vec<u8> {
-    sse(&json!({
-        "id": id.id,
-        "object": "chat.completion.chunk",
-        "created": id.created,
-        "model": id.model,
-        "choices": [],
-        "usage": usage_json(usage),
-    }))
+    #[derive(Serialize)]
+    struct UsageChunk<'a> {
+        choices: [(); 0],
+        created: u64,
+        id: &'a str,
+        model: &'a str,
+        object: &'static str,
+        usage: UsageObject,
+    }
+    let mut out = Vec::with_capacity(320);
+    out.extend_from_slice(b"data: ");
+    write_json(
+        &mut out,
+        &UsageChunk {
+            choices: [],
+            created: id.created,
+            id: &id.id,
+            model: &id.model,
+            object: "chat.completion.chunk",
+            usage: usage.into(),
+        },
+    );
+    out.extend_from_slice(b"\n\n");
+    out
 }
 
 /// An error inside a stream, as OpenAI sends it (`data: {"error": {...}}`); the SDKs raise on it.
@@ -198,6 +300,76 @@ mod tests {
                 String::from_utf8(expected).unwrap()
             );
         }
+    }
+
+    /// The OpenAI chat completion object
+    /// (https://platform.openai.com/docs/api-reference/chat/object) as a JSON value, and the
+    /// same for the usage-only chunk: what the writers must produce, byte for byte.
+    fn usage_value(u: &Usage) -> Value {
+        json!({
+            "prompt_tokens": u.prompt,
+            "completion_tokens": u.completion,
+            "total_tokens": u.total,
+            "prompt_tokens_details": {"cached_tokens": u.cached_prompt, "cache_creation_tokens": u.cache_write},
+            "completion_tokens_details": {"reasoning_tokens": u.reasoning},
+        })
+    }
+
+    #[test]
+    fn a_completion_and_a_usage_chunk_are_written_as_their_json_values_would_be() {
+        let id = CompletionId {
+            id: "msg_\"1\"".into(),
+            created: 1_700_000_000,
+            model: "claude/ü".into(),
+        };
+        let u = Usage {
+            prompt: 12,
+            completion: 3,
+            total: 15,
+            cached_prompt: 4,
+            cache_write: 2,
+            reasoning: 1,
+        };
+        let call = tool_call(None, "call_1", "get_weather", "{\"city\":\"Köln\"}");
+        for (message, expected_message) in [
+            (
+                AssistantMessage::new("Hi \"there\"\n", Vec::new()),
+                json!({"role": "assistant", "content": "Hi \"there\"\n"}),
+            ),
+            (
+                AssistantMessage::new("", vec![call.clone()]),
+                json!({"role": "assistant", "content": null, "tool_calls": [call]}),
+            ),
+            (
+                AssistantMessage::new("", Vec::new()),
+                json!({"role": "assistant", "content": ""}),
+            ),
+        ] {
+            let expected = json!({
+                "id": id.id,
+                "object": "chat.completion",
+                "created": id.created,
+                "model": id.model,
+                "choices": [{"index": 0, "message": expected_message, "logprobs": null, "finish_reason": "stop"}],
+                "usage": usage_value(&u),
+            });
+            assert_eq!(
+                String::from_utf8(completion(&id, message, "stop", &u)).unwrap(),
+                expected.to_string()
+            );
+        }
+        let expected = sse(&json!({
+            "id": id.id,
+            "object": "chat.completion.chunk",
+            "created": id.created,
+            "model": id.model,
+            "choices": [],
+            "usage": usage_value(&u),
+        }));
+        assert_eq!(
+            String::from_utf8(usage_event(&id, &u)).unwrap(),
+            String::from_utf8(expected).unwrap()
+        );
     }
 
     #[test]

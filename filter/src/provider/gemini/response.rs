@@ -2,6 +2,7 @@
 //! parent module for the mapping.
 
 use super::*;
+use crate::provider::openai_format::AssistantMessage;
 
 // ---------------------------------------------------------------------------------------------
 // Responses
@@ -248,23 +249,16 @@ impl ChatResponse {
         }
         let piece = read_piece(&v);
         let id = completion_id(Some(&v), &self.fallback_model, self.created);
-        let content = if piece.texts.is_empty() {
-            Value::Null
-        } else {
-            Value::String(piece.texts.concat())
-        };
-        let mut message = json!({"role": "assistant", "content": content});
-        if !piece.calls.is_empty() {
-            let calls: Vec<Value> = piece
-                .calls
-                .iter()
-                .enumerate()
-                .map(|(n, (name, args))| openai_format::tool_call(None, &call_id(n), name, args))
-                .collect();
-            if let Value::Object(m) = &mut message {
-                m.insert("tool_calls".into(), Value::Array(calls));
-            }
-        }
+        let text = piece.texts.concat();
+        let calls: Vec<Value> = piece
+            .calls
+            .iter()
+            .enumerate()
+            .map(|(n, (name, args))| openai_format::tool_call(None, &call_id(n), name, args))
+            .collect();
+        // Gemini's answer without text has `content: null`, tool calls or not.
+        let message =
+            AssistantMessage::with_content((!piece.texts.is_empty()).then_some(&text), calls);
         let finish = finish_reason(
             piece.finish.as_deref(),
             piece.blocked,
