@@ -76,23 +76,3 @@ pub fn check_anthropic_count(count: usize) -> Result<(), GatewayError> {
     }
     Ok(())
 }
-
-/// How many blocks of an Anthropic Messages body carry `cache_control`.
-pub fn count_anthropic(body: &Map<String, Value>) -> usize {
-    let marked = |items: Option<&Value>| {
-        items.and_then(Value::as_array).map_or(0, |a| {
-            a.iter()
-                .filter(|b| b.get("cache_control").is_some())
-                .count()
-        })
-    };
-    let in_messages: usize = body
-        .get("messages")
-        .and_then(Value::as_array)
-        .map_or(0, |turns| {
-            turns.iter().map(|t| marked(t.get("content"))).sum()
-        });
-    marked(body.get("tools"))
-        .saturating_add(marked(body.get("system")))
-        .saturating_add(in_messages)
-}
