@@ -16,6 +16,9 @@
 /// below this.
 pub const MAX_EVENT_BYTES: usize = 1024 * 1024;
 
+/// Largest buffer reserved ahead for the next event's raw bytes (a larger event grows it).
+const RAW_CAPACITY_HINT: usize = 4096;
+
 /// One block of the stream, ended by a blank line.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct SseEvent {
@@ -23,7 +26,8 @@ pub struct SseEvent {
     pub event: Option<String>,
     /// The `data:` lines joined with `\n`; `None` when the block had no data line (comments only).
     pub data: Option<String>,
-    /// The block's bytes as received, terminators included.
+    /// The block's bytes as received, terminators included (empty from a parser made with
+    /// [`SseParser::fields_only`]).
     pub raw: Vec<u8>,
 }
 
@@ -32,8 +36,13 @@ pub struct SseParser {
     limit: usize,
     /// An event grew past `limit`: everything after it is ignored.
     overflowed: bool,
+    /// A line split across chunks, until its end arrives (a whole line is read in place).
     line: Vec<u8>,
+    /// Keep each event's raw bytes (callers that re-emit events untouched).
+    keep_raw: bool,
     raw: Vec<u8>,
+    /// Bytes of the event being read, counted against `limit` whether kept or not.
+    event_len: usize,
     event: Option<String>,
     data: Option<Vec<u8>>,
     /// The previous chunk ended in CR: an LF at the start of the next one belongs to it.
@@ -57,10 +66,21 @@ impl SseParser {
             limit,
             overflowed: false,
             line: Vec::new(),
+            keep_raw: true,
             raw: Vec::new(),
+            event_len: 0,
             event: None,
             data: None,
             pending_cr: false,
+        }
+    }
+
+    /// A parser for callers that read events' fields and never re-emit their bytes
+    /// (translators): no copy of each event's raw bytes is kept.
+    pub fn fields_only() -> Self {
+        Self {
+            keep_raw: false,
+            ..Self::default()
         }
     }
 
@@ -78,41 +98,51 @@ impl SseParser {
             // The line ended in CR at the end of the last chunk; its LF, if any, is here.
             self.pending_cr = false;
             if let Some((b'\n', rest)) = chunk.split_first() {
-                self.raw.push(b'\n');
+                self.take_raw(b"\n");
                 chunk = rest;
             }
             self.end_line(out);
         }
         while !chunk.is_empty() {
-            let end = chunk.iter().position(|&b| b == b'\n' || b == b'\r');
+            let end = memchr::memchr2(b'\n', b'\r', chunk);
             let text_len = end.unwrap_or(chunk.len());
-            if self.raw.len().saturating_add(text_len) > self.limit {
+            if self.event_len.saturating_add(text_len) > self.limit {
                 self.overflow();
                 return;
             }
             let Some(end) = end else {
                 self.line.extend_from_slice(chunk);
-                self.raw.extend_from_slice(chunk);
+                self.take_raw(chunk);
                 return;
             };
             let (text, rest) = chunk.split_at(end);
-            self.line.extend_from_slice(text);
-            self.raw.extend_from_slice(text);
+            self.take_raw(text);
             // `rest` starts with the terminator found above.
             let terminator_len = match rest {
                 [b'\r', b'\n', ..] => 2,
                 [b'\r'] => {
                     // CR or CRLF? Only the next chunk can tell; the line ends there.
-                    self.raw.push(b'\r');
+                    self.line.extend_from_slice(text);
+                    self.take_raw(b"\r");
                     self.pending_cr = true;
                     return;
                 }
                 _ => 1,
             };
             let (terminator, after) = rest.split_at(terminator_len);
-            self.raw.extend_from_slice(terminator);
+            self.take_raw(terminator);
             chunk = after;
-            self.end_line(out);
+            if self.line.is_empty() {
+                // The whole line is in this chunk: read in place, no copy.
+                if text.is_empty() {
+                    self.dispatch(out);
+                } else {
+                    Self::field(text, &mut self.data, &mut self.event);
+                }
+            } else {
+                self.line.extend_from_slice(text);
+                self.process_field();
+            }
         }
     }
 
@@ -129,14 +159,21 @@ impl SseParser {
         if !self.line.is_empty() {
             self.process_field();
         }
-        if !self.raw.is_empty() {
+        if self.event_len > 0 {
             self.dispatch(out);
         }
     }
 
     /// Bytes received that do not yet form a complete event.
     pub fn pending(&self) -> usize {
-        self.raw.len()
+        self.event_len
+    }
+
+    fn take_raw(&mut self, bytes: &[u8]) {
+        self.event_len = self.event_len.saturating_add(bytes.len());
+        if self.keep_raw {
+            self.raw.extend_from_slice(bytes);
+        }
     }
 
     fn overflow(&mut self) {
@@ -144,6 +181,7 @@ impl SseParser {
         // Give the memory back, not only the length.
         self.line = Vec::new();
         self.raw = Vec::new();
+        self.event_len = 0;
         self.data = None;
         self.event = None;
     }
@@ -202,8 +240,17 @@ impl SseParser {
                     String::from_utf8(d)
                         .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
                 }),
-            raw: std::mem::take(&mut self.raw),
+            // The next event is likely as long as this one: one allocation, not a regrowth.
+            raw: std::mem::replace(
+                &mut self.raw,
+                Vec::with_capacity(if self.keep_raw {
+                    self.event_len.min(RAW_CAPACITY_HINT)
+                } else {
+                    0
+                }),
+            ),
         });
+        self.event_len = 0;
     }
 }
 
@@ -212,7 +259,10 @@ mod tests {
     use super::*;
 
     fn parse_split(stream: &[u8], split_at: &[usize]) -> Vec<SseEvent> {
-        let mut p = SseParser::new();
+        parse_split_with(SseParser::new(), stream, split_at)
+    }
+
+    fn parse_split_with(mut p: SseParser, stream: &[u8], split_at: &[usize]) -> Vec<SseEvent> {
         let mut out = Vec::new();
         let mut start = 0;
         for &cut in split_at {
@@ -225,11 +275,24 @@ mod tests {
     }
 
     /// Every stream parsed whole must equal the same stream split at every byte offset, and at
-    /// every pair of offsets; the raw bytes concatenated give back the stream exactly.
+    /// every pair of offsets; the raw bytes concatenated give back the stream exactly. A parser
+    /// that keeps no raw bytes finds the same events at every offset.
     fn assert_split_invariant(stream: &[u8]) -> Vec<SseEvent> {
         let whole = parse_split(stream, &[]);
+        let fields: Vec<SseEvent> = whole
+            .iter()
+            .map(|e| SseEvent {
+                raw: Vec::new(),
+                ..e.clone()
+            })
+            .collect();
         for a in 0..=stream.len() {
             assert_eq!(parse_split(stream, &[a]), whole, "split at {a}");
+            assert_eq!(
+                parse_split_with(SseParser::fields_only(), stream, &[a]),
+                fields,
+                "fields only, split at {a}"
+            );
             for b in a..=stream.len() {
                 assert_eq!(parse_split(stream, &[a, b]), whole, "split at {a},{b}");
             }
@@ -293,14 +356,19 @@ mod tests {
         // and everything after it do not, and nothing is kept.
         let stream = b"data: a\n\ndata: 0123456789\n\ndata: b\n\n";
         for cut in 0..=stream.len() {
-            let mut p = SseParser::with_limit(12);
-            let mut out = Vec::new();
-            p.feed(&stream[..cut], &mut out);
-            p.feed(&stream[cut..], &mut out);
-            p.finish(&mut out);
-            assert_eq!(data(&out), [Some("a")], "cut {cut}");
-            assert!(p.overflowed(), "cut {cut}");
-            assert_eq!(p.pending(), 0);
+            for keep_raw in [true, false] {
+                let mut p = SseParser {
+                    keep_raw,
+                    ..SseParser::with_limit(12)
+                };
+                let mut out = Vec::new();
+                p.feed(&stream[..cut], &mut out);
+                p.feed(&stream[cut..], &mut out);
+                p.finish(&mut out);
+                assert_eq!(data(&out), [Some("a")], "cut {cut}, raw kept: {keep_raw}");
+                assert!(p.overflowed(), "cut {cut}, raw kept: {keep_raw}");
+                assert_eq!(p.pending(), 0);
+            }
         }
         // An event at the limit passes: the line `data: 12345` and its LF are 12 bytes, the
         // blank line adds no text.

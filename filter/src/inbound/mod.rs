@@ -142,7 +142,7 @@ impl Front {
     pub fn native_stream(&self) -> NativeStream {
         match self {
             Self::Messages(_) => NativeStream::Messages(messages::NativeStream::default()),
-            Self::Responses(_) => NativeStream::Responses(responses::NativeStream::default()),
+            Self::Responses(_) => NativeStream::Responses(responses::NativeStream::new()),
         }
     }
 

@@ -77,7 +77,8 @@ enum Capture {
         too_large: bool,
     },
     Stream {
-        parser: SseParser,
+        // Boxed: the parser is the larger part of the enum and most answers are JSON.
+        parser: Box<SseParser>,
         events: Vec<SseEvent>,
         assembler: Assembler,
     },
@@ -266,7 +267,7 @@ impl Request {
         let cap = pending.settings.max_entry_bytes;
         self.cache.capture = Some(if stream {
             Capture::Stream {
-                parser: SseParser::new(),
+                parser: Box::new(SseParser::fields_only()),
                 events: Vec::new(),
                 assembler: Assembler::new(cap),
             }

@@ -632,6 +632,7 @@ impl ResponseTranslator for AnthropicResponse {
             .starts_with("text/event-stream");
         if (200..300).contains(&status) && sse {
             let state = StreamState {
+                parser: SseParser::fields_only(),
                 id: CompletionId {
                     created: self.created,
                     ..Default::default()

@@ -601,7 +601,10 @@ impl ResponseTranslator for CohereResponse {
                 .starts_with("text/event-stream")
         });
         if (200..300).contains(&status) && sse && self.operation == Operation::Chat {
-            self.stream = Some(StreamState::default());
+            self.stream = Some(StreamState {
+                parser: SseParser::fields_only(),
+                ..StreamState::default()
+            });
             ResponseShape::SSE
         } else {
             ResponseShape::JSON

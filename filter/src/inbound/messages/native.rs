@@ -36,7 +36,7 @@ pub struct NativeStream {
 impl Default for NativeStream {
     fn default() -> Self {
         Self {
-            parser: SseParser::new(),
+            parser: SseParser::fields_only(),
             events: Vec::new(),
             raw: RawUsage::default(),
             saw_usage: false,

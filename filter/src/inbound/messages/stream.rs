@@ -39,7 +39,7 @@ impl StreamFromChat {
     pub fn new(ctx: &Context) -> Self {
         Self {
             model: ctx.model.clone(),
-            parser: SseParser::new(),
+            parser: SseParser::fields_only(),
             events: Vec::new(),
             started: false,
             open: None,

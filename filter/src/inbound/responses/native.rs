@@ -62,6 +62,13 @@ pub struct NativeStream {
 }
 
 impl NativeStream {
+    pub fn new() -> Self {
+        Self {
+            parser: SseParser::fields_only(),
+            ..Self::default()
+        }
+    }
+
     /// Observes one piece; returns the events to send after it when the stream broke.
     pub fn push(&mut self, chunk: &[u8], end: bool) -> Option<Vec<u8>> {
         if self.failure.is_some() {

@@ -223,7 +223,7 @@ impl ChatResponse {
             status: 0,
             sse: false,
             body: Vec::new(),
-            parser: SseParser::new(),
+            parser: SseParser::fields_only(),
             fallback_model,
             created,
             provider_auth,

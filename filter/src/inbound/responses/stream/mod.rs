@@ -61,7 +61,7 @@ impl StreamFromChat {
     pub fn new(ctx: &Context) -> Self {
         Self {
             ctx: ctx.clone(),
-            parser: SseParser::new(),
+            parser: SseParser::fields_only(),
             identity: None,
             sequence: 0,
             items: Vec::new(),
