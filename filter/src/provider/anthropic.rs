@@ -78,7 +78,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::config::ApiKeyEnv;
-use super::openai_format::{self, AssistantMessage, CompletionId};
+use super::openai_format::{self, AssistantMessage, CompletionId, ContentDelta};
 use super::{Attempt, Operation, ResponseShape, ResponseTranslator, Translator, UpstreamRequest};
 use crate::config_error::{err, ConfigError};
 use crate::error::{invalid, parse_object, GatewayError};
@@ -424,14 +424,10 @@ impl StreamState {
         out.extend(openai_format::chunk_event(&self.id, delta, None));
     }
 
-    /// A text delta (`{"content": text}`), when there is text.
+    /// A text delta, when there is text.
     fn text(&self, text: &str, out: &mut Vec<u8>) {
-        #[derive(serde::Serialize)]
-        struct Content<'a> {
-            content: &'a str,
-        }
         if !text.is_empty() {
-            self.chunk(Content { content: text }, out);
+            self.chunk(ContentDelta { content: text }, out);
         }
     }
 

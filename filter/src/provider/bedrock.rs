@@ -90,7 +90,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use serde_json::{json, Map, Value};
 
 use super::cache_marks;
-use super::openai_format::{self, AssistantMessage, CompletionId};
+use super::openai_format::{self, AssistantMessage, CompletionId, ContentDelta};
 use super::{
     percent_encode, Attempt, Operation, ResponseShape, ResponseTranslator, Translator,
     UpstreamRequest,
@@ -1102,7 +1102,7 @@ impl Stream {
                     self.role(id, out);
                     out.extend(openai_format::chunk_event(
                         id,
-                        json!({ "content": text }),
+                        ContentDelta { content: text },
                         None,
                     ));
                 } else if let Some(input) = delta

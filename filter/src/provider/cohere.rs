@@ -75,7 +75,7 @@ use serde_json::{json, Map, Value};
 
 use super::config::ApiKeyEnv;
 use super::openai::refuse_multiple_choices;
-use super::openai_format::{self, AssistantMessage, CompletionId};
+use super::openai_format::{self, AssistantMessage, CompletionId, ContentDelta};
 use super::{Attempt, Operation, ResponseShape, ResponseTranslator, Translator, UpstreamRequest};
 use crate::error::{invalid, parse_object, GatewayError};
 use crate::sse::{SseEvent, SseParser};
@@ -676,7 +676,7 @@ impl StreamState {
                         self.start(id, out);
                         out.extend(openai_format::chunk_event(
                             id,
-                            json!({"content": text}),
+                            ContentDelta { content: text },
                             None,
                         ));
                     }

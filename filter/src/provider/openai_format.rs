@@ -159,6 +159,12 @@ pub fn chunk_event(
     out
 }
 
+/// A text delta of a stream chunk (`{"content": text}`), written without a JSON tree.
+#[derive(Serialize)]
+pub struct ContentDelta<'a> {
+    pub content: &'a str,
+}
+
 fn write_json(out: &mut Vec<u8>, value: &impl serde::Serialize) {
     // Writing strings, numbers and maps into a Vec cannot fail.
     let _ = serde_json::to_writer(out, value);

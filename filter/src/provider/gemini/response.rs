@@ -2,7 +2,7 @@
 //! parent module for the mapping.
 
 use super::*;
-use crate::provider::openai_format::AssistantMessage;
+use crate::provider::openai_format::{AssistantMessage, ContentDelta};
 
 // ---------------------------------------------------------------------------------------------
 // Responses
@@ -36,17 +36,18 @@ pub(super) fn usage_from(metadata: &Value) -> Usage {
 }
 
 /// What one `GenerateContentResponse` (a whole answer or one stream event) says.
+/// The texts and names borrow from the parsed answer.
 #[derive(Default)]
-pub(super) struct Piece {
-    texts: Vec<String>,
+pub(super) struct Piece<'a> {
+    texts: Vec<&'a str>,
     /// (name, arguments as a JSON string)
-    calls: Vec<(String, String)>,
-    finish: Option<String>,
+    calls: Vec<(&'a str, String)>,
+    finish: Option<&'a str>,
     blocked: bool,
     usage: Option<Usage>,
 }
 
-pub(super) fn read_piece(v: &Value) -> Piece {
+pub(super) fn read_piece(v: &Value) -> Piece<'_> {
     let mut piece = Piece::default();
     let candidate = v
         .get("candidates")
@@ -62,7 +63,7 @@ pub(super) fn read_piece(v: &Value) -> Piece {
                 continue;
             }
             if let Some(text) = part.get("text").and_then(Value::as_str) {
-                piece.texts.push(text.to_string());
+                piece.texts.push(text);
             }
             if let Some(call) = part.get("functionCall") {
                 let name = call.get("name").and_then(Value::as_str).unwrap_or_default();
@@ -70,13 +71,10 @@ pub(super) fn read_piece(v: &Value) -> Piece {
                     .get("args")
                     .filter(|a| !a.is_null())
                     .map_or_else(|| "{}".to_string(), Value::to_string);
-                piece.calls.push((name.to_string(), args));
+                piece.calls.push((name, args));
             }
         }
-        piece.finish = candidate
-            .get("finishReason")
-            .and_then(Value::as_str)
-            .map(str::to_string);
+        piece.finish = candidate.get("finishReason").and_then(Value::as_str);
     }
     piece.blocked = v
         .get("promptFeedback")
@@ -259,18 +257,14 @@ impl ChatResponse {
         // Gemini's answer without text has `content: null`, tool calls or not.
         let message =
             AssistantMessage::with_content((!piece.texts.is_empty()).then_some(&text), calls);
-        let finish = finish_reason(
-            piece.finish.as_deref(),
-            piece.blocked,
-            !piece.calls.is_empty(),
-        );
+        let finish = finish_reason(piece.finish, piece.blocked, !piece.calls.is_empty());
         openai_format::completion(&id, message, finish, &piece.usage.unwrap_or_default())
     }
 
-    /// The stream's identity, sending the role chunk first when this is the first event.
-    fn started(&mut self, v: Option<&Value>, out: &mut Vec<u8>) -> CompletionId {
-        if let Some(id) = &self.id {
-            return id.clone();
+    /// Takes the stream's identity from its first event and sends the role chunk.
+    fn start(&mut self, v: Option<&Value>, out: &mut Vec<u8>) {
+        if self.id.is_some() {
+            return;
         }
         let id = completion_id(v, &self.fallback_model, self.created);
         out.extend(openai_format::chunk_event(
@@ -278,8 +272,7 @@ impl ChatResponse {
             json!({"role": "assistant", "content": ""}),
             None,
         ));
-        self.id = Some(id.clone());
-        id
+        self.id = Some(id);
     }
 
     fn on_event(&mut self, data: &str, out: &mut Vec<u8>) {
@@ -308,12 +301,15 @@ impl ChatResponse {
             self.done = true;
             return;
         }
-        let id = self.started(Some(&v), out);
+        self.start(Some(&v), out);
+        let Some(id) = &self.id else {
+            return;
+        };
         let piece = read_piece(&v);
         for text in piece.texts.iter().filter(|t| !t.is_empty()) {
             out.extend(openai_format::chunk_event(
-                &id,
-                json!({ "content": text }),
+                id,
+                ContentDelta { content: text },
                 None,
             ));
         }
@@ -322,13 +318,13 @@ impl ChatResponse {
             self.calls += 1;
             let call = openai_format::tool_call(Some(n), &call_id(n), name, args);
             out.extend(openai_format::chunk_event(
-                &id,
+                id,
                 json!({ "tool_calls": [call] }),
                 None,
             ));
         }
-        if piece.finish.is_some() {
-            self.finish = piece.finish;
+        if let Some(finish) = piece.finish {
+            self.finish = Some(finish.to_string());
         }
         self.blocked |= piece.blocked;
         if let Some(usage) = piece.usage {
@@ -341,10 +337,13 @@ impl ChatResponse {
         if self.done {
             return;
         }
-        let id = self.started(None, out);
+        self.start(None, out);
+        let Some(id) = &self.id else {
+            return;
+        };
         let finish = finish_reason(self.finish.as_deref(), self.blocked, self.calls > 0);
-        out.extend(openai_format::chunk_event(&id, json!({}), Some(finish)));
-        out.extend(openai_format::usage_event(&id, &self.usage));
+        out.extend(openai_format::chunk_event(id, json!({}), Some(finish)));
+        out.extend(openai_format::usage_event(id, &self.usage));
         out.extend_from_slice(openai_format::DONE);
         self.done = true;
     }
