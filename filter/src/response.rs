@@ -209,19 +209,34 @@ impl StreamObserver {
         if self.failure.is_some() {
             return Some(Vec::new()); // the client's stream is already over
         }
-        self.parser.feed(chunk, &mut self.events);
+        // The chunk starts on an event boundary: nothing of an earlier chunk is held back.
+        let clean_start = self.parser.pending() == 0;
+        let mut events = std::mem::take(&mut self.events);
+        self.parser.feed(chunk, &mut events);
         if end_of_stream {
-            self.parser.finish(&mut self.events);
+            self.parser.finish(&mut events);
         }
-        let mut out = self.strip_usage_chunk.then(Vec::new);
-        for event in std::mem::take(&mut self.events) {
-            let keep = self.inspect(&event);
-            if let Some(out) = out.as_mut() {
-                if keep {
+        let mut dropped = Vec::new(); // no allocation unless an event is dropped
+        for (i, event) in events.iter().enumerate() {
+            if !self.inspect(event) {
+                dropped.push(i);
+            }
+        }
+        // Stripping re-frames the chunk only when it must: an event is dropped, or one is held
+        // back or completed across chunks. Otherwise the chunk passes as it is.
+        let reframe = self.strip_usage_chunk
+            && (!dropped.is_empty() || !clean_start || self.parser.pending() > 0);
+        let out = reframe.then(|| {
+            let mut out = Vec::with_capacity(chunk.len());
+            for (i, event) in events.iter().enumerate() {
+                if !dropped.contains(&i) {
                     out.extend_from_slice(&event.raw);
                 }
             }
-        }
+            out
+        });
+        events.clear();
+        self.events = events;
         let failure = if self.parser.overflowed() {
             Some(openai_format::event_too_large())
         } else if end_of_stream && !self.saw_done && !self.error {
@@ -520,6 +535,28 @@ data: [DONE]\n\n";
             );
             assert_eq!(obs.usage.map(|u| (u.prompt, u.completion)), Some((5, 2)));
         }
+    }
+
+    #[test]
+    fn stripping_leaves_chunks_of_whole_events_as_they_are() {
+        let first_event_end = STREAM.windows(2).position(|w| w == b"\n\n").unwrap() + 2;
+        let mut obs = StreamObserver::new(true);
+        // Whole events, nothing to drop: no replacement at all (no copy, no re-framing).
+        assert_eq!(obs.on_chunk(&STREAM[..first_event_end], false), None);
+        // Half an event: held back; its completion comes re-framed, whole.
+        let (a, b) = STREAM[..first_event_end].split_at(10);
+        assert_eq!(obs.on_chunk(a, false), Some(Vec::new()));
+        assert_eq!(
+            obs.on_chunk(b, false).as_deref(),
+            Some(&STREAM[..first_event_end])
+        );
+        // Every usage-only event of a chunk is dropped, not only the last.
+        let usage_only = &STREAM[first_event_end..STREAM.len() - b"data: [DONE]\n\n".len()];
+        let twice = [usage_only, usage_only, b"data: [DONE]\n\n"].concat();
+        assert_eq!(
+            obs.on_chunk(&twice, true).as_deref(),
+            Some(&b"data: [DONE]\n\n"[..])
+        );
     }
 
     /// The events of an ending the gateway added, as JSON values (`[DONE]` as a string).

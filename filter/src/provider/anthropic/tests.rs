@@ -83,6 +83,7 @@ fn golden_responses_and_errors() {
         ("response_tool_use", 200),
         ("response_cache_usage", 200),
         ("response_json_schema", 200),
+        ("response_thinking_web_search", 200),
         ("error_429", 429),
         ("error_529", 529),
     ] {
@@ -155,6 +156,7 @@ fn golden_streams_whole_and_split_at_every_byte() {
         "stream_error",
         "stream_truncated",
         "stream_json_schema_cache",
+        "stream_thinking_web_search",
     ] {
         let input = read(&format!("{case}.anthropic.sse"));
         let whole = run_stream(&input, &[]);
