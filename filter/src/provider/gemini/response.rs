@@ -1,6 +1,8 @@
 //! Gemini answers (JSON, SSE stream, errors, embeddings) back to the OpenAI format. See the
 //! parent module for the mapping.
 
+use std::borrow::Cow;
+
 use super::*;
 use crate::provider::openai_format::{AssistantMessage, ContentDelta};
 
@@ -16,22 +18,116 @@ pub(super) fn count(v: &Value, key: &str) -> u64 {
     v.get(key).and_then(Value::as_u64).unwrap_or(0)
 }
 
-/// Gemini `usageMetadata` → normalized usage.
-pub(super) fn usage_from(metadata: &Value) -> Usage {
-    let prompt = count(metadata, "promptTokenCount")
-        .saturating_add(count(metadata, "toolUsePromptTokenCount"));
-    let thoughts = count(metadata, "thoughtsTokenCount");
-    let completion = count(metadata, "candidatesTokenCount").saturating_add(thoughts);
-    Usage {
-        prompt,
-        completion,
-        total: metadata
-            .get("totalTokenCount")
-            .and_then(Value::as_u64)
-            .unwrap_or(prompt.saturating_add(completion)),
-        cached_prompt: count(metadata, "cachedContentTokenCount"),
-        cache_write: 0,
-        reasoning: thoughts,
+/// Gemini's `usageMetadata` counters (absent or null: not reported).
+#[derive(Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct UsageMetadata {
+    #[serde(default)]
+    prompt_token_count: Option<u64>,
+    #[serde(default)]
+    tool_use_prompt_token_count: Option<u64>,
+    #[serde(default)]
+    thoughts_token_count: Option<u64>,
+    #[serde(default)]
+    candidates_token_count: Option<u64>,
+    #[serde(default)]
+    total_token_count: Option<u64>,
+    #[serde(default)]
+    cached_content_token_count: Option<u64>,
+}
+
+impl UsageMetadata {
+    /// Normalized usage: the prompt counts tool-use prompt tokens, the completion thoughts.
+    fn usage(&self) -> Usage {
+        let prompt = self
+            .prompt_token_count
+            .unwrap_or(0)
+            .saturating_add(self.tool_use_prompt_token_count.unwrap_or(0));
+        let thoughts = self.thoughts_token_count.unwrap_or(0);
+        let completion = self
+            .candidates_token_count
+            .unwrap_or(0)
+            .saturating_add(thoughts);
+        Usage {
+            prompt,
+            completion,
+            total: self
+                .total_token_count
+                .unwrap_or(prompt.saturating_add(completion)),
+            cached_prompt: self.cached_content_token_count.unwrap_or(0),
+            cache_write: 0,
+            reasoning: thoughts,
+        }
+    }
+}
+
+/// A `GenerateContentResponse` (a whole answer or one stream event,
+/// https://ai.google.dev/api/generate-content#generatecontentresponse), read without a JSON
+/// tree: the members the OpenAI answer needs, strings borrowed; other members skipped.
+#[derive(Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct GenerateContent<'a> {
+    #[serde(borrow, default)]
+    candidates: Option<Vec<Candidate<'a>>>,
+    #[serde(default)]
+    prompt_feedback: Option<PromptFeedback>,
+    #[serde(default)]
+    usage_metadata: Option<UsageMetadata>,
+    #[serde(borrow, default)]
+    response_id: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    model_version: Option<Cow<'a, str>>,
+    /// An error object in a 2xx body or a stream event.
+    #[serde(default)]
+    error: Option<Value>,
+}
+
+#[derive(Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Candidate<'a> {
+    #[serde(borrow, default)]
+    content: Option<CandidateContent<'a>>,
+    #[serde(borrow, default)]
+    finish_reason: Option<Cow<'a, str>>,
+}
+
+#[derive(Default, Deserialize)]
+struct CandidateContent<'a> {
+    #[serde(borrow, default)]
+    parts: Option<Vec<Part<'a>>>,
+}
+
+#[derive(Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Part<'a> {
+    #[serde(borrow, default)]
+    text: Option<Cow<'a, str>>,
+    #[serde(default)]
+    thought: Option<bool>,
+    #[serde(borrow, default)]
+    function_call: Option<FunctionCall<'a>>,
+}
+
+#[derive(Default, Deserialize)]
+struct FunctionCall<'a> {
+    #[serde(borrow, default)]
+    name: Option<Cow<'a, str>>,
+    #[serde(default)]
+    args: Option<Value>,
+}
+
+#[derive(Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct PromptFeedback {
+    /// Any value but null blocks (Gemini names the reason).
+    #[serde(default)]
+    block_reason: Option<Value>,
+}
+
+impl GenerateContent<'_> {
+    /// The error object it carries, if any (Gemini may answer a 2xx with one).
+    fn error(&self) -> Option<&Value> {
+        self.error.as_ref().filter(|e| e.is_object())
     }
 }
 
@@ -47,40 +143,34 @@ pub(super) struct Piece<'a> {
     usage: Option<Usage>,
 }
 
-pub(super) fn read_piece(v: &Value) -> Piece<'_> {
+pub(super) fn read_piece<'a>(answer: &'a GenerateContent<'a>) -> Piece<'a> {
     let mut piece = Piece::default();
-    let candidate = v
-        .get("candidates")
-        .and_then(Value::as_array)
-        .and_then(|c| c.first());
+    let candidate = answer.candidates.as_ref().and_then(|c| c.first());
     if let Some(candidate) = candidate {
-        let parts = candidate
-            .get("content")
-            .and_then(|c| c.get("parts"))
-            .and_then(Value::as_array);
+        let parts = candidate.content.as_ref().and_then(|c| c.parts.as_ref());
         for part in parts.into_iter().flatten() {
-            if part.get("thought").and_then(Value::as_bool) == Some(true) {
+            if part.thought == Some(true) {
                 continue;
             }
-            if let Some(text) = part.get("text").and_then(Value::as_str) {
+            if let Some(text) = &part.text {
                 piece.texts.push(text);
             }
-            if let Some(call) = part.get("functionCall") {
-                let name = call.get("name").and_then(Value::as_str).unwrap_or_default();
-                let args = call
-                    .get("args")
-                    .filter(|a| !a.is_null())
-                    .map_or_else(|| "{}".to_string(), Value::to_string);
+            if let Some(call) = &part.function_call {
+                let name = call.name.as_deref().unwrap_or_default();
+                let args = match &call.args {
+                    None | Some(Value::Null) => "{}".to_string(),
+                    Some(args) => args.to_string(),
+                };
                 piece.calls.push((name, args));
             }
         }
-        piece.finish = candidate.get("finishReason").and_then(Value::as_str);
+        piece.finish = candidate.finish_reason.as_deref();
     }
-    piece.blocked = v
-        .get("promptFeedback")
-        .and_then(|f| f.get("blockReason"))
-        .is_some_and(|r| !r.is_null());
-    piece.usage = v.get("usageMetadata").map(usage_from);
+    piece.blocked = answer
+        .prompt_feedback
+        .as_ref()
+        .is_some_and(|f| f.block_reason.is_some());
+    piece.usage = answer.usage_metadata.as_ref().map(UsageMetadata::usage);
     piece
 }
 
@@ -169,13 +259,14 @@ pub(super) fn error_status(error: &Value) -> u32 {
 
 pub(super) static FALLBACK_IDS: AtomicU64 = AtomicU64::new(0);
 
-pub(super) fn completion_id(v: Option<&Value>, fallback_model: &str, created: u64) -> CompletionId {
-    let field = |key: &str| {
-        v.and_then(|v| v.get(key))
-            .and_then(Value::as_str)
-            .filter(|s| !s.is_empty())
-    };
-    let id = match field("responseId") {
+pub(super) fn completion_id(
+    answer: Option<&GenerateContent<'_>>,
+    fallback_model: &str,
+    created: u64,
+) -> CompletionId {
+    let present =
+        |s: &Option<Cow<'_, str>>| s.as_deref().filter(|s| !s.is_empty()).map(str::to_owned);
+    let id = match answer.and_then(|a| present(&a.response_id)) {
         Some(id) => format!("chatcmpl-{id}"),
         None => format!(
             "chatcmpl-gemini-{created}-{}",
@@ -185,7 +276,9 @@ pub(super) fn completion_id(v: Option<&Value>, fallback_model: &str, created: u6
     CompletionId {
         id,
         created,
-        model: field("modelVersion").unwrap_or(fallback_model).to_string(),
+        model: answer
+            .and_then(|a| present(&a.model_version))
+            .unwrap_or_else(|| fallback_model.to_string()),
     }
 }
 
@@ -239,14 +332,32 @@ impl ChatResponse {
         if !is_success(self.status) {
             return error_answer(self.status, &body, &self.provider_auth);
         }
-        let Ok(v) = serde_json::from_slice::<Value>(&body) else {
-            return openai_format::error_body(502, "Gemini answered with a body that is not JSON.");
+        let answer = match serde_json::from_slice::<GenerateContent>(&body) {
+            Ok(answer) => answer,
+            // Not the answer's shape: an error in another form (a list), or no answer at all.
+            Err(_) => {
+                return match serde_json::from_slice::<Value>(&body) {
+                    Ok(v) => match error_object(&v) {
+                        Some(error) => {
+                            error_answer(error_status(error), &body, &self.provider_auth)
+                        }
+                        None => openai_format::error_body(
+                            502,
+                            "Gemini answered with a body that is not a GenerateContentResponse.",
+                        ),
+                    },
+                    Err(_) => openai_format::error_body(
+                        502,
+                        "Gemini answered with a body that is not JSON.",
+                    ),
+                };
+            }
         };
-        if let Some(error) = error_object(&v) {
+        if let Some(error) = answer.error() {
             return error_answer(error_status(error), &body, &self.provider_auth);
         }
-        let piece = read_piece(&v);
-        let id = completion_id(Some(&v), &self.fallback_model, self.created);
+        let piece = read_piece(&answer);
+        let id = completion_id(Some(&answer), &self.fallback_model, self.created);
         let text = piece.texts.concat();
         let calls: Vec<Value> = piece
             .calls
@@ -262,11 +373,11 @@ impl ChatResponse {
     }
 
     /// Takes the stream's identity from its first event and sends the role chunk.
-    fn start(&mut self, v: Option<&Value>, out: &mut Vec<u8>) {
+    fn start(&mut self, answer: Option<&GenerateContent<'_>>, out: &mut Vec<u8>) {
         if self.id.is_some() {
             return;
         }
-        let id = completion_id(v, &self.fallback_model, self.created);
+        let id = completion_id(answer, &self.fallback_model, self.created);
         out.extend(openai_format::chunk_event(
             &id,
             json!({"role": "assistant", "content": ""}),
@@ -279,33 +390,26 @@ impl ChatResponse {
         if self.done {
             return;
         }
-        let Ok(v) = serde_json::from_str::<Value>(data) else {
-            return; // not a GenerateContentResponse: nothing to translate
+        let answer = match serde_json::from_str::<GenerateContent>(data) {
+            Ok(answer) => answer,
+            Err(_) => {
+                // Not an event's shape: an error in another form (a list), or nothing to translate.
+                let v = serde_json::from_str::<Value>(data).ok();
+                if let Some(error) = v.as_ref().and_then(error_object) {
+                    self.fail(error, out);
+                }
+                return;
+            }
         };
-        if let Some(error) = error_object(&v) {
-            let e = GatewayError::Upstream {
-                status: error_status(error),
-                message: error
-                    .get("message")
-                    .and_then(Value::as_str)
-                    .filter(|m| !m.is_empty())
-                    .unwrap_or("Gemini reported an error in the stream.")
-                    .to_string(),
-            };
-            out.extend(openai_format::error_event(
-                &e.to_string(),
-                e.error_type(),
-                Some(e.code()),
-            ));
-            out.extend_from_slice(openai_format::DONE);
-            self.done = true;
+        if let Some(error) = answer.error() {
+            self.fail(error, out);
             return;
         }
-        self.start(Some(&v), out);
+        self.start(Some(&answer), out);
         let Some(id) = &self.id else {
             return;
         };
-        let piece = read_piece(&v);
+        let piece = read_piece(&answer);
         for text in piece.texts.iter().filter(|t| !t.is_empty()) {
             out.extend(openai_format::chunk_event(
                 id,
@@ -330,6 +434,26 @@ impl ChatResponse {
         if let Some(usage) = piece.usage {
             self.usage = usage;
         }
+    }
+
+    /// Ends the stream with Gemini's error as an OpenAI error event and `[DONE]`.
+    fn fail(&mut self, error: &Value, out: &mut Vec<u8>) {
+        let e = GatewayError::Upstream {
+            status: error_status(error),
+            message: error
+                .get("message")
+                .and_then(Value::as_str)
+                .filter(|m| !m.is_empty())
+                .unwrap_or("Gemini reported an error in the stream.")
+                .to_string(),
+        };
+        out.extend(openai_format::error_event(
+            &e.to_string(),
+            e.error_type(),
+            Some(e.code()),
+        ));
+        out.extend_from_slice(openai_format::DONE);
+        self.done = true;
     }
 
     /// The end of the stream: the finish chunk, the usage chunk and `[DONE]`, whatever came.

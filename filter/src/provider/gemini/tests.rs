@@ -650,3 +650,60 @@ fn a_blocked_prompt_in_a_stream_ends_with_content_filter() {
     assert_eq!(events[1]["choices"][0]["finish_reason"], "content_filter");
     assert_eq!(events[2]["usage"]["prompt_tokens"], 3);
 }
+
+/// Gemini can answer a 2xx whose body or stream event is an error, as an object or as a list
+/// holding one (https://ai.google.dev/gemini-api/docs/troubleshooting: the `error` object with
+/// `code`, `message`, `status`); a 2xx body of neither shape is an upstream error, never an empty
+/// answer.
+#[test]
+fn errors_in_a_success_and_bodies_of_another_shape() {
+    let error = json!({"error": {"code": 503, "message": "The model is overloaded.", "status": "UNAVAILABLE"}});
+    for body in [error.clone(), json!([error])] {
+        let (_, out) = translate(
+            "gem",
+            Operation::Chat,
+            false,
+            200,
+            "application/json",
+            &[body.to_string().as_bytes()],
+        );
+        let v: Value = serde_json::from_slice(&out).unwrap();
+        assert_eq!(v["error"]["message"], "The model is overloaded.", "{body}");
+        assert_eq!(v["error"]["code"], "upstream_unavailable", "{body}");
+        let event = format!("data: {body}\n\n");
+        let (shape, out) = translate(
+            "gem",
+            Operation::Chat,
+            true,
+            200,
+            "text/event-stream",
+            &[event.as_bytes()],
+        );
+        assert_eq!(shape, ResponseShape::SSE);
+        let events = sse_events(&out);
+        let failure = events
+            .iter()
+            .find(|e| e.get("error").is_some())
+            .unwrap_or_else(|| panic!("no error event for {body}: {events:?}"));
+        assert_eq!(failure["error"]["message"], "The model is overloaded.");
+        assert_eq!(events.last(), Some(&json!("[DONE]")));
+    }
+    for body in [&b"[1, 2]"[..], b"{\"candidates\": \"none\"}"] {
+        let (_, out) = translate(
+            "gem",
+            Operation::Chat,
+            false,
+            200,
+            "application/json",
+            &[body],
+        );
+        let v: Value = serde_json::from_slice(&out).unwrap();
+        assert_eq!(
+            v["error"]["type"],
+            "upstream_error",
+            "{}",
+            String::from_utf8_lossy(body)
+        );
+        assert!(v.get("choices").is_none());
+    }
+}
