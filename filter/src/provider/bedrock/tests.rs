@@ -9,6 +9,7 @@ use super::eventstream;
 use super::*;
 use crate::config::Config;
 use crate::provider::{Attempt, Operation, ResponseShape, ResponseTranslator, Translator};
+use crate::usage::Usage;
 
 fn read(name: &str) -> String {
     let path = format!("{}/testdata/bedrock/{name}", env!("CARGO_MANIFEST_DIR"));
@@ -415,6 +416,112 @@ fn error_messages_and_other_exceptions_in_streams() {
         out[1]["error"]["message"],
         "Bedrock stream failed: InternalFailure: boom"
     );
+    assert_eq!(out[2], "[DONE]");
+}
+
+/// Escaped characters in Bedrock's JSON (`\"`, `\n`, `\u00e9`) come out as the characters
+/// they stand for (read into borrowed strings, they cannot be borrowed as they are), in a
+/// whole answer, a text delta, a tool's name and a piece of its input.
+#[test]
+fn escaped_strings_in_answers_and_events_come_out_as_their_characters() {
+    let answer = br#"{"output":{"message":{"role":"assistant","content":[
+        {"text":"Say \"caf\u00e9\"\n"},
+        {"toolUse":{"toolUseId":"t\u002d1","name":"get_\u0077eather","input":{"city":"K\u00f6ln"}}}]}},
+        "stopReason":"tool_use","usage":{"inputTokens":3,"outputTokens":4,"totalTokens":7}}"#;
+    let (_, out) = translate_whole(200, "application/json", answer);
+    let out: Value = serde_json::from_slice(&out).unwrap();
+    let message = &out["choices"][0]["message"];
+    assert_eq!(message["content"], "Say \"café\"\n");
+    assert_eq!(message["tool_calls"][0]["id"], "t-1");
+    assert_eq!(message["tool_calls"][0]["function"]["name"], "get_weather");
+    let arguments: Value = serde_json::from_str(
+        message["tool_calls"][0]["function"]["arguments"]
+            .as_str()
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(arguments, json!({"city": "Köln"}));
+    assert_eq!(out["usage"]["total_tokens"], 7);
+
+    let event = |kind: &str, payload: &[u8]| {
+        eventstream::encode(
+            &[(":event-type", kind), (":message-type", "event")],
+            payload,
+        )
+    };
+    let stream = [
+        event("messageStart", br#"{"role":"assistant"}"#),
+        event(
+            "contentBlockDelta",
+            br#"{"contentBlockIndex":0,"delta":{"text":"\u00e9t\u00e9 \"hot\""}}"#,
+        ),
+        event(
+            "contentBlockStart",
+            br#"{"contentBlockIndex":1,"start":{"toolUse":{"toolUseId":"t1","name":"f\u00fcr"}}}"#,
+        ),
+        event(
+            "contentBlockDelta",
+            br#"{"contentBlockIndex":1,"delta":{"toolUse":{"input":"{\"a\":\"\u00e9\"}"}}}"#,
+        ),
+        event("messageStop", br#"{"stopReason":"tool_use"}"#),
+    ]
+    .concat();
+    let out = events(&translate_pieces(&[&stream]));
+    assert_eq!(out[1]["choices"][0]["delta"]["content"], "été \"hot\"");
+    assert_eq!(
+        out[2]["choices"][0]["delta"]["tool_calls"][0]["function"]["name"],
+        "für"
+    );
+    assert_eq!(
+        out[3]["choices"][0]["delta"]["tool_calls"][0]["function"]["arguments"],
+        "{\"a\":\"é\"}"
+    );
+    assert_eq!(out[4]["choices"][0]["finish_reason"], "tool_calls");
+}
+
+/// A 2xx body that is not a Converse answer is a 502 naming what was wrong, never an empty
+/// answer; an event payload that cannot be read counts as empty (the event's kind still acts).
+#[test]
+fn bodies_and_events_of_another_shape() {
+    for (body, says) in [
+        (&b"not json"[..], "a body that is not JSON"),
+        (
+            br#"{"output":{"message":{"content":"text"}}}"#,
+            "no output.message.content",
+        ),
+        (br#"{"output":null}"#, "no output.message.content"),
+        (
+            br#"{"output":{"message":{"content":[]}},"usage":{"inputTokens":"3"}}"#,
+            "no output.message.content",
+        ),
+    ] {
+        let (_, out) = translate_whole(200, "application/json", body);
+        let out: Value = serde_json::from_slice(&out).unwrap();
+        assert_eq!(
+            out["error"]["message"],
+            format!("Bedrock answered with {says}."),
+            "{}",
+            String::from_utf8_lossy(body)
+        );
+        assert_eq!(out["error"]["type"], "upstream_error");
+    }
+    let event = |kind: &str, payload: &[u8]| {
+        eventstream::encode(
+            &[(":event-type", kind), (":message-type", "event")],
+            payload,
+        )
+    };
+    let stream = [
+        event("messageStart", b"garbage"),
+        event("contentBlockDelta", br#"{"delta":{"text":7}}"#),
+        event("messageStop", b"[]"),
+        event("metadata", b"{}"),
+    ]
+    .concat();
+    let out = events(&translate_pieces(&[&stream]));
+    assert_eq!(out.len(), 3, "{out:?}");
+    assert_eq!(out[0]["choices"][0]["delta"]["role"], "assistant");
+    assert_eq!(out[1]["choices"][0]["finish_reason"], "stop");
     assert_eq!(out[2], "[DONE]");
 }
 
