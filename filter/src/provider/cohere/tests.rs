@@ -1,5 +1,8 @@
+use serde_json::json;
+
 use super::*;
 use crate::config::Config;
+use crate::provider::ResponseShape;
 
 const NOW: u64 = 1_700_000_000;
 
@@ -308,6 +311,90 @@ fn top_p_is_clamped_into_cohere_range() {
     assert_eq!(sent(1.0), json!(0.99));
 }
 
+#[test]
+fn client_values_pass_as_sent_and_missing_ones_get_cohere_defaults() {
+    let body = json!({"model": "command", "messages": [
+        {"role": "system", "content": null},
+        {"role": "user", "content": "a \"quote\", caf\u{e9} and \\"},
+        {"role": "assistant", "content": [{"type": "refusal", "refusal": "No."}], "tool_calls": [
+            {"id": "c1", "function": {"name": "f"}},
+            {"id": "c2", "type": "function", "function": {"name": "g", "arguments": {"x": 1}}}]},
+        {"role": "assistant", "content": ""},
+        {"role": "tool", "tool_call_id": "c1", "content": [{"type": "text", "text": "done"}]}],
+        "tools": [{"type": "function", "function": {"name": "f", "description": 5}}],
+        "stop": ["a", "b"], "max_tokens": 9, "temperature": 0});
+    let sent = sent_json(&translate(
+        "command",
+        Operation::Chat,
+        false,
+        body.to_string().as_bytes(),
+    ));
+    assert_eq!(
+        sent["messages"],
+        json!([
+            {"role": "system", "content": ""},
+            {"role": "user", "content": "a \"quote\", caf\u{e9} and \\"},
+            {"role": "assistant", "content": [{"type": "text", "text": "No."}], "tool_calls": [
+                {"id": "c1", "type": "function", "function": {"name": "f", "arguments": "{}"}},
+                {"id": "c2", "type": "function", "function": {"name": "g", "arguments": "{\"x\":1}"}}]},
+            {"role": "assistant"},
+            {"role": "tool", "tool_call_id": "c1", "content": [{"type": "text", "text": "done"}]}])
+    );
+    assert_eq!(
+        sent["tools"],
+        json!([{"type": "function", "function": {"name": "f", "parameters": {"type": "object", "properties": {}}}}])
+    );
+    assert_eq!(sent["stop_sequences"], json!(["a", "b"]));
+    assert_eq!(
+        (&sent["max_tokens"], &sent["temperature"]),
+        (&json!(9), &json!(0))
+    );
+    assert_eq!(sent.get("strict_tools"), None);
+}
+
+#[test]
+fn refusals_name_the_message_and_part() {
+    let chat = |messages: Value| json!({"model": "command", "messages": messages});
+    let hi = json!({"role": "user", "content": "hi"});
+    for (messages, param) in [
+        (
+            json!([hi, {"role": "user", "content": [{"type": "text", "text": "x"}, {"type": "file", "file": {}}]}]),
+            "messages[1].content[1].type",
+        ),
+        (
+            json!([hi, hi, {"role": "user", "content": [{"type": "image_url", "image_url": {}}]}]),
+            "messages[2].content[0].image_url.url",
+        ),
+        (
+            json!([hi, {"role": "assistant", "tool_calls": [{"id": "c", "function": {"name": "f"}}, {"id": "d"}]}]),
+            "messages[1].tool_calls[1]",
+        ),
+        (
+            json!([hi, {"role": "robot", "content": "x"}]),
+            "messages[1].role",
+        ),
+        (
+            json!([{"role": "tool", "tool_call_id": "c", "content": [{"type": "refusal", "refusal": "no"}]}]),
+            "messages[0].content[0].type",
+        ),
+    ] {
+        let e = refused("command", Operation::Chat, chat(messages.clone()));
+        assert_eq!((e.status(), e.param()), (400, Some(param)), "{messages}");
+    }
+    let e = refused(
+        "command",
+        Operation::Chat,
+        json!({"model": "command", "messages": [hi], "tools": [{"type": "function", "function": {}}]}),
+    );
+    assert_eq!(e.param(), Some("tools[0].function.name"));
+    let e = refused(
+        "embed",
+        Operation::Embeddings,
+        json!({"model": "embed", "input": ["a", 1]}),
+    );
+    assert_eq!(e.param(), Some("input"));
+}
+
 // --- Responses ----------------------------------------------------------------------------
 
 #[test]
@@ -445,6 +532,168 @@ fn embeddings_response_in_floats_and_base64() {
     assert!(v["data"][0]["embedding"].is_array());
 }
 
+/// Strings with escapes (`\"`, `\u00e9`) come out as the characters they stand for, wherever
+/// Cohere puts them.
+#[test]
+fn escaped_strings_in_answers_come_out_right() {
+    let body = br#"{"id": "a\"1", "finish_reason": "TOOL_CALL",
+        "message": {"content": [{"type": "text", "text": "caf\u00e9 \"1\""}, {"type": "text", "text": " \u2014 ok"}],
+            "tool_calls": [{"id": "c\u00e9", "function": {"name": "f\"", "arguments": "{\"city\": \"K\u00f6ln\"}"}}]}}"#;
+    let (_, out) = respond("command", Operation::Chat, 200, "application/json", &[body]);
+    let v: Value = serde_json::from_slice(&out).unwrap();
+    assert_eq!(v["id"], "a\"1");
+    let message = &v["choices"][0]["message"];
+    assert_eq!(message["content"], "caf\u{e9} \"1\" \u{2014} ok");
+    assert_eq!(
+        message["tool_calls"],
+        json!([{"id": "c\u{e9}", "type": "function",
+            "function": {"name": "f\"", "arguments": "{\"city\": \"K\u{f6}ln\"}"}}])
+    );
+    let (_, out) = respond(
+        "command",
+        Operation::Chat,
+        400,
+        "application/json",
+        &[br#"{"message": "invalid \"model\": caf\u00e9"}"#],
+    );
+    let v: Value = serde_json::from_slice(&out).unwrap();
+    assert_eq!(v["error"]["message"], "invalid \"model\": caf\u{e9}");
+}
+
+/// Null members read as missing; other shapes Cohere's reference allows are read too.
+#[test]
+fn null_members_and_other_answer_shapes() {
+    let answer = |body: Value| {
+        let (_, out) = respond(
+            "command",
+            Operation::Chat,
+            200,
+            "application/json",
+            &[body.to_string().as_bytes()],
+        );
+        serde_json::from_slice::<Value>(&out).unwrap()
+    };
+    let v = answer(json!({"id": null, "finish_reason": null, "usage": null,
+        "message": {"content": null, "tool_calls": null}}));
+    assert_eq!(
+        v["choices"][0]["message"],
+        json!({"role": "assistant", "content": ""})
+    );
+    assert_eq!(v["choices"][0]["finish_reason"], "stop");
+    assert_eq!(v["usage"]["total_tokens"], 0);
+    // Content as one string; arguments as a JSON object; counts as floats, or of another type
+    // (the billed count stands in).
+    let v = answer(json!({"id": "x", "message": {"content": "plain",
+            "tool_calls": [{"id": "c", "function": {"name": "f", "arguments": {"a": [1]}}}, {}]},
+        "usage": {"tokens": {"input_tokens": 7.0, "output_tokens": "many"},
+            "billed_units": {"output_tokens": 2}, "cached_tokens": 3.0}}));
+    let message = &v["choices"][0]["message"];
+    assert_eq!(message["content"], "plain");
+    assert_eq!(
+        message["tool_calls"][0]["function"]["arguments"],
+        "{\"a\":[1]}"
+    );
+    assert_eq!(
+        message["tool_calls"][1],
+        json!({"id": "", "type": "function", "function": {"name": "", "arguments": ""}})
+    );
+    assert_eq!(
+        (
+            &v["usage"]["prompt_tokens"],
+            &v["usage"]["completion_tokens"]
+        ),
+        (&json!(7), &json!(2))
+    );
+    assert_eq!(v["usage"]["prompt_tokens_details"]["cached_tokens"], 3);
+    // The older list form of `embeddings`, and a null `meta`.
+    let (_, out) = respond(
+        "embed",
+        Operation::Embeddings,
+        200,
+        "application/json",
+        &[br#"{"embeddings": [[0.5], [1.5]], "meta": null}"#],
+    );
+    let v: Value = serde_json::from_slice(&out).unwrap();
+    assert_eq!(v["data"][1]["embedding"], json!([1.5]));
+    assert_eq!(v["usage"]["prompt_tokens"], 0);
+}
+
+/// A 2xx body that is not the answer asked for is a 502 carrying Cohere's message when it has
+/// one, never a panic or an empty answer.
+#[test]
+fn a_success_of_another_shape_is_an_upstream_error() {
+    let cases: [(Operation, &[u8], &str); 11] = [
+        (
+            Operation::Chat,
+            b"",
+            "Cohere answered with a body that is not JSON.",
+        ),
+        (
+            Operation::Chat,
+            b"<html>",
+            "Cohere answered with a body that is not JSON.",
+        ),
+        (
+            Operation::Chat,
+            b"{}",
+            "Cohere answered with a body that is not a chat answer.",
+        ),
+        (
+            Operation::Chat,
+            b"[]",
+            "Cohere answered with a body that is not a chat answer.",
+        ),
+        (
+            Operation::Chat,
+            b"{\"message\": null}",
+            "Cohere answered with a body that is not a chat answer.",
+        ),
+        (
+            Operation::Chat,
+            b"{\"id\": 5, \"message\": {}}",
+            "Cohere answered with a body that is not a chat answer.",
+        ),
+        (
+            Operation::Chat,
+            b"{\"message\": \"overloaded\"}",
+            "overloaded",
+        ),
+        (
+            Operation::Chat,
+            b"{\"error\": {\"message\": \"overloaded\"}}",
+            "overloaded",
+        ),
+        (
+            Operation::Embeddings,
+            b"{}",
+            "Cohere answered with a body that is not an embed answer with float vectors.",
+        ),
+        (
+            Operation::Embeddings,
+            b"{\"embeddings\": {\"int8\": [[1]]}}",
+            "Cohere answered with a body that is not an embed answer with float vectors.",
+        ),
+        (
+            Operation::Embeddings,
+            b"{\"message\": \"overloaded\"}",
+            "overloaded",
+        ),
+    ];
+    for (op, body, message) in cases {
+        let model = if op == Operation::Chat {
+            "command"
+        } else {
+            "embed"
+        };
+        let (_, out) = respond(model, op, 200, "application/json", &[body]);
+        let v: Value = serde_json::from_slice(&out).unwrap();
+        let body = String::from_utf8_lossy(body);
+        assert_eq!(v["error"]["message"], message, "{body}");
+        assert_eq!(v["error"]["type"], "upstream_error", "{body}");
+        assert_eq!(v["error"]["code"], "upstream_unavailable", "{body}");
+    }
+}
+
 // --- Streams ------------------------------------------------------------------------------
 
 fn run_stream(stream: &[u8], cuts: &[usize]) -> Vec<u8> {
@@ -539,4 +788,43 @@ fn stream_finish_and_usage_of_a_plain_answer() {
     assert_eq!(out[3]["usage"]["prompt_tokens"], 3);
     assert_eq!(out[3]["usage"]["total_tokens"], 4);
     assert_eq!(out[4], json!("[DONE]"));
+}
+
+/// Stream events with escapes, null members, lists where the deltas have objects
+/// (`message-start`), arguments as a JSON value and an error object instead of an event.
+#[test]
+fn stream_events_of_every_shape() {
+    let s = concat!(
+        "data: {\"type\":\"message-start\",\"id\":\"m\\\"1\",\"delta\":{\"message\":{\"content\":[],\"tool_calls\":[]}}}\n\n",
+        "data: {\"type\":\"content-delta\",\"index\":0,\"delta\":{\"message\":{\"content\":{\"text\":\"caf\\u00e9 \\\"x\\\"\"}}}}\n\n",
+        "data: {\"type\":\"content-delta\",\"index\":0,\"delta\":{\"message\":{\"content\":null}}}\n\n",
+        "data: {\"type\":\"content-delta\",\"index\":0,\"delta\":null}\n\n",
+        "data: {\"type\":\"tool-call-start\",\"index\":0,\"delta\":{\"message\":{\"tool_calls\":{\"id\":\"c\",\"function\":{\"name\":\"f\",\"arguments\":{\"a\":1}}}}}}\n\n",
+        "data: {\"type\":\"tool-call-delta\",\"index\":0,\"delta\":{\"message\":{\"tool_calls\":{\"function\":{\"arguments\":null}}}}}\n\n",
+        "data: {\"type\":\"tool-call-delta\",\"index\":0,\"delta\":{\"message\":{\"tool_calls\":{\"function\":{\"arguments\":\"\\u00e9\"}}}}}\n\n",
+        "data: {\"type\":\"message-end\",\"delta\":{\"finish_reason\":\"TOOL_CALL\",\"error\":null,\"usage\":null}}\n\n",
+    );
+    let out = sse_values(&run_stream(s.as_bytes(), &[]));
+    assert_eq!(out.len(), 7, "{out:?}");
+    assert_eq!(out[0]["id"], "m\"1");
+    assert_eq!(out[1]["choices"][0]["delta"]["content"], "caf\u{e9} \"x\"");
+    assert_eq!(
+        out[2]["choices"][0]["delta"]["tool_calls"][0]["function"]["arguments"],
+        "{\"a\":1}"
+    );
+    assert_eq!(
+        out[3]["choices"][0]["delta"],
+        json!({"tool_calls": [{"index": 0, "function": {"arguments": "\u{e9}"}}]})
+    );
+    assert_eq!(out[4]["choices"][0]["finish_reason"], "tool_calls");
+    assert_eq!(out[5]["usage"]["total_tokens"], 0);
+    let error = "data: {\"message\":\"caf\\u00e9 is closed\"}\n\n";
+    let out = sse_values(&run_stream(error.as_bytes(), &[]));
+    assert_eq!(
+        out,
+        vec![
+            json!({"error": {"message": "caf\u{e9} is closed", "type": "upstream_error", "param": null, "code": "upstream_error"}}),
+            json!("[DONE]")
+        ]
+    );
 }
