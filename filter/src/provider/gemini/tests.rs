@@ -367,6 +367,258 @@ fn self_referring_and_exploding_schemas_are_refused_quickly() {
     assert!(started.elapsed() < std::time::Duration::from_secs(2));
 }
 
+// --- typed request bodies --------------------------------------------------------------
+
+fn body_of(model: &str, operation: Operation, raw: &[u8]) -> Value {
+    let r = request(model, operation, false, raw).unwrap();
+    serde_json::from_slice(&r.body.unwrap()).unwrap()
+}
+
+/// Strings the client escaped (`\"`, `\u00e9`, a surrogate pair) reach Gemini as the same
+/// characters wherever the body borrows them, and inside arguments and tool results parsed from
+/// JSON strings.
+#[test]
+fn escaped_strings_arrive_intact() {
+    let raw = br#"{"model": "gem",
+        "messages": [
+            {"role": "system", "content": "say \"hi\" caf\u00e9 \ud83d\ude00"},
+            {"role": "user", "content": [{"type": "text", "text": "q\"\u00e9\\n"},
+                {"type": "image_url", "image_url": {"url": "https://example.com/caf\u00e9\".png"}}]},
+            {"role": "assistant", "content": "a\"\u00e9", "tool_calls": [{"id": "id\"\u00e9", "type": "function",
+                "function": {"name": "n\"\u00e9", "arguments": "{\"k\\\"\": \"v\\u00e9\\\"\", \"\u00e9\": 1}"}}]},
+            {"role": "tool", "tool_call_id": "id\"\u00e9", "content": "r\"\u00e9"}],
+        "tools": [{"type": "function", "function": {"name": "n\"\u00e9", "description": "d\"\u00e9",
+            "parameters": {"type": "object", "properties": {"p\"\u00e9": {"type": "string", "description": "\"\u00e9"}}}}}],
+        "tool_choice": {"type": "function", "function": {"name": "n\"\u00e9"}},
+        "stop": "\u00e9\""}"#;
+    let out = body_of("gem", Operation::Chat, raw);
+    assert_eq!(
+        out["systemInstruction"]["parts"][0]["text"],
+        "say \"hi\" café 😀"
+    );
+    let contents = &out["contents"];
+    assert_eq!(contents[0]["parts"][0]["text"], "q\"é\\n");
+    assert_eq!(
+        contents[0]["parts"][1]["fileData"]["fileUri"],
+        "https://example.com/café\".png"
+    );
+    assert_eq!(contents[1]["parts"][0]["text"], "a\"é");
+    assert_eq!(
+        contents[1]["parts"][1]["functionCall"],
+        json!({"name": "n\"é", "args": {"k\"": "vé\"", "é": 1}})
+    );
+    assert_eq!(
+        contents[2]["parts"][0]["functionResponse"],
+        json!({"name": "n\"é", "response": {"content": "r\"é"}}),
+        "the result found its call through the escaped id"
+    );
+    let declaration = &out["tools"][0]["functionDeclarations"][0];
+    assert_eq!(declaration["name"], "n\"é");
+    assert_eq!(declaration["description"], "d\"é");
+    assert_eq!(
+        declaration["parameters"]["properties"]["p\"é"]["description"],
+        "\"é"
+    );
+    assert_eq!(
+        out["toolConfig"]["functionCallingConfig"]["allowedFunctionNames"],
+        json!(["n\"é"])
+    );
+    assert_eq!(out["generationConfig"]["stopSequences"], json!(["é\""]));
+
+    let raw = br#"{"model": "embed", "input": ["\"\u00e9\"", ""], "dimensions": 8}"#;
+    let out = body_of("embed", Operation::Embeddings, raw);
+    assert_eq!(
+        out,
+        json!({"requests": [
+            {"model": "models/text-embedding-004", "content": {"parts": [{"text": "\"é\""}]}, "outputDimensionality": 8},
+            {"model": "models/text-embedding-004", "content": {"parts": [{"text": ""}]}, "outputDimensionality": 8}]})
+    );
+}
+
+/// A member sent as `null` is treated as absent: no empty or null member goes to Gemini.
+#[test]
+fn null_members_are_left_out() {
+    let out = chat_body(json!({"model": "gem",
+        "messages": [
+            {"role": "system", "content": null},
+            {"role": "user", "content": "hi"},
+            {"role": "user", "content": null},
+            {"role": "assistant", "content": null, "tool_calls": [{"id": "c1", "type": null,
+                "function": {"name": "f", "arguments": null}}], "function_call": null},
+            {"role": "tool", "tool_call_id": "c1", "content": null},
+            {"role": "assistant", "content": "done", "tool_calls": null}],
+        "tools": [{"type": "function", "function": {"name": "f", "description": null, "parameters": null}}],
+        "tool_choice": null, "response_format": null, "reasoning_effort": null, "stop": null,
+        "n": null, "temperature": null, "top_p": null, "seed": null, "max_tokens": null,
+        "max_completion_tokens": null, "presence_penalty": null, "frequency_penalty": null,
+        "logprobs": null, "top_logprobs": null, "logit_bias": null, "audio": null,
+        "functions": null, "function_call": null}))
+    .unwrap();
+    assert_eq!(
+        out,
+        json!({
+            "contents": [
+                {"role": "user", "parts": [{"text": "hi"}]},
+                {"role": "model", "parts": [{"functionCall": {"name": "f", "args": {}}, "thoughtSignature": FOREIGN_SIGNATURE}]},
+                {"role": "user", "parts": [{"functionResponse": {"name": "f", "response": {"content": ""}}}]},
+                {"role": "model", "parts": [{"text": "done"}]}],
+            "tools": [{"functionDeclarations": [{"name": "f"}]}]})
+    );
+    let out = chat_body(
+        json!({"model": "gem", "messages": [{"role": "user", "content": "x"}],
+        "stop": ["", 5, null], "max_completion_tokens": null, "max_tokens": 7}),
+    )
+    .unwrap();
+    assert_eq!(out["generationConfig"], json!({"maxOutputTokens": 7}));
+    let body = json!({"model": "embed", "input": "a", "dimensions": null}).to_string();
+    let out = body_of("embed", Operation::Embeddings, body.as_bytes());
+    assert!(out["requests"][0].get("outputDimensionality").is_none());
+}
+
+/// Only the first call of each model turn (consecutive assistant messages merged) is signed.
+#[test]
+fn the_first_call_of_each_merged_model_turn_is_signed() {
+    let call = |id: &str| json!({"id": id, "type": "function", "function": {"name": "f", "arguments": "{}"}});
+    let out = chat_body(json!({"model": "gem", "messages": [
+        {"role": "user", "content": "go"},
+        {"role": "assistant", "content": "first", "tool_calls": [call("a"), call("b")]},
+        {"role": "assistant", "tool_calls": [call("c")]},
+        {"role": "tool", "tool_call_id": "a", "content": "1"},
+        {"role": "tool", "tool_call_id": "c", "content": "3"},
+        {"role": "assistant", "tool_calls": [call("d")]}]}))
+    .unwrap();
+    let signed: Vec<Vec<bool>> = out["contents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|turn| {
+            turn["parts"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|p| p.get("thoughtSignature").is_some())
+                .collect()
+        })
+        .collect();
+    assert_eq!(
+        signed,
+        [
+            vec![false],
+            vec![false, true, false, false],
+            vec![false, false],
+            vec![true]
+        ]
+    );
+}
+
+/// Paths are spelled out only for an error: they must still name the message and part at fault
+/// when it is not the first.
+#[test]
+fn refusals_name_the_part_of_a_later_message() {
+    let call = |id: &str, args: &str| json!({"id": id, "type": "function", "function": {"name": "f", "arguments": args}});
+    let history = || {
+        vec![
+            json!({"role": "user", "content": "a"}),
+            json!({"role": "assistant", "content": "b", "tool_calls": [call("c0", "{}")]}),
+            json!({"role": "tool", "tool_call_id": "c0", "content": "ok"}),
+        ]
+    };
+    let with = |last: Value| {
+        let mut messages = history();
+        messages.push(last);
+        json!({"model": "gem", "messages": messages})
+    };
+    let cases = [
+        (
+            with(
+                json!({"role": "assistant", "content": [{"type": "text", "text": "x"}, {"type": "refusal", "refusal": "no"}, {"type": "image_url"}]}),
+            ),
+            "messages[3].content[2].type",
+        ),
+        (
+            with(
+                json!({"role": "user", "content": [{"type": "text", "text": "x"}, {"type": "image_url", "image_url": {"url": "https://e.com/x.gif"}}]}),
+            ),
+            "messages[3].content[1].image_url.url",
+        ),
+        (
+            with(
+                json!({"role": "user", "content": [{"type": "text", "text": "x"}, {"type": "image_url", "image_url": {}}]}),
+            ),
+            "messages[3].content[1].image_url.url",
+        ),
+        (
+            with(
+                json!({"role": "user", "content": [{"type": "input_audio", "input_audio": {"data": "AA", "format": "ogg"}}]}),
+            ),
+            "messages[3].content[0].input_audio.format",
+        ),
+        (
+            with(
+                json!({"role": "user", "content": [{"type": "text", "text": "x"}, {"type": "file", "file": {"file_data": "AAAA"}}]}),
+            ),
+            "messages[3].content[1].file.file_data",
+        ),
+        (
+            with(json!({"role": "assistant", "tool_calls": [call("c1", "{}"), call("c2", "[]")]})),
+            "messages[3].tool_calls[1].function.arguments",
+        ),
+        (
+            with(
+                json!({"role": "assistant", "tool_calls": [call("c1", "{}"), {"id": "c2", "function": {}}]}),
+            ),
+            "messages[3].tool_calls[1].function.name",
+        ),
+        (
+            with(json!({"role": "assistant", "function_call": {"arguments": "{}"}})),
+            "messages[3].function_call.name",
+        ),
+        (
+            with(
+                json!({"role": "system", "content": [{"type": "text", "text": "x"}, {"type": "image_url"}]}),
+            ),
+            "messages[3].content[1].type",
+        ),
+        (
+            with(
+                json!({"role": "tool", "tool_call_id": "c0", "content": [{"type": "text", "text": "x"}, {"type": "image_url"}]}),
+            ),
+            "messages[3].content[1].type",
+        ),
+        (
+            with(json!({"role": "tool", "tool_call_id": "c9", "content": "x"})),
+            "messages[3].tool_call_id",
+        ),
+        (
+            with(json!({"role": "function", "content": "x"})),
+            "messages[3].name",
+        ),
+        (
+            with(json!({"role": "user", "content": 5})),
+            "messages[3].content",
+        ),
+        (
+            with(json!({"role": "critic", "content": "x"})),
+            "messages[3].role",
+        ),
+        (
+            json!({"model": "gem", "messages": history(), "tools": [
+                {"type": "function", "function": {"name": "f"}},
+                {"type": "function", "function": {"name": "g"}},
+                {"type": "function", "function": {"description": "no name"}}]}),
+            "tools[2].function.name",
+        ),
+    ];
+    for (body, param) in cases {
+        let e = chat_body(body.clone()).expect_err(&body.to_string());
+        assert_eq!((e.status(), e.param()), (400, Some(param)), "{body}");
+        let message = e.to_string();
+        if message.starts_with("Missing required parameter") {
+            assert!(message.contains(&format!("'{param}'")), "{message}");
+        }
+    }
+}
+
 // --- response golden files -------------------------------------------------------------
 
 fn translate(
