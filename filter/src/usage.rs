@@ -4,7 +4,71 @@
 //! includes `reasoning`. Translators of providers that report these apart (Anthropic's
 //! `input_tokens` excludes cache reads and writes) add them up when they build OpenAI usage.
 
+use std::fmt;
+
+use serde::de::{Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::Value;
+
+/// Reads a provider's token count in a typed answer (`#[serde(default, deserialize_with =
+/// "crate::usage::token_count")]`): a whole number, or a non-negative number with a fraction,
+/// rounded (Cohere types its counts as doubles). Any other value (a string, a negative number,
+/// an object) counts as missing: an odd counter never makes the whole answer unreadable.
+pub fn token_count<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<u64>, D::Error> {
+    struct CountVisitor;
+
+    impl<'de> Visitor<'de> for CountVisitor {
+        type Value = Option<u64>;
+
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("a token count")
+        }
+
+        fn visit_u64<E>(self, n: u64) -> Result<Self::Value, E> {
+            Ok(Some(n))
+        }
+
+        fn visit_i64<E>(self, n: i64) -> Result<Self::Value, E> {
+            Ok(u64::try_from(n).ok())
+        }
+
+        fn visit_f64<E>(self, n: f64) -> Result<Self::Value, E> {
+            // 2^64 and beyond, NaN and negatives are no count (`as` would saturate or wrap).
+            Ok((0.0..18_446_744_073_709_551_616.0).contains(&n).then(|| n.round() as u64))
+        }
+
+        fn visit_bool<E>(self, _: bool) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+
+        fn visit_str<E>(self, _: &str) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+
+        fn visit_unit<E>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+
+        fn visit_none<E>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+
+        fn visit_some<D2: Deserializer<'de>>(self, d: D2) -> Result<Self::Value, D2::Error> {
+            d.deserialize_any(self)
+        }
+
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+            while seq.next_element::<IgnoredAny>()?.is_some() {}
+            Ok(None)
+        }
+
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+            while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+            Ok(None)
+        }
+    }
+
+    deserializer.deserialize_any(CountVisitor)
+}
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Usage {
@@ -99,6 +163,44 @@ pub fn charged_usage(
 mod tests {
     use super::*;
     use serde_json::json;
+
+    /// Counts as JSON writes them: whole numbers, doubles rounded, anything else missing.
+    #[test]
+    fn token_counts_are_read_leniently() {
+        #[derive(serde::Deserialize)]
+        struct Counted {
+            #[serde(default, deserialize_with = "token_count")]
+            n: Option<u64>,
+        }
+        let read = |json: &str| serde_json::from_str::<Counted>(json).map(|c| c.n);
+        for (json, want) in [
+            (r#"{"n": 5}"#, Some(5)),
+            (r#"{"n": 0}"#, Some(0)),
+            (r#"{"n": 18446744073709551615}"#, Some(u64::MAX)),
+            (r#"{"n": 5.0}"#, Some(5)),
+            (r#"{"n": 5.6}"#, Some(6)),
+            (r#"{"n": 1e3}"#, Some(1000)),
+            (r#"{"n": 1e30}"#, None),
+            (r#"{"n": -1}"#, None),
+            (r#"{"n": -0.5}"#, None),
+            (r#"{"n": "5"}"#, None),
+            (r#"{"n": true}"#, None),
+            (r#"{"n": null}"#, None),
+            (r#"{"n": [1, [2]]}"#, None),
+            (r#"{"n": {"a": {"b": 1}}}"#, None),
+            (r#"{}"#, None),
+        ] {
+            assert_eq!(read(json).ok(), Some(want), "{json}");
+        }
+        // Through a JSON tree too (Anthropic's usage is read from one).
+        let read_tree = |v: Value| {
+            serde::Deserialize::deserialize(&v)
+                .map(|c: Counted| c.n)
+                .ok()
+        };
+        assert_eq!(read_tree(json!({"n": "7"})), Some(None));
+        assert_eq!(read_tree(json!({"n": 7})), Some(Some(7)));
+    }
 
     #[test]
     fn reads_openai_usage_with_details() {

@@ -207,13 +207,13 @@ pub(crate) struct RawUsage {
 /// Anthropic's `usage` counters (null and absent alike: not reported).
 #[derive(Debug, Default, Deserialize)]
 pub(crate) struct MessageUsage {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::usage::token_count")]
     input_tokens: Option<u64>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::usage::token_count")]
     cache_read_input_tokens: Option<u64>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::usage::token_count")]
     cache_creation_input_tokens: Option<u64>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::usage::token_count")]
     output_tokens: Option<u64>,
 }
 

@@ -99,7 +99,7 @@ fn invoke_body<'a>(
 struct InvokeAnswer {
     #[serde(default)]
     embedding: Option<Vec<f64>>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::usage::token_count")]
     input_text_token_count: Option<u64>,
     #[serde(default)]
     embeddings: Option<CohereEmbeddings>,

@@ -53,13 +53,13 @@ pub(super) fn unreadable(what: &str) -> Vec<u8> {
 #[derive(Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct TokenUsage {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::usage::token_count")]
     input_tokens: Option<u64>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::usage::token_count")]
     output_tokens: Option<u64>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::usage::token_count")]
     cache_read_input_tokens: Option<u64>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::usage::token_count")]
     cache_write_input_tokens: Option<u64>,
 }
 

@@ -490,10 +490,6 @@ fn bodies_and_events_of_another_shape() {
             "no output.message.content",
         ),
         (br#"{"output":null}"#, "no output.message.content"),
-        (
-            br#"{"output":{"message":{"content":[]}},"usage":{"inputTokens":"3"}}"#,
-            "no output.message.content",
-        ),
     ] {
         let (_, out) = translate_whole(200, "application/json", body);
         let out: Value = serde_json::from_slice(&out).unwrap();
@@ -505,6 +501,21 @@ fn bodies_and_events_of_another_shape() {
         );
         assert_eq!(out["error"]["type"], "upstream_error");
     }
+    // A token count of another type counts as missing; the answer is still served.
+    let (_, out) = translate_whole(
+        200,
+        "application/json",
+        br#"{"output":{"message":{"content":[{"text":"hi"}]}},"usage":{"inputTokens":"3","outputTokens":2}}"#,
+    );
+    let out: Value = serde_json::from_slice(&out).unwrap();
+    assert_eq!(out["choices"][0]["message"]["content"], "hi");
+    assert_eq!(
+        (
+            &out["usage"]["prompt_tokens"],
+            &out["usage"]["completion_tokens"]
+        ),
+        (&json!(0), &json!(2))
+    );
     let event = |kind: &str, payload: &[u8]| {
         eventstream::encode(
             &[(":event-type", kind), (":message-type", "event")],

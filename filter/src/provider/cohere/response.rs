@@ -150,45 +150,26 @@ struct CohereUsage {
     tokens: Option<TokenCounts>,
     #[serde(default)]
     billed_units: Option<TokenCounts>,
-    #[serde(default)]
-    cached_tokens: Option<TokenCount>,
+    #[serde(default, deserialize_with = "crate::usage::token_count")]
+    cached_tokens: Option<u64>,
 }
 
+/// Counts Cohere types as doubles (`5.0` is read too).
 #[derive(Deserialize)]
 struct TokenCounts {
-    #[serde(default)]
-    input_tokens: Option<TokenCount>,
-    #[serde(default)]
-    output_tokens: Option<TokenCount>,
-}
-
-/// A token count. Cohere types them as numbers (`5.0` is read too); a value of another type
-/// counts as missing rather than making the whole answer unreadable.
-#[derive(Deserialize)]
-#[serde(untagged)]
-enum TokenCount {
-    Number(serde_json::Number),
-    Other(IgnoredAny),
-}
-
-impl TokenCount {
-    fn value(&self) -> Option<u64> {
-        match self {
-            Self::Number(n) => n
-                .as_u64()
-                .or_else(|| n.as_f64().filter(|f| *f >= 0.0).map(|f| f.round() as u64)),
-            Self::Other(_) => None,
-        }
-    }
+    #[serde(default, deserialize_with = "crate::usage::token_count")]
+    input_tokens: Option<u64>,
+    #[serde(default, deserialize_with = "crate::usage::token_count")]
+    output_tokens: Option<u64>,
 }
 
 impl TokenCounts {
     fn input(&self) -> Option<u64> {
-        self.input_tokens.as_ref().and_then(TokenCount::value)
+        self.input_tokens
     }
 
     fn output(&self) -> Option<u64> {
-        self.output_tokens.as_ref().and_then(TokenCount::value)
+        self.output_tokens
     }
 }
 
@@ -209,11 +190,7 @@ impl CohereUsage {
             prompt,
             completion,
             total: prompt.saturating_add(completion),
-            cached_prompt: self
-                .cached_tokens
-                .as_ref()
-                .and_then(TokenCount::value)
-                .unwrap_or(0),
+            cached_prompt: self.cached_tokens.unwrap_or(0),
             ..Usage::default()
         }
     }

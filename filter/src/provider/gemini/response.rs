@@ -22,17 +22,17 @@ pub(super) fn count(v: &Value, key: &str) -> u64 {
 #[derive(Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub(super) struct UsageMetadata {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::usage::token_count")]
     prompt_token_count: Option<u64>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::usage::token_count")]
     tool_use_prompt_token_count: Option<u64>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::usage::token_count")]
     thoughts_token_count: Option<u64>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::usage::token_count")]
     candidates_token_count: Option<u64>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::usage::token_count")]
     total_token_count: Option<u64>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::usage::token_count")]
     cached_content_token_count: Option<u64>,
 }
 
