@@ -33,7 +33,9 @@ pub fn token_count<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<
 
         fn visit_f64<E>(self, n: f64) -> Result<Self::Value, E> {
             // 2^64 and beyond, NaN and negatives are no count (`as` would saturate or wrap).
-            Ok((0.0..18_446_744_073_709_551_616.0).contains(&n).then(|| n.round() as u64))
+            Ok((0.0..18_446_744_073_709_551_616.0)
+                .contains(&n)
+                .then(|| n.round() as u64))
         }
 
         fn visit_bool<E>(self, _: bool) -> Result<Self::Value, E> {

@@ -155,6 +155,21 @@ mod tests {
     const SUITE_DATE: &str = "20150830T123600Z";
     const EMPTY_HASH: &str = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
 
+    /// The key derivation example of the AWS documentation ("Examples of how to derive a
+    /// signing key for Signature Version 4": 20120215, us-east-1, iam).
+    #[test]
+    fn signing_key_of_the_documented_example() {
+        assert_eq!(
+            hex(&signing_key(
+                "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY",
+                "20120215",
+                "us-east-1",
+                "iam"
+            )),
+            "f4780e2d9f65fa895f9c67b32ce1baf0b0d8a43505a000a1a9e090d414db404d"
+        );
+    }
+
     fn suite(method: &str, path: &str, query: &[(&str, &str)]) -> String {
         let headers = [
             ("Host", "example.amazonaws.com"),
