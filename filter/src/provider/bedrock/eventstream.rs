@@ -20,13 +20,47 @@
 const MAX_MESSAGE: usize = 16 * 1024 * 1024 + 128 * 1024 + 16;
 const PRELUDE: usize = 12;
 
-/// One decoded message: its string headers (other header types are skipped) and payload.
+/// One decoded message, read in place in the decoder's buffer: its header section (checked
+/// whole) and its payload. Nothing is copied out of the stream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MessageRef<'a> {
+    headers: &'a [u8],
+    pub payload: &'a [u8],
+}
+
+impl<'a> MessageRef<'a> {
+    /// The value of the string header `name` (other header types are skipped); `None` when it
+    /// is absent or not UTF-8.
+    pub fn header(&self, name: &str) -> Option<&'a str> {
+        let mut found = None;
+        // The section was walked whole when the message was decoded: this walk cannot fail.
+        let _ = walk_headers(self.headers, |n, kind, value| {
+            if found.is_none() && kind == 7 && n == name.as_bytes() {
+                found = Some(std::str::from_utf8(value).ok());
+            }
+        });
+        found.flatten()
+    }
+
+    /// An owned copy: its string headers and payload.
+    #[cfg(test)]
+    pub fn to_owned(self) -> Message {
+        Message {
+            headers: parse_headers(self.headers).unwrap_or_default(),
+            payload: self.payload.to_vec(),
+        }
+    }
+}
+
+/// An owned message (the tests keep messages past the next push).
+#[cfg(test)]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Message {
     pub headers: Vec<(String, String)>,
     pub payload: Vec<u8>,
 }
 
+#[cfg(test)]
 impl Message {
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers
@@ -82,21 +116,44 @@ impl Decoder {
         self.buf.len().saturating_sub(self.consumed)
     }
 
-    /// The next whole message; `None` while the next one is incomplete.
-    pub fn next_message(&mut self) -> Option<Result<Message, DecodeError>> {
+    /// The next whole message, read in place; `None` while the next one is incomplete.
+    pub fn next_message_ref(&mut self) -> Option<Result<MessageRef<'_>, DecodeError>> {
         if let Some(e) = self.failed {
             return Some(Err(e));
         }
-        let result = self.decode()?;
-        if let Err(e) = result {
-            self.failed = Some(e);
-            self.buf = Vec::new();
-            self.consumed = 0;
+        match self.next_frame()? {
+            Err(e) => {
+                self.failed = Some(e);
+                self.buf = Vec::new();
+                self.consumed = 0;
+                Some(Err(e))
+            }
+            Ok((headers_len, total)) => {
+                let start = self.consumed;
+                self.consumed = start.saturating_add(total);
+                let frame = self.buf.get(start..self.consumed).unwrap_or_default();
+                Some(Ok(MessageRef {
+                    headers: frame
+                        .get(PRELUDE..PRELUDE + headers_len)
+                        .unwrap_or_default(),
+                    payload: frame
+                        .get(PRELUDE + headers_len..total - 4)
+                        .unwrap_or_default(),
+                }))
+            }
         }
-        Some(result)
     }
 
-    fn decode(&mut self) -> Option<Result<Message, DecodeError>> {
+    /// [`Self::next_message_ref`], copied out.
+    #[cfg(test)]
+    pub fn next_message(&mut self) -> Option<Result<Message, DecodeError>> {
+        self.next_message_ref()
+            .map(|next| next.map(MessageRef::to_owned))
+    }
+
+    /// The header section's and the whole message's lengths of the next message, checked
+    /// (both CRCs, the lengths, every header); `None` while it is incomplete.
+    fn next_frame(&self) -> Option<Result<(usize, usize), DecodeError>> {
         let buf = self.buf.get(self.consumed..)?;
         let total = be_u32(buf, 0)? as usize;
         let headers_len = be_u32(buf, 4)? as usize;
@@ -114,16 +171,13 @@ impl Decoder {
         if Some(message_crc) != buf.get(..total - 4).map(crc32) {
             return Some(Err(DecodeError::MessageCrc));
         }
-        let headers = match buf.get(PRELUDE..PRELUDE + headers_len).map(parse_headers) {
-            Some(Ok(h)) => h,
-            _ => return Some(Err(DecodeError::BadHeader)),
-        };
-        let payload = buf
-            .get(PRELUDE + headers_len..total - 4)
-            .unwrap_or_default()
-            .to_vec();
-        self.consumed = self.consumed.saturating_add(total);
-        Some(Ok(Message { headers, payload }))
+        match buf
+            .get(PRELUDE..PRELUDE + headers_len)
+            .map(|section| walk_headers(section, |_, _, _| {}))
+        {
+            Some(Ok(())) => Some(Ok((headers_len, total))),
+            _ => Some(Err(DecodeError::BadHeader)),
+        }
     }
 }
 
@@ -134,8 +188,12 @@ fn be_u32(buf: &[u8], at: usize) -> Option<u32> {
     Some(u32::from_be_bytes(b))
 }
 
-fn parse_headers(mut section: &[u8]) -> Result<Vec<(String, String)>, DecodeError> {
-    let mut headers = Vec::new();
+/// Walks a header section, handing each header's name, value type and value bytes to `each`;
+/// an error when a header runs past the section or has an unknown value type.
+fn walk_headers<'a>(
+    mut section: &'a [u8],
+    mut each: impl FnMut(&'a [u8], u8, &'a [u8]),
+) -> Result<(), DecodeError> {
     while let Some((&name_len, rest)) = section.split_first() {
         let name_len = usize::from(name_len);
         let name = rest.get(..name_len).ok_or(DecodeError::BadHeader)?;
@@ -160,12 +218,24 @@ fn parse_headers(mut section: &[u8]) -> Result<Vec<(String, String)>, DecodeErro
         let value = rest
             .get(prefix..prefix + value_len)
             .ok_or(DecodeError::BadHeader)?;
-        if kind == 7 {
-            let name = String::from_utf8_lossy(name).into_owned();
-            headers.push((name, String::from_utf8_lossy(value).into_owned()));
-        }
+        each(name, kind, value);
         section = rest.get(prefix + value_len..).unwrap_or_default();
     }
+    Ok(())
+}
+
+/// The string headers of a section (other types skipped), names and values read lossily.
+#[cfg(test)]
+fn parse_headers(section: &[u8]) -> Result<Vec<(String, String)>, DecodeError> {
+    let mut headers = Vec::new();
+    walk_headers(section, |name, kind, value| {
+        if kind == 7 {
+            headers.push((
+                String::from_utf8_lossy(name).into_owned(),
+                String::from_utf8_lossy(value).into_owned(),
+            ));
+        }
+    })?;
     Ok(headers)
 }
 

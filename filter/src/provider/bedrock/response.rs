@@ -238,10 +238,16 @@ impl ResponseTranslator for ChatResponse {
     }
 }
 
-/// ConverseStream state between pieces of the body.
+/// ConverseStream state between pieces of the body: the decoder, and what the translation
+/// has sent (apart, so that a message read in the decoder's buffer can drive the translation).
 #[derive(Default)]
 struct Stream {
     decoder: eventstream::Decoder,
+    sent: Sent,
+}
+
+#[derive(Default)]
+struct Sent {
     role_sent: bool,
     /// Bedrock content-block index → OpenAI `tool_calls` index.
     tools: Vec<(u64, usize)>,
@@ -316,29 +322,30 @@ fn exception_status(kind: &str) -> u32 {
 impl Stream {
     fn feed(&mut self, id: &CompletionId, chunk: &[u8], end: bool) -> Vec<u8> {
         let mut out = Vec::new();
-        if self.done {
+        let Stream { decoder, sent } = self;
+        if sent.done {
             return out;
         }
-        self.decoder.push(chunk);
-        while let Some(next) = self.decoder.next_message() {
+        decoder.push(chunk);
+        while let Some(next) = decoder.next_message_ref() {
             match next {
-                Ok(message) => self.event(id, &message, &mut out),
-                Err(e) => self.fail(
+                Ok(message) => sent.event(id, &message, &mut out),
+                Err(e) => sent.fail(
                     &mut out,
                     502,
                     &format!("Bedrock's event stream is corrupted: {}.", e.describe()),
                 ),
             }
-            if self.done {
+            if sent.done {
                 return out;
             }
         }
         if end {
-            if self.finished && self.decoder.pending() == 0 {
+            if sent.finished && decoder.pending() == 0 {
                 out.extend_from_slice(openai_format::DONE);
-                self.done = true;
+                sent.done = true;
             } else {
-                self.fail(
+                sent.fail(
                     &mut out,
                     502,
                     "Bedrock's event stream ended before the answer was complete.",
@@ -347,7 +354,9 @@ impl Stream {
         }
         out
     }
+}
 
+impl Sent {
     fn fail(&mut self, out: &mut Vec<u8>, status: u32, message: &str) {
         let e = GatewayError::Upstream {
             status,
@@ -382,12 +391,12 @@ impl Stream {
         index
     }
 
-    fn event(&mut self, id: &CompletionId, message: &eventstream::Message, out: &mut Vec<u8>) {
+    fn event(&mut self, id: &CompletionId, message: &eventstream::MessageRef, out: &mut Vec<u8>) {
         match message.header(":message-type") {
             Some("event") => {}
             Some("exception") => {
                 let kind = message.header(":exception-type").unwrap_or("exception");
-                let text = json_message(&message.payload).map_or_else(
+                let text = json_message(message.payload).map_or_else(
                     || format!("Bedrock stream failed: {kind}."),
                     Cow::into_owned,
                 );
@@ -402,8 +411,7 @@ impl Stream {
             }
             _ => return,
         }
-        let payload: EventPayload<'_> =
-            serde_json::from_slice(&message.payload).unwrap_or_default();
+        let payload: EventPayload<'_> = serde_json::from_slice(message.payload).unwrap_or_default();
         let block = payload.content_block_index.unwrap_or(0);
         match message.header(":event-type").unwrap_or("") {
             "messageStart" => self.role(id, out),
