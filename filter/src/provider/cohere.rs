@@ -84,6 +84,7 @@ use super::openai::refuse_multiple_choices;
 use super::{Attempt, Operation, ResponseTranslator, Translator, UpstreamRequest};
 use crate::error::{parse_object, GatewayError};
 use response::CohereResponse;
+pub(crate) use response::FloatVectors;
 
 pub struct Cohere;
 

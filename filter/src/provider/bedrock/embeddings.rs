@@ -7,6 +7,7 @@ use serde_json::{Map, Value};
 
 use super::response::{error_message, is_success, unreadable};
 use crate::error::{invalid, parse_object, GatewayError};
+use crate::provider::cohere::FloatVectors;
 use crate::provider::openai_format;
 use crate::provider::{ResponseShape, ResponseTranslator};
 use crate::usage::Usage;
@@ -102,14 +103,7 @@ struct InvokeAnswer {
     #[serde(default, deserialize_with = "crate::usage::token_count")]
     input_text_token_count: Option<u64>,
     #[serde(default)]
-    embeddings: Option<CohereEmbeddings>,
-}
-
-#[derive(Deserialize)]
-#[serde(untagged)]
-enum CohereEmbeddings {
-    List(Vec<Vec<f64>>),
-    ByType { float: Vec<Vec<f64>> },
+    embeddings: Option<FloatVectors>,
 }
 
 /// Translates an InvokeModel embeddings answer (Titan or Cohere) to the OpenAI list.
@@ -141,11 +135,8 @@ impl EmbeddingsResponse {
         };
         let (vectors, tokens) = match (answer.embedding, answer.embeddings) {
             (Some(vector), _) => (vec![vector], answer.input_text_token_count.unwrap_or(0)),
-            (
-                None,
-                Some(CohereEmbeddings::List(vectors) | CohereEmbeddings::ByType { float: vectors }),
-            ) => (vectors, 0),
-            (None, None) => return unreadable("no embedding in its answer"),
+            (None, Some(FloatVectors(Some(vectors)))) => (vectors, 0),
+            (None, _) => return unreadable("no embedding in its answer"),
         };
         let usage = Usage {
             prompt: tokens,

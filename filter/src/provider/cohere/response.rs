@@ -163,16 +163,6 @@ struct TokenCounts {
     output_tokens: Option<u64>,
 }
 
-impl TokenCounts {
-    fn input(&self) -> Option<u64> {
-        self.input_tokens
-    }
-
-    fn output(&self) -> Option<u64> {
-        self.output_tokens
-    }
-}
-
 impl CohereUsage {
     /// OpenAI usage: `tokens` first, `billed_units` for a count it lacks (billed tokens leave
     /// out the prompt scaffolding and are smaller).
@@ -184,8 +174,8 @@ impl CohereUsage {
                 .or_else(|| self.billed_units.as_ref().and_then(count))
                 .unwrap_or(0)
         };
-        let prompt = pick(TokenCounts::input);
-        let completion = pick(TokenCounts::output);
+        let prompt = pick(|c| c.input_tokens);
+        let completion = pick(|c| c.output_tokens);
         Usage {
             prompt,
             completion,
@@ -216,8 +206,9 @@ struct EmbedMeta {
 }
 
 /// The float vectors of `embeddings`: `{"float": [...]}` by type (v2), or the list itself (the
-/// older `embeddings_floats` shape). Read without buffering the vectors.
-struct FloatVectors(Option<Vec<Vec<f64>>>);
+/// older `embeddings_floats` shape); `None` when embeddings of other types only came. Read
+/// without buffering the vectors. Cohere Embed on Bedrock answers in the same shapes.
+pub(crate) struct FloatVectors(pub(crate) Option<Vec<Vec<f64>>>);
 
 #[derive(Deserialize)]
 struct EmbeddingsByType {
@@ -495,7 +486,7 @@ impl CohereResponse {
     fn embeddings(&self, vectors: &[Vec<f64>], meta: Option<&EmbedMeta>) -> Vec<u8> {
         let prompt = meta
             .and_then(|m| m.billed_units.as_ref())
-            .and_then(TokenCounts::input)
+            .and_then(|b| b.input_tokens)
             .unwrap_or(0);
         let usage = Usage {
             prompt,
