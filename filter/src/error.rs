@@ -202,11 +202,22 @@ pub fn parse_object(
 ) -> Result<serde_json::Map<String, serde_json::Value>, GatewayError> {
     match serde_json::from_slice(body) {
         Ok(serde_json::Value::Object(map)) => Ok(map),
-        Ok(_) => Err(GatewayError::InvalidJson(
-            "the body must be a JSON object".into(),
-        )),
+        Ok(_) => Err(not_an_object()),
         Err(e) => Err(GatewayError::InvalidJson(e.to_string())),
     }
+}
+
+/// The client's body read in place ([`crate::json`]), as an object: what the request checks walk.
+pub fn read_object(body: &[u8]) -> Result<crate::json::Object<'_>, GatewayError> {
+    match crate::json::Json::from_slice(body) {
+        Ok(crate::json::Json::Object(object)) => Ok(object),
+        Ok(_) => Err(not_an_object()),
+        Err(e) => Err(GatewayError::InvalidJson(e.to_string())),
+    }
+}
+
+fn not_an_object() -> GatewayError {
+    GatewayError::InvalidJson("the body must be a JSON object".into())
 }
 
 fn upstream_error_type(status: u32) -> &'static str {

@@ -16,6 +16,7 @@ pub mod error;
 pub mod gateway;
 pub mod guard;
 pub mod inbound;
+pub mod json;
 pub mod keys;
 pub mod metrics;
 pub mod pipeline;

@@ -669,13 +669,20 @@ data: [DONE]\n\n";
 
     #[test]
     fn only_members_with_a_value_make_an_event_worth_parsing() {
-        assert!(!has_value(r#"{"choices":[],"usage":null}"#, "\"usage\""));
-        assert!(!has_value(r#"{"usage" : null}"#, "\"usage\""));
-        assert!(has_value(r#"{"usage": {"prompt_tokens":1}}"#, "\"usage\""));
+        let usage = "\"usage\"";
+        assert!(!has_value(r#"{"choices":[],"usage":null}"#, usage));
+        assert!(!has_value(r#"{"usage" : null}"#, usage));
+        assert!(has_value(r#"{"usage": {"prompt_tokens":1}}"#, usage));
+        assert!(has_value(r#"{"usage"	:	0}"#, usage));
         assert!(has_value(r#"{"error":{"message":"x"}}"#, "\"error\""));
+        assert!(!has_value(r#"{"error":{"message":"x"}}"#, usage));
         // Quoted in content: escaped, not a member.
-        assert!(!has_value(r#"{"content":"say \"usage\": 1"}"#, "\"usage\""));
-        assert!(!has_value(r#"{"content":"usage"}"#, "\"usage\""));
+        assert!(!has_value(r#"{"content":"say \"usage\": 1"}"#, usage));
+        assert!(!has_value(r#"{"content":"usage"}"#, usage));
+        // A longer name that starts with one of them is another member.
+        assert!(!has_value(r#"{"usage_x": 1, "x_usage": 2}"#, usage));
+        assert!(!has_value(r#"{"choices":[]}"#, usage));
+        assert!(!has_value(r#""usage""#, usage));
     }
 
     #[test]

@@ -6,8 +6,8 @@
 
 use std::fmt;
 
+use crate::json::{Json, JsonValue};
 use serde::de::{Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
-use serde_json::Value;
 
 /// Reads a provider's token count in a typed answer (`#[serde(default, deserialize_with =
 /// "crate::usage::token_count")]`): a whole number, or a non-negative number with a fraction,
@@ -83,35 +83,38 @@ pub struct Usage {
 }
 
 impl Usage {
-    /// Reads an OpenAI `usage` object; `None` when it is absent, null or not an object.
-    pub fn from_openai(usage: &Value) -> Option<Self> {
-        let u = usage.as_object()?;
-        let num = |v: Option<&Value>| v.and_then(Value::as_u64).unwrap_or(0);
-        let prompt = num(u.get("prompt_tokens"));
-        let completion = num(u.get("completion_tokens"));
-        let prompt_details = u.get("prompt_tokens_details");
-        let total = u
-            .get("total_tokens")
-            .and_then(Value::as_u64)
-            .unwrap_or(prompt.saturating_add(completion));
+    /// Reads an OpenAI `usage` object (a JSON tree, or read in place); `None` when it is
+    /// absent, null or not an object.
+    pub fn from_openai<V: JsonValue>(usage: &V) -> Option<Self> {
+        if !usage.is_object() {
+            return None;
+        }
+        let count = |v: Option<&V>| v.and_then(V::as_count);
+        let prompt = count(usage.member("prompt_tokens")).unwrap_or(0);
+        let completion = count(usage.member("completion_tokens")).unwrap_or(0);
+        let prompt_details = usage.member("prompt_tokens_details");
+        let detail = |details: Option<&V>, key| count(details.and_then(|d| d.member(key)));
         Some(Self {
             prompt,
             completion,
-            total,
-            cached_prompt: num(prompt_details.and_then(|d| d.get("cached_tokens"))),
-            cache_write: num(prompt_details.and_then(|d| d.get("cache_creation_tokens"))),
-            reasoning: num(u
-                .get("completion_tokens_details")
-                .and_then(|d| d.get("reasoning_tokens"))),
+            total: count(usage.member("total_tokens")).unwrap_or(prompt.saturating_add(completion)),
+            cached_prompt: detail(prompt_details, "cached_tokens").unwrap_or(0),
+            cache_write: detail(prompt_details, "cache_creation_tokens").unwrap_or(0),
+            reasoning: detail(
+                usage.member("completion_tokens_details"),
+                "reasoning_tokens",
+            )
+            .unwrap_or(0),
         })
     }
 
     /// Usage from a whole (non-streamed) OpenAI chat completion body. Only `usage` is
-    /// materialised; the rest of the answer is skipped without being built.
+    /// read, in place; the rest of the answer is skipped without being built.
     pub fn from_openai_body(body: &[u8]) -> Option<Self> {
         #[derive(serde::Deserialize)]
-        struct OnlyUsage {
-            usage: Option<Value>,
+        struct OnlyUsage<'a> {
+            #[serde(borrow)]
+            usage: Option<Json<'a>>,
         }
         let v: OnlyUsage = serde_json::from_slice(body).ok()?;
         v.usage.as_ref().and_then(Self::from_openai)
@@ -164,7 +167,7 @@ pub fn charged_usage(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
+    use serde_json::{json, Value};
 
     /// Counts as JSON writes them: whole numbers, doubles rounded, anything else missing.
     #[test]
@@ -271,5 +274,43 @@ mod tests {
         assert_eq!(Usage::from_openai(&Value::Null), None);
         assert_eq!(Usage::from_openai_body(b"{\"choices\":[]}"), None);
         assert_eq!(Usage::from_openai_body(b"not json"), None);
+    }
+
+    /// The body's usage is read in place; the same object as a tree reads the same, odd
+    /// members included (a count that is not a whole number counts 0, details not objects).
+    #[test]
+    fn usage_read_in_place_and_from_a_tree_agree() {
+        for usage in [
+            r#"{"prompt_tokens": 12, "completion_tokens": 5, "total_tokens": 17,
+                "prompt_tokens_details": {"cached_tokens": 8, "cache_creation_tokens": 2},
+                "completion_tokens_details": {"reasoning_tokens": 3}}"#,
+            r#"{"prompt_tokens": 1.5, "completion_tokens": "5", "prompt_tokens_details": 7,
+                "completion_tokens_details": null}"#,
+            r#"{"prompt_tokens": 2, "pr\u006fmpt_tokens": 9}"#,
+            r#"[1, 2]"#,
+            r#"null"#,
+        ] {
+            let body = format!(r#"{{"id": "x", "usage": {usage}, "choices": []}}"#);
+            let tree: Value = serde_json::from_str(usage).unwrap();
+            assert_eq!(
+                Usage::from_openai_body(body.as_bytes()),
+                Usage::from_openai(&tree),
+                "{usage}"
+            );
+        }
+        let in_place = Usage::from_openai_body(
+            br#"{"usage": {"prompt_tokens": 12, "completion_tokens": 5,
+                "prompt_tokens_details": {"cached_tokens": 8}}}"#,
+        );
+        assert_eq!(
+            in_place,
+            Some(Usage {
+                prompt: 12,
+                completion: 5,
+                total: 17,
+                cached_prompt: 8,
+                ..Usage::default()
+            })
+        );
     }
 }

@@ -5,11 +5,10 @@
 //! `null` counts as absent for an optional field (clients and SDKs send `null` for "unset");
 //! for a required one it is a wrong type.
 
-use serde_json::{Map, Value};
+use serde_json::Number;
 
 use crate::error::{invalid, GatewayError};
-
-pub type Object = Map<String, Value>;
+pub use crate::json::{Json, JsonValue, Object};
 
 /// What a simple (scalar) field must hold.
 #[derive(Debug, Clone, Copy)]
@@ -32,7 +31,7 @@ pub enum Rule {
     OneOf(&'static [&'static str]),
 }
 
-pub fn check_value(value: &Value, param: &str, rule: Rule) -> Result<(), GatewayError> {
+pub fn check_value(value: &Json, param: &str, rule: Rule) -> Result<(), GatewayError> {
     match rule {
         Rule::Bool if value.is_boolean() => Ok(()),
         Rule::Bool => Err(wrong_type(param, "a boolean", value)),
@@ -50,12 +49,16 @@ pub fn check_value(value: &Value, param: &str, rule: Rule) -> Result<(), Gateway
             None => Err(wrong_type(param, "a string", value)),
         },
         Rule::Int { min, max } => check_int(value, param, min, max),
-        Rule::Number { min, max } => match value.as_f64() {
-            Some(x) if x < min => Err(out_of_range(param, "decimal below minimum", ">=", min, value)),
-            Some(x) if x > max => Err(out_of_range(param, "decimal above maximum", "<=", max, value)),
-            Some(_) => Ok(()),
-            None => Err(wrong_type(param, "a number", value)),
-        },
+        Rule::Number { min, max } => {
+            let Some(number) = value.as_number() else {
+                return Err(wrong_type(param, "a number", value));
+            };
+            match number.as_f64() {
+                Some(x) if x < min => Err(out_of_range(param, "decimal below minimum", ">=", min, number)),
+                Some(x) if x > max => Err(out_of_range(param, "decimal above maximum", "<=", max, number)),
+                _ => Ok(()),
+            }
+        }
         Rule::OneOf(allowed) => match value.as_str() {
             Some(s) if allowed.contains(&s) => Ok(()),
             Some(s) => Err(not_one_of(param, s, allowed)),
@@ -64,22 +67,25 @@ pub fn check_value(value: &Value, param: &str, rule: Rule) -> Result<(), Gateway
     }
 }
 
-fn check_int(value: &Value, param: &str, min: i64, max: i64) -> Result<(), GatewayError> {
+fn check_int(value: &Json, param: &str, min: i64, max: i64) -> Result<(), GatewayError> {
+    let Some(number) = value.as_number() else {
+        return Err(wrong_type(param, "an integer", value));
+    };
     // An integer beyond i64 (up to u64::MAX) is above every bound we use.
-    match (value.as_i64(), value.is_u64()) {
+    match (number.as_i64(), number.is_u64()) {
         (Some(n), _) if n < min => Err(out_of_range(
             param,
             "integer below minimum",
             ">=",
             min,
-            value,
+            number,
         )),
         (Some(n), _) if n > max => Err(out_of_range(
             param,
             "integer above maximum",
             "<=",
             max,
-            value,
+            number,
         )),
         (Some(_), _) => Ok(()),
         (None, true) => Err(out_of_range(
@@ -87,7 +93,7 @@ fn check_int(value: &Value, param: &str, min: i64, max: i64) -> Result<(), Gatew
             "integer above maximum",
             "<=",
             max,
-            value,
+            number,
         )),
         (None, false) => Err(wrong_type(param, "an integer", value)),
     }
@@ -98,7 +104,7 @@ fn out_of_range(
     what: &str,
     op: &str,
     bound: impl std::fmt::Display,
-    got: &Value,
+    got: &Number,
 ) -> GatewayError {
     invalid(
         param,
@@ -119,12 +125,13 @@ pub fn missing(param: &str) -> GatewayError {
     invalid(param, format!("Missing required parameter: '{param}'."))
 }
 
-pub fn wrong_type(param: &str, expected: &str, got: &Value) -> GatewayError {
+/// `got` is a value of the client's request, read in place or as a `serde_json::Value`.
+pub fn wrong_type(param: &str, expected: &str, got: &impl JsonValue) -> GatewayError {
     invalid(
         param,
         format!(
             "Invalid type for '{param}': expected {expected}, but got {} instead.",
-            kind_of(got)
+            got.kind()
         ),
     )
 }
@@ -141,18 +148,6 @@ pub fn not_one_of(param: &str, got: &str, allowed: &[&str]) -> GatewayError {
     )
 }
 
-fn kind_of(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(n) if n.is_i64() || n.is_u64() => "an integer",
-        Value::Number(_) => "a decimal number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
-    }
-}
-
 /// A client's string as quoted in an error message: cut to 64 characters, so that a huge value
 /// does not make a huge error.
 pub fn shown(s: &str) -> String {
@@ -164,18 +159,22 @@ pub fn shown(s: &str) -> String {
 }
 
 /// `value` as an object, or a wrong-type error.
-pub fn as_object<'a>(value: &'a Value, param: &str) -> Result<&'a Object, GatewayError> {
+pub fn as_object<'a, 'j>(value: &'a Json<'j>, param: &str) -> Result<&'a Object<'j>, GatewayError> {
     value
         .as_object()
         .ok_or_else(|| wrong_type(param, "an object", value))
 }
 
 /// `obj[key]` when present and not null.
-pub fn present<'a>(obj: &'a Object, key: &str) -> Option<&'a Value> {
+pub fn present<'a, 'j>(obj: &'a Object<'j>, key: &str) -> Option<&'a Json<'j>> {
     obj.get(key).filter(|v| !v.is_null())
 }
 
-pub fn required<'a>(obj: &'a Object, key: &str, prefix: &str) -> Result<&'a Value, GatewayError> {
+pub fn required<'a, 'j>(
+    obj: &'a Object<'j>,
+    key: &str,
+    prefix: &str,
+) -> Result<&'a Json<'j>, GatewayError> {
     match obj.get(key) {
         None => Err(missing(&join(prefix, key))),
         Some(v) => Ok(v),
@@ -189,11 +188,11 @@ pub fn required_str<'a>(obj: &'a Object, key: &str, prefix: &str) -> Result<&'a 
         .ok_or_else(|| wrong_type(&join(prefix, key), "a string", value))
 }
 
-pub fn required_object<'a>(
-    obj: &'a Object,
+pub fn required_object<'a, 'j>(
+    obj: &'a Object<'j>,
     key: &str,
     prefix: &str,
-) -> Result<&'a Object, GatewayError> {
+) -> Result<&'a Object<'j>, GatewayError> {
     as_object(required(obj, key, prefix)?, &join(prefix, key))
 }
 
@@ -220,8 +219,8 @@ pub fn check_fields(
 ) -> Result<(), GatewayError> {
     for (key, rule) in rules {
         // The path is spelled out only for a field that is there (most are not).
-        match obj.get(*key) {
-            None | Some(Value::Null) => {}
+        match obj.get(key) {
+            None | Some(Json::Null) => {}
             Some(value) => check_value(value, &join(prefix, key), *rule)?,
         }
     }
@@ -229,20 +228,23 @@ pub fn check_fields(
 }
 
 /// An optional array: its items, none when absent or null.
-pub fn optional_array<'a>(
-    obj: &'a Object,
+pub fn optional_array<'a, 'j>(
+    obj: &'a Object<'j>,
     key: &str,
     param: &str,
-) -> Result<Option<&'a [Value]>, GatewayError> {
+) -> Result<Option<&'a [Json<'j>]>, GatewayError> {
     match present(obj, key) {
         None => Ok(None),
-        Some(Value::Array(items)) => Ok(Some(items)),
+        Some(Json::Array(items)) => Ok(Some(items)),
         Some(other) => Err(wrong_type(param, "an array", other)),
     }
 }
 
 /// An array that must hold at least one item.
-pub fn non_empty<'a>(items: &'a [Value], param: &str) -> Result<&'a [Value], GatewayError> {
+pub fn non_empty<'a, 'j>(
+    items: &'a [Json<'j>],
+    param: &str,
+) -> Result<&'a [Json<'j>], GatewayError> {
     if items.is_empty() {
         Err(invalid(
             param,
@@ -253,11 +255,11 @@ pub fn non_empty<'a>(items: &'a [Value], param: &str) -> Result<&'a [Value], Gat
     }
 }
 
-pub fn at_most<'a>(
-    items: &'a [Value],
+pub fn at_most<'a, 'j>(
+    items: &'a [Json<'j>],
     max: usize,
     param: &str,
-) -> Result<&'a [Value], GatewayError> {
+) -> Result<&'a [Json<'j>], GatewayError> {
     if items.len() > max {
         Err(invalid(
             param,

@@ -2,11 +2,11 @@
 //! `input` is a non-empty string, or 1 to 2048 non-empty strings, token ids, or non-empty
 //! token arrays; `encoding_format` is `float` or `base64`; `dimensions` at least 1.
 
-use serde_json::Value;
+use crate::json::Json;
 
 use super::check::{check_fields, wrong_type, Rule};
 use super::model_of;
-use crate::error::{invalid, parse_object, GatewayError};
+use crate::error::{invalid, read_object, GatewayError};
 
 /// What the gateway needs to know of a valid embeddings request.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -31,7 +31,7 @@ pub fn embeddings_base64(body: &[u8]) -> bool {
 }
 
 pub fn parse_embeddings_request(body: &[u8]) -> Result<EmbeddingsRequest, GatewayError> {
-    let req = parse_object(body)?;
+    let req = read_object(body)?;
     let model = model_of(&req)?;
     check_input(req.get("input"))?;
     check_fields(
@@ -49,34 +49,34 @@ pub fn parse_embeddings_request(body: &[u8]) -> Result<EmbeddingsRequest, Gatewa
             ("user", Rule::Str),
         ],
     )?;
-    let base64 = req.get("encoding_format").and_then(Value::as_str) == Some("base64");
+    let base64 = req.get("encoding_format").and_then(Json::as_str) == Some("base64");
     Ok(EmbeddingsRequest { model, base64 })
 }
 
-fn check_input(input: Option<&Value>) -> Result<(), GatewayError> {
-    let is_token = |v: &Value| v.is_u64();
-    let is_tokens = |v: &Value| {
+fn check_input(input: Option<&Json>) -> Result<(), GatewayError> {
+    let is_token = |v: &Json| v.is_u64();
+    let is_tokens = |v: &Json| {
         v.as_array()
             .is_some_and(|a| !a.is_empty() && a.iter().all(is_token))
     };
-    let is_text = |v: &Value| v.as_str().is_some_and(|s| !s.is_empty());
+    let is_text = |v: &Json| v.as_str().is_some_and(|s| !s.is_empty());
     match input {
-        None | Some(Value::Null) => Err(GatewayError::MissingParameter("input")),
-        Some(Value::String(s)) if s.is_empty() => {
+        None | Some(Json::Null) => Err(GatewayError::MissingParameter("input")),
+        Some(Json::String(s)) if s.is_empty() => {
             Err(invalid("input", "'input' must not be empty."))
         }
-        Some(Value::String(_)) => Ok(()),
-        Some(Value::Array(items)) if items.is_empty() => {
+        Some(Json::String(_)) => Ok(()),
+        Some(Json::Array(items)) if items.is_empty() => {
             Err(invalid("input", "'input' must not be an empty array."))
         }
-        Some(Value::Array(items)) if items.len() > MAX_INPUTS => Err(invalid(
+        Some(Json::Array(items)) if items.len() > MAX_INPUTS => Err(invalid(
             "input",
             format!(
                 "'input' holds {} items; at most {MAX_INPUTS} are allowed.",
                 items.len()
             ),
         )),
-        Some(Value::Array(items))
+        Some(Json::Array(items))
             if items.iter().all(is_text)
                 || items.iter().all(is_token)
                 || items.iter().all(is_tokens) =>

@@ -4,7 +4,7 @@
 
 use std::fmt::Write as _;
 
-use serde_json::Value;
+use crate::json::Json;
 
 use super::check::{
     as_object, check_fields, join, missing, non_empty, not_one_of, present, required,
@@ -26,10 +26,10 @@ pub const TEXT_PARTS: &[&str] = &["text"];
 const USER_PARTS: &[&str] = &["text", "image_url", "input_audio", "file"];
 const ASSISTANT_PARTS: &[&str] = &["text", "refusal"];
 
-pub fn check_messages(messages: Option<&Value>) -> Result<(), GatewayError> {
+pub fn check_messages(messages: Option<&Json>) -> Result<(), GatewayError> {
     let messages = match messages {
-        None | Some(Value::Null) => return Err(GatewayError::MissingParameter("messages")),
-        Some(Value::Array(m)) => m,
+        None | Some(Json::Null) => return Err(GatewayError::MissingParameter("messages")),
+        Some(Json::Array(m)) => m,
         Some(other) => return Err(wrong_type("messages", "an array", other)),
     };
     if messages.is_empty() {
@@ -48,7 +48,7 @@ pub fn check_messages(messages: Option<&Value>) -> Result<(), GatewayError> {
     Ok(())
 }
 
-fn check_message(message: &Value, param: &str) -> Result<(), GatewayError> {
+fn check_message(message: &Json, param: &str) -> Result<(), GatewayError> {
     let m = as_object(message, param)?;
     let role = required_one_of(m, "role", param, ROLES)?;
     check_fields(m, param, &[("name", Rule::Str)])?;
@@ -63,7 +63,7 @@ fn check_message(message: &Value, param: &str) -> Result<(), GatewayError> {
         "function" => {
             required_str(m, "name", param)?;
             match required(m, "content", param)? {
-                Value::String(_) | Value::Null => Ok(()),
+                Json::String(_) | Json::Null => Ok(()),
                 other => Err(wrong_type(
                     &join(param, "content"),
                     "a string or null",
@@ -94,7 +94,7 @@ fn check_assistant(m: &Object, param: &str) -> Result<(), GatewayError> {
     if let Some(calls) = present(m, "tool_calls") {
         let calls_param = join(param, "tool_calls");
         let calls = match calls {
-            Value::Array(calls) => non_empty(calls, &calls_param)?,
+            Json::Array(calls) => non_empty(calls, &calls_param)?,
             other => return Err(wrong_type(&calls_param, "an array", other)),
         };
         for (j, call) in calls.iter().enumerate() {
@@ -113,7 +113,7 @@ fn check_assistant(m: &Object, param: &str) -> Result<(), GatewayError> {
 
 /// `{id, type: "function", function: {name, arguments}}` or `{id, type: "custom", custom:
 /// {name, input}}`; `arguments` is a JSON text in a string, not an object.
-fn check_tool_call(call: &Value, param: &str) -> Result<(), GatewayError> {
+fn check_tool_call(call: &Json, param: &str) -> Result<(), GatewayError> {
     let call = as_object(call, param)?;
     required_str(call, "id", param)?;
     let kind = required_one_of(call, "type", param, &["function", "custom"])?;
@@ -130,11 +130,11 @@ fn check_tool_call(call: &Value, param: &str) -> Result<(), GatewayError> {
 }
 
 /// A message's `content`: a string, or a non-empty array of the parts the role may send.
-fn check_content(content: &Value, message: &str, allowed: &[&str]) -> Result<(), GatewayError> {
+fn check_content(content: &Json, message: &str, allowed: &[&str]) -> Result<(), GatewayError> {
     let param = join(message, "content");
     match content {
-        Value::String(_) => Ok(()),
-        Value::Array(parts) => {
+        Json::String(_) => Ok(()),
+        Json::Array(parts) => {
             for (j, part) in non_empty(parts, &param)?.iter().enumerate() {
                 check_part(part, &format!("{param}[{j}]"), allowed)?;
             }
@@ -149,7 +149,7 @@ fn check_content(content: &Value, message: &str, allowed: &[&str]) -> Result<(),
 }
 
 /// One content part; also used for `prediction.content`.
-pub fn check_part(part: &Value, param: &str, allowed: &[&str]) -> Result<(), GatewayError> {
+pub fn check_part(part: &Json, param: &str, allowed: &[&str]) -> Result<(), GatewayError> {
     let p = as_object(part, param)?;
     let kind = required_str(p, "type", param)?;
     if !allowed.contains(&kind) {

@@ -19,9 +19,9 @@ mod messages;
 mod options;
 mod tools;
 
-use serde_json::{Map, Value};
+use crate::json::{Json, Object};
 
-use crate::error::{invalid, parse_object, GatewayError};
+use crate::error::{invalid, read_object, GatewayError};
 use crate::routing::Facts;
 use check::{check_fields, Rule};
 
@@ -119,22 +119,22 @@ pub fn parse_chat_request_for(
     body: &[u8],
     reads_text: impl Fn(&str) -> bool,
 ) -> Result<ChatRequest, GatewayError> {
-    let req = parse_object(body)?;
+    let req = read_object(body)?;
     let model = model_of(&req)?;
     messages::check_messages(req.get("messages"))?;
     check_fields(&req, "", SCALAR_FIELDS)?;
-    let stream = req.get("stream") == Some(&Value::Bool(true));
+    let stream = req.get("stream") == Some(&Json::Bool(true));
     options::check_options(&req, stream)?;
     tools::check_tools(&req)?;
 
     let include_usage = req
         .get("stream_options")
         .and_then(|o| o.get("include_usage"))
-        == Some(&Value::Bool(true));
+        == Some(&Json::Bool(true));
     // Both were checked against MAX_OUTPUT_TOKENS; the newer name wins.
     let max_tokens = ["max_completion_tokens", "max_tokens"]
         .iter()
-        .find_map(|k| req.get(*k).and_then(Value::as_u64));
+        .find_map(|k| req.get(k).and_then(Json::as_u64));
     let facts = facts_of(&req, max_tokens, reads_text(&model));
     Ok(ChatRequest {
         model,
@@ -146,13 +146,13 @@ pub fn parse_chat_request_for(
 }
 
 /// The required, non-empty `model` of a chat or embeddings request.
-fn model_of(req: &Map<String, Value>) -> Result<String, GatewayError> {
+fn model_of(req: &Object) -> Result<String, GatewayError> {
     match req.get("model") {
-        None | Some(Value::Null) => Err(GatewayError::MissingParameter("model")),
-        Some(Value::String(m)) if m.is_empty() => {
+        None | Some(Json::Null) => Err(GatewayError::MissingParameter("model")),
+        Some(Json::String(m)) if m.is_empty() => {
             Err(invalid("model", "'model' must not be empty."))
         }
-        Some(Value::String(m)) => Ok(m.clone()),
+        Some(Json::String(m)) => Ok(m.to_string()),
         Some(other) => Err(wrong_type("model", "a string", other)),
     }
 }
@@ -160,7 +160,7 @@ fn model_of(req: &Map<String, Value>) -> Result<String, GatewayError> {
 /// Estimated prompt tokens (about four characters a token, plus a few a message), whether images
 /// or tools are present, the user; with `with_text`, also the text (as sent and lowercase) and
 /// whether it holds code.
-fn facts_of(req: &Map<String, Value>, max_tokens: Option<u64>, with_text: bool) -> Facts {
+fn facts_of(req: &Object, max_tokens: Option<u64>, with_text: bool) -> Facts {
     let mut text = Texts {
         keep: with_text,
         ..Texts::default()
@@ -168,19 +168,16 @@ fn facts_of(req: &Map<String, Value>, max_tokens: Option<u64>, with_text: bool) 
     let mut images = false;
     let messages = req
         .get("messages")
-        .and_then(Value::as_array)
-        .map(Vec::as_slice)
+        .and_then(Json::as_array)
         .unwrap_or_default();
     for message in messages {
         match message.get("content") {
-            Some(Value::String(s)) => text.push(s),
-            Some(Value::Array(parts)) => {
+            Some(Json::String(s)) => text.push(s.as_ref()),
+            Some(Json::Array(parts)) => {
                 for part in parts {
-                    match part.get("type").and_then(Value::as_str) {
+                    match part.get("type").and_then(Json::as_str) {
                         Some("image_url") => images = true,
-                        _ => {
-                            text.push(part.get("text").and_then(Value::as_str).unwrap_or_default())
-                        }
+                        _ => text.push(part.get("text").and_then(Json::as_str).unwrap_or_default()),
                     }
                 }
             }
@@ -208,12 +205,12 @@ fn facts_of(req: &Map<String, Value>, max_tokens: Option<u64>, with_text: bool) 
         images,
         tools: req
             .get("tools")
-            .and_then(Value::as_array)
+            .and_then(Json::as_array)
             .is_some_and(|t| !t.is_empty()),
         code,
         text: lower,
         raw_text: text,
-        user: req.get("user").and_then(Value::as_str).map(str::to_string),
+        user: req.get("user").and_then(Json::as_str).map(str::to_string),
     }
 }
 

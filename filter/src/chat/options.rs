@@ -2,7 +2,7 @@
 //! `logit_bias`, `metadata`, `modalities` and `audio`, `prediction`, `web_search_options`,
 //! `stop` (OpenAI API reference, `CreateChatCompletionRequest`).
 
-use serde_json::Value;
+use crate::json::Json;
 
 use super::check::{
     as_object, at_most, check_fields, check_name, join, missing, non_empty, present, required,
@@ -32,7 +32,7 @@ pub fn check_options(req: &Object, stream: bool) -> Result<(), GatewayError> {
             ],
         )?;
     }
-    if present(req, "top_logprobs").is_some() && req.get("logprobs") != Some(&Value::Bool(true)) {
+    if present(req, "top_logprobs").is_some() && req.get("logprobs") != Some(&Json::Bool(true)) {
         return Err(invalid(
             "top_logprobs",
             "Invalid value for 'top_logprobs': 'logprobs' must be true when 'top_logprobs' is set.",
@@ -53,7 +53,7 @@ pub fn check_options(req: &Object, stream: bool) -> Result<(), GatewayError> {
 
 /// `{type: "text"}`, `{type: "json_object"}` or `{type: "json_schema", json_schema: {name,
 /// description, schema, strict}}`.
-fn check_response_format(format: &Value) -> Result<(), GatewayError> {
+fn check_response_format(format: &Json) -> Result<(), GatewayError> {
     const PARAM: &str = "response_format";
     let format = as_object(format, PARAM)?;
     let kinds = ["text", "json_object", "json_schema"];
@@ -72,7 +72,7 @@ fn check_response_format(format: &Value) -> Result<(), GatewayError> {
         &[("description", Rule::Str), ("strict", Rule::Bool)],
     )?;
     match present(json_schema, "schema") {
-        None | Some(Value::Object(_)) => Ok(()),
+        None | Some(Json::Object(_)) => Ok(()),
         Some(other) => Err(wrong_type(
             &join(&schema_param, "schema"),
             "an object",
@@ -84,8 +84,8 @@ fn check_response_format(format: &Value) -> Result<(), GatewayError> {
 /// A string or up to 4 strings.
 fn check_stop(req: &Object) -> Result<(), GatewayError> {
     match present(req, "stop") {
-        None | Some(Value::String(_)) => Ok(()),
-        Some(Value::Array(items)) => {
+        None | Some(Json::String(_)) => Ok(()),
+        Some(Json::Array(items)) => {
             for (i, item) in at_most(items, 4, "stop")?.iter().enumerate() {
                 if !item.is_string() {
                     return Err(wrong_type(&format!("stop[{i}]"), "a string", item));
@@ -103,7 +103,7 @@ fn check_logit_bias(req: &Object) -> Result<(), GatewayError> {
     let Some(bias) = present(req, PARAM) else {
         return Ok(());
     };
-    for (token, value) in as_object(bias, PARAM)? {
+    for (token, value) in as_object(bias, PARAM)?.iter() {
         if token.is_empty() || !token.bytes().all(|b| b.is_ascii_digit()) {
             return Err(invalid(
                 PARAM,
@@ -113,12 +113,12 @@ fn check_logit_bias(req: &Object) -> Result<(), GatewayError> {
                 ),
             ));
         }
-        match value.as_f64() {
-            Some(b) if (-100.0..=100.0).contains(&b) => {}
-            Some(_) => {
+        match value.as_number() {
+            Some(b) if b.as_f64().is_some_and(|b| (-100.0..=100.0).contains(&b)) => {}
+            Some(b) => {
                 return Err(invalid(
                     PARAM,
-                    format!("Invalid value in 'logit_bias' for token {}: {value}. Biases must be between -100 and 100.", shown(token)),
+                    format!("Invalid value in 'logit_bias' for token {}: {b}. Biases must be between -100 and 100.", shown(token)),
                 ))
             }
             None => return Err(wrong_type(&format!("{PARAM}.{}", shown(token)), "a number", value)),
@@ -143,7 +143,7 @@ fn check_metadata(req: &Object) -> Result<(), GatewayError> {
             ),
         ));
     }
-    for (key, value) in metadata {
+    for (key, value) in metadata.iter() {
         if key.chars().count() > 64 {
             return Err(invalid(
                 PARAM,
@@ -172,7 +172,7 @@ fn check_metadata(req: &Object) -> Result<(), GatewayError> {
 fn check_audio(req: &Object) -> Result<(), GatewayError> {
     let mut wants_audio = false;
     if let Some(modalities) = present(req, "modalities") {
-        let Value::Array(items) = modalities else {
+        let Json::Array(items) = modalities else {
             return Err(wrong_type("modalities", "an array", modalities));
         };
         for (i, item) in items.iter().enumerate() {
@@ -181,7 +181,7 @@ fn check_audio(req: &Object) -> Result<(), GatewayError> {
                 &format!("modalities[{i}]"),
                 Rule::OneOf(&["text", "audio"]),
             )?;
-            wants_audio |= item == "audio";
+            wants_audio |= item.as_str() == Some("audio");
         }
     }
     let Some(audio) = present(req, "audio") else {
@@ -196,20 +196,20 @@ fn check_audio(req: &Object) -> Result<(), GatewayError> {
     required_one_of(audio, "format", "audio", &formats)?;
     // A built-in voice name, or `{id}` of a custom voice.
     match required(audio, "voice", "audio")? {
-        Value::String(_) => Ok(()),
-        Value::Object(voice) => required_str(voice, "id", "audio.voice").map(|_| ()),
+        Json::String(_) => Ok(()),
+        Json::Object(voice) => required_str(voice, "id", "audio.voice").map(|_| ()),
         other => Err(wrong_type("audio.voice", "a string or an object", other)),
     }
 }
 
 /// `{type: "content", content: string or text parts}`.
-fn check_prediction(prediction: &Value) -> Result<(), GatewayError> {
+fn check_prediction(prediction: &Json) -> Result<(), GatewayError> {
     const PARAM: &str = "prediction";
     let prediction = as_object(prediction, PARAM)?;
     required_one_of(prediction, "type", PARAM, &["content"])?;
     match required(prediction, "content", PARAM)? {
-        Value::String(_) => Ok(()),
-        Value::Array(parts) => {
+        Json::String(_) => Ok(()),
+        Json::Array(parts) => {
             for (i, part) in non_empty(parts, "prediction.content")?.iter().enumerate() {
                 check_part(part, &format!("prediction.content[{i}]"), TEXT_PARTS)?;
             }
@@ -225,7 +225,7 @@ fn check_prediction(prediction: &Value) -> Result<(), GatewayError> {
 
 /// `{search_context_size, user_location: {type: "approximate", approximate: {city, country,
 /// region, timezone}}}`.
-fn check_web_search(options: &Value) -> Result<(), GatewayError> {
+fn check_web_search(options: &Json) -> Result<(), GatewayError> {
     const PARAM: &str = "web_search_options";
     let options = as_object(options, PARAM)?;
     check_fields(

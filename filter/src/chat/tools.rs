@@ -2,7 +2,7 @@
 //! (OpenAI API reference: `ChatCompletionTool`, `CustomToolChatCompletions`,
 //! `ChatCompletionToolChoiceOption`, `ChatCompletionFunctions`).
 
-use serde_json::Value;
+use crate::json::Json;
 
 use super::check::{
     as_object, at_most, check_fields, check_name, join, non_empty, not_one_of, optional_array,
@@ -35,7 +35,7 @@ pub fn check_tools(req: &Object) -> Result<(), GatewayError> {
 
 /// `{type: "function", function: {...}}` or `{type: "custom", custom: {name, description,
 /// format}}`.
-fn check_tool(tool: &Value, param: &str) -> Result<(), GatewayError> {
+fn check_tool(tool: &Json, param: &str) -> Result<(), GatewayError> {
     let tool = as_object(tool, param)?;
     match required_one_of(tool, "type", param, &["function", "custom"])? {
         "function" => check_function(
@@ -55,7 +55,7 @@ fn check_tool(tool: &Value, param: &str) -> Result<(), GatewayError> {
     }
 }
 
-fn check_custom_format(format: &Value, param: &str) -> Result<(), GatewayError> {
+fn check_custom_format(format: &Json, param: &str) -> Result<(), GatewayError> {
     let format = as_object(format, param)?;
     if required_one_of(format, "type", param, &["text", "grammar"])? == "grammar" {
         let grammar_param = join(param, "grammar");
@@ -76,22 +76,22 @@ fn check_function(function: &Object, param: &str) -> Result<(), GatewayError> {
         &[("description", Rule::Str), ("strict", Rule::Bool)],
     )?;
     match present(function, "parameters") {
-        None | Some(Value::Object(_)) => Ok(()),
+        None | Some(Json::Object(_)) => Ok(()),
         Some(other) => Err(wrong_type(&join(param, "parameters"), "an object", other)),
     }
 }
 
 /// `none`, `auto`, `required`, or an object naming a function, a custom tool, or the allowed
 /// tools. Naming a tool or requiring one needs tools to choose from.
-fn check_tool_choice(choice: &Value, has_tools: bool) -> Result<(), GatewayError> {
+fn check_tool_choice(choice: &Json, has_tools: bool) -> Result<(), GatewayError> {
     const PARAM: &str = "tool_choice";
     let needs_tools = match choice {
-        Value::String(s) => match s.as_str() {
+        Json::String(s) => match s.as_ref() {
             "none" | "auto" => false,
             "required" => true,
             other => return Err(not_one_of(PARAM, other, &["none", "auto", "required"])),
         },
-        Value::Object(choice) => {
+        Json::Object(choice) => {
             let kinds = ["function", "custom", "allowed_tools"];
             let kind = required_one_of(choice, "type", PARAM, &kinds)?;
             let body_param = join(PARAM, kind);
@@ -100,7 +100,7 @@ fn check_tool_choice(choice: &Value, has_tools: bool) -> Result<(), GatewayError
                 required_one_of(body, "mode", &body_param, &["auto", "required"])?;
                 let tools_param = join(&body_param, "tools");
                 match required(body, "tools", &body_param)? {
-                    Value::Array(tools) => {
+                    Json::Array(tools) => {
                         for (i, tool) in tools.iter().enumerate() {
                             as_object(tool, &format!("{tools_param}[{i}]"))?;
                         }
@@ -124,12 +124,12 @@ fn check_tool_choice(choice: &Value, has_tools: bool) -> Result<(), GatewayError
 }
 
 /// `none`, `auto`, or `{name}` of one of `functions`.
-fn check_function_call(call: &Value, has_functions: bool) -> Result<(), GatewayError> {
+fn check_function_call(call: &Json, has_functions: bool) -> Result<(), GatewayError> {
     const PARAM: &str = "function_call";
     match call {
-        Value::String(s) if s == "none" || s == "auto" => Ok(()),
-        Value::String(s) => Err(not_one_of(PARAM, s, &["none", "auto"])),
-        Value::Object(call) => {
+        Json::String(s) if s == "none" || s == "auto" => Ok(()),
+        Json::String(s) => Err(not_one_of(PARAM, s, &["none", "auto"])),
+        Json::Object(call) => {
             required_str(call, "name", PARAM)?;
             if has_functions {
                 Ok(())
