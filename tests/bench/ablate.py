@@ -48,6 +48,19 @@ def nolog(c):
     hcm(c)['access_log'] = []
 
 
+def nobodylog(c):
+    """No body log (the second access log and its CEL filter); the request log as shipped."""
+    hcm(c)['access_log'] = [l for l in hcm(c)['access_log'] if 'filter' not in l]
+
+
+def envoyfields(c):
+    """The request log with Envoy's own fields only (none of the gateway's filter state)."""
+    for log in hcm(c)['access_log']:
+        fields = log['typed_config'].get('log_format', {}).get('json_format', {})
+        for key in [k for k, v in fields.items() if 'FILTER_STATE' in v]:
+            del fields[key]
+
+
 def plainroute(c):
     """One plain route to the openai cluster: no filter-state match, no retries."""
     for vh in hcm(c)['route_config']['virtual_hosts']:
@@ -80,7 +93,8 @@ def gateway(c):
     """The gateway as shipped."""
 
 
-VARIANTS = {f.__name__: f for f in (gateway, nolog, plainroute, noprovider, plain, norelease)}
+VARIANTS = {f.__name__: f for f in (gateway, nolog, nobodylog, envoyfields, plainroute, noprovider,
+                                    plain, norelease)}
 
 
 def render(base, name, port, scratch):
