@@ -1,18 +1,23 @@
 //! `make bench-native`'s fixtures: the bench's 1.5 KB chat request for each provider wire
 //! format, and the provider's answers to it, built and checked once; the stages they run are in
-//! `super::stages`, the timing and the table in `src/bin/bench-native.rs`.
+//! `super::stages`, the timing and the table in `src/bin/bench-native.rs`. [`dump`] writes them
+//! to files for `make bench-v8`, which times the same stages in V8.
 //!
 //! The provider answers come from the test fakes (`crate::fake`, written from each provider's
 //! published API reference and cited there), given the request the gateway translated, so every
 //! format answers the same text and every fixture is checked end to end before it is timed.
 
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::Path;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use ai_gateway::config::Config;
 use ai_gateway::provider::UpstreamRequest;
 use serde_json::{json, Value};
 
-use super::stages::{Answer, Fixture};
+use super::stages::{Answer, Dump, Fixture};
 use super::workload;
 use crate::fake_provider::{demo_answer, stream_events, Received, Reply};
 use crate::http::Head;
@@ -117,6 +122,37 @@ pub fn build(format: Format) -> Result<Fixture, String> {
     }
     fixture.check()?;
     Ok(fixture)
+}
+
+/// Writes the built fixtures to `dir` for `make bench-v8` (`tests/v8-bench` reads them back):
+/// `config.json`, the plugin configuration, and `fixtures.json`, a [`Dump`] (the environment
+/// values the configuration reads, test keys only; each format's requests and answers).
+pub fn dump(dir: &Path, fixtures: &[Fixture], stamp: &str, machine: &str) -> Result<(), String> {
+    let seen = RefCell::new(BTreeMap::new());
+    let recording = |name: &str| {
+        let value = env(name);
+        seen.borrow_mut().insert(name.to_string(), value.clone());
+        value
+    };
+    let config = plugin_config();
+    Config::from_json(config.to_string().as_bytes(), &recording)
+        .map_err(|e| format!("plugin configuration: {e}"))?;
+    let dumped = Dump {
+        stamp: stamp.to_string(),
+        machine: machine.to_string(),
+        env: seen.into_inner(),
+        fixtures: fixtures.iter().map(Fixture::saved).collect(),
+    };
+    let write = |name: &str, bytes: Result<Vec<u8>, serde_json::Error>| {
+        let path = dir.join(name);
+        bytes
+            .map_err(|e| e.to_string())
+            .and_then(|b| fs::write(&path, b).map_err(|e| e.to_string()))
+            .map_err(|e| format!("writing {}: {e}", path.display()))
+    };
+    fs::create_dir_all(dir).map_err(|e| format!("creating {}: {e}", dir.display()))?;
+    write("config.json", serde_json::to_vec_pretty(&config))?;
+    write("fixtures.json", serde_json::to_vec(&dumped))
 }
 
 /// What the provider answers the translated request: the test fake of its format. The OpenAI

@@ -3,9 +3,12 @@
 //! `ai_gateway`, the batch timing and the markdown table. Every call into the filter crate is in
 //! this file, so an API change is adapted here alone.
 //!
-//! It depends on `ai_gateway`, `serde_json` and std only, so that it can be compiled apart from
-//! the tests crate. The fixtures are built and checked from the test fakes (`super::native`).
+//! It depends on `ai_gateway`, `serde`, `serde_json` and std only: `tests/v8-bench` compiles this
+//! same file (`#[path]`) for wasm32-wasip1 and times it in Node's V8. The fixtures are built and
+//! checked natively from the test fakes (`super::native`), which also writes them to files for
+//! that run ([`Saved`]).
 
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::hint::black_box;
 use std::time::{Duration, Instant};
@@ -16,6 +19,7 @@ use ai_gateway::provider::{Attempt, Operation, ResponseTranslator, UpstreamReque
 use ai_gateway::response::StreamObserver;
 use ai_gateway::routing::{Inputs, Observed};
 use ai_gateway::usage::Usage;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 /// One piece of the per-request work.
@@ -74,7 +78,7 @@ impl Stage {
 
 /// A provider's answer: its content type and the body as the network delivers it (one piece
 /// for JSON; one piece per event or frame for a stream).
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Answer {
     pub content_type: String,
     pub pieces: Vec<Vec<u8>>,
@@ -84,6 +88,31 @@ impl Answer {
     pub fn bytes(&self) -> usize {
         self.pieces.iter().map(Vec::len).sum()
     }
+}
+
+/// A fixture as written to a file by `bench-native --dump` and read back by `tests/v8-bench`:
+/// what [`Fixture::new`] and [`Fixture::set_answer`] take (the plugin configuration is written
+/// beside it).
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Saved {
+    pub name: String,
+    pub now_unix: u64,
+    pub body: Vec<u8>,
+    pub stream_body: Vec<u8>,
+    pub provider_json: Answer,
+    pub provider_sse: Answer,
+}
+
+/// The fixtures of one `bench-native --dump` (`fixtures.json`), with the environment values the
+/// plugin configuration (`config.json`) reads and the heading's facts.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Dump {
+    /// When they were built (UTC).
+    pub stamp: String,
+    /// The machine and the gateway's revision, as the heading of the table says them.
+    pub machine: String,
+    pub env: BTreeMap<String, Option<String>>,
+    pub fixtures: Vec<Saved>,
 }
 
 /// Everything one format's stages need, built and checked once.
@@ -143,6 +172,33 @@ impl Fixture {
             openai_json: Vec::new(),
             openai_sse: Vec::new(),
         })
+    }
+
+    /// A fixture read from its file, answers included, checked.
+    pub fn from_saved(saved: Saved, config: &Config) -> Result<Self, String> {
+        let mut fixture = Self::new(
+            &saved.name,
+            config.clone(),
+            saved.body,
+            saved.stream_body,
+            saved.now_unix,
+        )?;
+        fixture.set_answer(false, saved.provider_json);
+        fixture.set_answer(true, saved.provider_sse);
+        fixture.check()?;
+        Ok(fixture)
+    }
+
+    /// What [`Fixture::from_saved`] needs to build this fixture again.
+    pub fn saved(&self) -> Saved {
+        Saved {
+            name: self.name.clone(),
+            now_unix: self.now_unix,
+            body: self.body.clone(),
+            stream_body: self.stream_body.clone(),
+            provider_json: self.provider_json.clone(),
+            provider_sse: self.provider_sse.clone(),
+        }
     }
 
     /// Sets the provider's answer to the (streamed or not) request, and its OpenAI form as the

@@ -2,8 +2,10 @@
 //! per stage and per provider wire format, for the 1.5 KB chat request of `make bench`. Prints a
 //! markdown table of nanoseconds per request and writes it to bench/results/native.md.
 //! The fixtures are built in `gateway_tests::bench::native`; the stages, their timing and the
-//! table are in `gateway_tests::bench::stages`.
+//! table are in `gateway_tests::bench::stages`, shared with `make bench-v8`.
 //! Settings: BENCH_NATIVE_MS (time spent measuring each stage of each format, 300).
+//! `bench-native --dump DIR` builds and checks the fixtures, writes them to DIR for
+//! `make bench-v8` (tests/v8-bench) and times nothing.
 //!
 //! Timing: each stage runs in batches long enough (≥ 2 ms) for the clock's resolution not to
 //! matter; the median of the batches is reported, which a busy machine disturbs less than the
@@ -12,6 +14,8 @@
 
 use std::fmt::Write as _;
 use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
 use std::time::{Duration, SystemTime};
 
 use gateway_tests::bench::native::{self, FORMATS};
@@ -19,7 +23,17 @@ use gateway_tests::bench::stages::{self, Fixture};
 use gateway_tests::bench::{procstat, revision, utc};
 use gateway_tests::envoy::repo_root;
 
-fn main() {
+fn main() -> ExitCode {
+    let mut args = std::env::args().skip(1);
+    if let Some(arg) = args.next() {
+        return match (arg.as_str(), args.next()) {
+            ("--dump", Some(dir)) => dump(&PathBuf::from(dir)),
+            _ => {
+                eprintln!("usage: bench-native [--dump DIR]");
+                ExitCode::FAILURE
+            }
+        };
+    }
     let budget = Duration::from_millis(
         std::env::var("BENCH_NATIVE_MS")
             .ok()
@@ -66,6 +80,7 @@ fn main() {
     }
     println!("\n{md}");
     println!("Written: bench/results/native.md");
+    ExitCode::SUCCESS
 }
 
 /// The machine (read before the process is pinned to one core), its load and the gateway's
@@ -80,4 +95,26 @@ fn heading(machine: &procstat::Machine) -> String {
         procstat::load_average(),
         revision(&repo_root()),
     )
+}
+
+/// `--dump DIR`: every format's fixture, built and checked, written for `make bench-v8`.
+fn dump(dir: &Path) -> ExitCode {
+    let built: Result<Vec<Fixture>, String> = FORMATS
+        .iter()
+        .map(|f| native::build(*f).map_err(|e| format!("{}: {e}", f.name)))
+        .collect();
+    match built.and_then(|fixtures| {
+        let machine = heading(&procstat::machine());
+        native::dump(dir, &fixtures, &utc(SystemTime::now()), &machine)?;
+        Ok(fixtures.len())
+    }) {
+        Ok(n) => {
+            eprintln!("bench-native: {n} fixtures written to {}", dir.display());
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("bench-native --dump: {e}");
+            ExitCode::FAILURE
+        }
+    }
 }
