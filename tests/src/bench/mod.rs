@@ -10,6 +10,7 @@ pub mod peers;
 pub mod procstat;
 pub mod report;
 pub mod rounds;
+pub mod stages;
 pub mod upstream;
 pub mod workload;
 

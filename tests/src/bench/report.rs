@@ -6,6 +6,7 @@ use serde_json::{json, Value};
 
 use super::cachemix::HitFigures;
 use super::load::{round, StreamFigures, WrkFigures};
+pub use super::stages::grouped;
 
 /// One wrk run with the proxy's CPU time during it.
 #[derive(Debug, Clone, Default)]
@@ -156,20 +157,6 @@ fn signed_ms(x: f64) -> String {
 
 fn rps(x: f64) -> String {
     grouped(x)
-}
-
-/// `12345.6` as `12,346`.
-pub fn grouped(x: f64) -> String {
-    let n = x.round() as u64;
-    let s = n.to_string();
-    let mut out = String::new();
-    for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
 }
 
 fn mib(kib: u64) -> String {
