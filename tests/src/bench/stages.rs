@@ -388,6 +388,23 @@ pub struct Timing {
 
 /// Times `work` in batches of at least 2 ms (the first ones, doubling, warm up and calibrate)
 /// for `budget`: the median batch, which a busy machine disturbs less than the mean.
+/// The time spent measuring each cell: the milliseconds in the environment variable `var`, 300
+/// when unset, kept within 10 ms and 60 s.
+pub fn budget(var: &str) -> Duration {
+    Duration::from_millis(
+        std::env::var(var)
+            .ok()
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or(300u64)
+            .clamp(10, 60_000),
+    )
+}
+
+/// The size of the client's request the stages were timed with (the first fixture's).
+pub fn request_bytes(fixtures: &[Result<Fixture, String>]) -> usize {
+    fixtures.iter().flatten().next().map_or(0, |f| f.body.len())
+}
+
 pub fn time(budget: Duration, mut work: impl FnMut() -> usize) -> Timing {
     let mut batch: u32 = 1;
     loop {

@@ -16,7 +16,7 @@ use std::fmt::Write as _;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
 use gateway_tests::bench::native::{self, FORMATS};
 use gateway_tests::bench::stages::{self, Fixture};
@@ -34,13 +34,7 @@ fn main() -> ExitCode {
             }
         };
     }
-    let budget = Duration::from_millis(
-        std::env::var("BENCH_NATIVE_MS")
-            .ok()
-            .and_then(|v| v.trim().parse().ok())
-            .unwrap_or(300u64)
-            .clamp(10, 60_000),
-    );
+    let budget = stages::budget("BENCH_NATIVE_MS");
     let machine = procstat::machine();
     let cpus = procstat::online_cpus();
     // One core for the whole run (the last one), so the figures do not move with migrations.
@@ -64,11 +58,7 @@ fn main() -> ExitCode {
         if pinned { format!("pinned to CPU {}", cpus - 1) } else { "not pinned".into() },
         if niced { ", nice −20" } else { "" },
         budget.as_millis(),
-        fixtures
-            .iter()
-            .flatten()
-            .next()
-            .map_or(0, |f| f.body.len()),
+        stages::request_bytes(&fixtures),
     );
     let names = FORMATS.map(|f| f.name);
     md.push_str(&stages::table(&names, &fixtures, &rows));

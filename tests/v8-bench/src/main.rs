@@ -17,7 +17,6 @@ use std::fmt::Write as _;
 use std::fs;
 use std::path::Path;
 use std::process::ExitCode;
-use std::time::Duration;
 
 use ai_gateway::config::Config;
 use stages::{Dump, Fixture};
@@ -59,13 +58,7 @@ fn run() -> Result<(), String> {
         return Err("no fixtures".into());
     }
     let var = |name: &str| std::env::var(name).unwrap_or_else(|_| "unknown".into());
-    let budget = Duration::from_millis(
-        std::env::var("BENCH_V8_MS")
-            .ok()
-            .and_then(|v| v.trim().parse().ok())
-            .unwrap_or(300u64)
-            .clamp(10, 60_000),
-    );
+    let budget = stages::budget("BENCH_V8_MS");
 
     let rows = stages::measure(&fixtures, budget);
 
@@ -80,11 +73,7 @@ fn run() -> Result<(), String> {
         var("NODE_VERSION"),
         var("V8_VERSION"),
         budget.as_millis(),
-        fixtures
-            .iter()
-            .flatten()
-            .next()
-            .map_or(0, |f| f.body.len()),
+        stages::request_bytes(&fixtures),
     );
     let names: Vec<&str> = names.iter().map(String::as_str).collect();
     md.push_str(&stages::table(&names, &fixtures, &rows));
