@@ -13,6 +13,7 @@ use std::marker::PhantomData;
 
 use serde::de::{DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde::Deserialize;
+use serde_json::value::RawValue;
 use serde_json::Number;
 
 #[derive(Debug, Clone, PartialEq)]
@@ -220,6 +221,36 @@ impl<'a> Object<'a> {
     /// Every member in the order sent, a repeated name each time.
     pub fn iter(&self) -> impl Iterator<Item = (&str, &Json<'a>)> {
         self.0.iter().map(|(name, value)| (name.as_ref(), value))
+    }
+}
+
+/// An object's members with each value as the JSON text the client wrote: what a body that is
+/// only amended (a member replaced or added) is rewritten from, every other member copied as it
+/// came, nothing parsed into a value or escaped again.
+#[derive(Debug, Default)]
+pub struct RawMembers<'a>(pub Vec<(Cow<'a, str>, &'a RawValue)>);
+
+impl<'de: 'a, 'a> Deserialize<'de> for RawMembers<'a> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct MembersVisitor<'a>(PhantomData<RawMembers<'a>>);
+
+        impl<'de: 'a, 'a> Visitor<'de> for MembersVisitor<'a> {
+            type Value = RawMembers<'a>;
+
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a JSON object")
+            }
+
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+                let mut members = Vec::new();
+                while let Some(name) = map.next_key_seed(NameSeed(PhantomData))? {
+                    members.push((name, map.next_value()?));
+                }
+                Ok(RawMembers(members))
+            }
+        }
+
+        deserializer.deserialize_map(MembersVisitor(PhantomData))
     }
 }
 

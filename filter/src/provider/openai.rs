@@ -4,11 +4,12 @@
 //! Reference: https://platform.openai.com/docs/api-reference/chat/create
 
 use serde::Deserialize;
-use serde_json::Value;
+use serde_json::{Map, Value};
 
 use super::config::ApiKeyEnv;
 use super::{Attempt, Operation, ResponseTranslator, Translator, UpstreamRequest};
-use crate::error::{parse_object, GatewayError};
+use crate::error::GatewayError;
+use crate::json::RawMembers;
 
 /// One OpenAI-compatible provider: where it lives and what it does not do like OpenAI.
 #[derive(Debug, PartialEq, Eq)]
@@ -107,28 +108,51 @@ pub fn injects_usage(attempt: &Attempt) -> bool {
 }
 
 /// The client's OpenAI body for an OpenAI-family provider: the provider's model name and the
-/// usage request; `None` when nothing changes.
+/// usage request; `None` when nothing changes. Every other member is copied as the client wrote
+/// it (`RawMembers`): a long conversation is not parsed into a tree and written out again.
 pub fn openai_body(attempt: &Attempt, body: &[u8]) -> Result<Option<Vec<u8>>, GatewayError> {
     let inject = injects_usage(attempt);
     if attempt.client_model == attempt.upstream_model && !inject {
         return Ok(None);
     }
-    let mut obj = parse_object(body)?;
-    obj.insert(
-        "model".into(),
-        Value::String(attempt.upstream_model.to_string()),
-    );
-    if inject {
-        let opts = obj
-            .entry("stream_options")
-            .or_insert_with(|| Value::Object(Default::default()));
-        if let Some(opts) = opts.as_object_mut() {
-            opts.insert("include_usage".into(), Value::Bool(true));
+    let members: RawMembers =
+        serde_json::from_slice(body).map_err(|e| GatewayError::InvalidJson(e.to_string()))?;
+    let mut out = Vec::with_capacity(body.len().saturating_add(64));
+    let mut stream_options = None;
+    let model = serde_json::to_vec(attempt.upstream_model).map_err(misconfigured)?;
+    write(&mut out, "model", &model)?;
+    for (name, value) in &members.0 {
+        match name.as_ref() {
+            // Every `model` goes (the provider's name is written once, above).
+            "model" => {}
+            "stream_options" if inject => stream_options = Some(value.get()),
+            _ => write(&mut out, name, value.get().as_bytes())?,
         }
     }
-    serde_json::to_vec(&obj)
-        .map(Some)
-        .map_err(|e| GatewayError::Misconfigured(e.to_string()))
+    if inject {
+        // The client's options kept (validated: an object or null), usage asked for.
+        let mut options: Map<String, Value> = stream_options
+            .and_then(|raw| serde_json::from_str(raw).ok())
+            .unwrap_or_default();
+        options.insert("include_usage".into(), Value::Bool(true));
+        let options = serde_json::to_vec(&options).map_err(misconfigured)?;
+        write(&mut out, "stream_options", &options)?;
+    }
+    out.push(b'}');
+    Ok(Some(out))
+}
+
+/// Appends the member `name: value` (`value` already JSON text) to an object being written.
+fn write(out: &mut Vec<u8>, name: &str, value: &[u8]) -> Result<(), GatewayError> {
+    out.push(if out.is_empty() { b'{' } else { b',' });
+    serde_json::to_writer(&mut *out, name).map_err(misconfigured)?;
+    out.push(b':');
+    out.extend_from_slice(value);
+    Ok(())
+}
+
+fn misconfigured(e: serde_json::Error) -> GatewayError {
+    GatewayError::Misconfigured(e.to_string())
 }
 
 /// The chat body's `n`, read without parsing the rest (for a body that goes on as it is).
@@ -270,6 +294,48 @@ mod tests {
             json!({"model":"gpt-4o-mini","stream":true,"stream_options":{"include_usage":true},
                    "messages":[{"role":"user","content":"hi"}],"temperature":0.5})
         );
+    }
+
+    /// The members the gateway does not change are copied byte for byte (escapes, number
+    /// spelling and spacing inside them kept); `model` is replaced however often it was sent;
+    /// the client's stream options are kept with usage asked for, a null one replaced.
+    #[test]
+    fn an_amended_body_keeps_the_other_members_as_written() {
+        let c = config();
+        let body = br#"{"model":"fast","messages":[{"role":"user","content":"caf\u00e9 \"q\""}],
+            "temperature": 0.50, "model": "fast", "stream": true,
+            "stream_options": {"include_usage": false, "include_obfuscation": true},
+            "x_custom": {"a": [1, 2.0e3]}}"#;
+        let out = OpenAiCompatible
+            .request(&attempt(&c, "fast", true, false), body)
+            .unwrap()
+            .body
+            .unwrap();
+        let text = String::from_utf8(out.clone()).unwrap();
+        for kept in [
+            r#""messages":[{"role":"user","content":"caf\u00e9 \"q\""}]"#,
+            r#""temperature":0.50"#,
+            r#""x_custom":{"a": [1, 2.0e3]}"#,
+        ] {
+            assert!(text.contains(kept), "{kept} in {text}");
+        }
+        assert_eq!(text.matches("\"model\"").count(), 1, "{text}");
+        let v: Value = serde_json::from_slice(&out).unwrap();
+        assert_eq!(v["model"], "gpt-4o-mini");
+        assert_eq!(
+            v["stream_options"],
+            json!({"include_usage": true, "include_obfuscation": true})
+        );
+        assert_eq!(v["messages"][0]["content"], "caf\u{e9} \"q\"");
+
+        let null_options = br#"{"model":"fast","stream":true,"stream_options":null,"messages":[]}"#;
+        let out = OpenAiCompatible
+            .request(&attempt(&c, "fast", true, false), null_options)
+            .unwrap()
+            .body
+            .unwrap();
+        let v: Value = serde_json::from_slice(&out).unwrap();
+        assert_eq!(v["stream_options"], json!({"include_usage": true}));
     }
 
     #[test]
