@@ -53,13 +53,6 @@ impl<'a> Json<'a> {
         matches!(self, Self::String(_))
     }
 
-    pub fn as_bool(&self) -> Option<bool> {
-        match self {
-            Self::Bool(b) => Some(*b),
-            _ => None,
-        }
-    }
-
     pub fn as_str(&self) -> Option<&str> {
         match self {
             Self::String(s) => Some(s),
@@ -86,14 +79,6 @@ impl<'a> Json<'a> {
             Self::Number(n) => Some(n),
             _ => None,
         }
-    }
-
-    pub fn as_f64(&self) -> Option<f64> {
-        self.as_number().and_then(Number::as_f64)
-    }
-
-    pub fn as_i64(&self) -> Option<i64> {
-        self.as_number().and_then(Number::as_i64)
     }
 
     pub fn as_u64(&self) -> Option<u64> {
@@ -241,12 +226,8 @@ impl<'de: 'a, 'a> Deserialize<'de> for RawMembers<'a> {
                 f.write_str("a JSON object")
             }
 
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-                let mut members = Vec::new();
-                while let Some(name) = map.next_key_seed(NameSeed(PhantomData))? {
-                    members.push((name, map.next_value()?));
-                }
-                Ok(RawMembers(members))
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
+                members(map).map(RawMembers)
             }
         }
 
@@ -318,13 +299,22 @@ impl<'de: 'a, 'a> Visitor<'de> for JsonVisitor<'a> {
         Ok(Json::Array(items))
     }
 
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-        let mut members = Vec::new();
-        while let Some(name) = map.next_key_seed(NameSeed(PhantomData))? {
-            members.push((name, map.next_value()?));
-        }
-        Ok(Json::Object(Object(members)))
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
+        members(map).map(|m| Json::Object(Object(m)))
     }
+}
+
+/// An object's members in the order sent, each value read as `V` (a [`Json`] or the raw text).
+fn members<'de: 'a, 'a, A, V>(mut map: A) -> Result<Vec<(Cow<'a, str>, V)>, A::Error>
+where
+    A: MapAccess<'de>,
+    V: Deserialize<'de>,
+{
+    let mut members = Vec::new();
+    while let Some(name) = map.next_key_seed(NameSeed(PhantomData))? {
+        members.push((name, map.next_value()?));
+    }
+    Ok(members)
 }
 
 /// A member name, borrowed when it has no escapes.
@@ -372,12 +362,13 @@ mod tests {
         let a = ours.get("a").and_then(Json::as_array).unwrap();
         let expected = theirs["a"].as_array().unwrap();
         assert_eq!(a.len(), expected.len());
-        assert_eq!(a[0].as_i64(), Some(1));
-        assert_eq!(a[1].as_i64(), Some(-2));
-        assert_eq!(a[2].as_f64(), Some(2.5));
+        let int = |v: &Json| v.as_number().and_then(Number::as_i64);
+        assert_eq!(int(&a[0]), Some(1));
+        assert_eq!(int(&a[1]), Some(-2));
+        assert_eq!(a[2].as_number().and_then(Number::as_f64), Some(2.5));
         assert_eq!(a[3].as_u64(), Some(u64::MAX));
-        assert!(a[3].is_u64() && a[3].as_i64().is_none());
-        assert_eq!(a[4].as_bool(), Some(true));
+        assert!(a[3].is_u64() && int(&a[3]).is_none());
+        assert_eq!(a[4], Json::Bool(true));
         assert!(a[5].is_null());
         assert_eq!(a[6].as_str(), Some("x\u{e9}\"y"));
         assert_eq!(
@@ -385,7 +376,12 @@ mod tests {
             Some(&Json::Object(Object::default()))
         );
         // An escaped member name is read like any other.
-        assert_eq!(ours.get("e").and_then(Json::as_f64), Some(1000.0));
+        assert_eq!(
+            ours.get("e")
+                .and_then(Json::as_number)
+                .and_then(Number::as_f64),
+            Some(1000.0)
+        );
         assert_eq!(ours.get("nope"), None);
         assert_eq!(ours.get("d").and_then(|d| d.get("x")), None);
     }
