@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
-use crate::envoy::repo_root;
+use crate::envoy::{repo_root, Envoy};
 use crate::http;
 
 pub struct Chroma {
@@ -132,6 +132,31 @@ impl Chroma {
             ),
             &json!({"include": ["metadatas", "documents"], "limit": 1000}),
         )
+    }
+
+    /// Waits until `collection` holds at least `n` records and returns them. The gateway writes
+    /// after the client's answer, each collection by its own callout, so a test waits for each
+    /// collection it reads; past the deadline the message has `gw`'s shared-tier stats.
+    pub fn wait_for_records(&self, collection: &str, n: usize, gw: &Envoy) -> Value {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let records = self.records(collection);
+            let have = records["ids"].as_array().map_or(0, Vec::len);
+            if have >= n {
+                return records;
+            }
+            if Instant::now() > deadline {
+                let metrics = gw.prometheus();
+                let stats: Vec<&str> = metrics
+                    .lines()
+                    .filter(|l| l.starts_with("gw_cache_shared"))
+                    .collect();
+                panic!(
+                    "{collection} holds {have} records, not {n}; the gateway's calls: {stats:#?}"
+                );
+            }
+            thread::sleep(Duration::from_millis(100));
+        }
     }
 }
 

@@ -17,7 +17,7 @@ use gateway_tests::fake_provider::{
     bag_of_words_vector, cosine, demo_answer, FakeProvider, BAG_OF_WORDS_MODEL,
 };
 use gateway_tests::http::Response;
-use serde_json::{json, Value};
+use serde_json::json;
 
 const ALICE: &str = "gw-alice-5e1d";
 const CAROL: &str = "gw-carol-77c0";
@@ -102,27 +102,6 @@ fn chats(fake: &FakeProvider) -> usize {
         .count()
 }
 
-/// Waits until the vector collection holds `n` records (written after the client's answer).
-fn wait_for_vectors(chroma: &Chroma, n: usize, gw: &Envoy) -> Value {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let records = chroma.records(VECTORS);
-        if records["ids"].as_array().map_or(0, Vec::len) >= n {
-            return records;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{records}\n{}",
-            gw.prometheus()
-                .lines()
-                .filter(|l| l.starts_with("gw_cache_shared"))
-                .collect::<Vec<_>>()
-                .join("\n")
-        );
-        thread::sleep(Duration::from_millis(100));
-    }
-}
-
 #[test]
 fn a_rewording_asked_in_another_envoy_is_a_semantic_hit_only_in_the_same_team_and_context() {
     let mut chroma = Chroma::start();
@@ -147,7 +126,7 @@ fn a_rewording_asked_in_another_envoy_is_a_semantic_hit_only_in_the_same_team_an
     assert_eq!(first.status, 200, "{}", first.text());
     assert_eq!(first.header("x-gateway-cache"), Some("miss"));
     assert_eq!(chats(&fake), 1);
-    let records = wait_for_vectors(&chroma, 1, &a);
+    let records = chroma.wait_for_records(VECTORS, 1, &a);
     // The vector collection: the vector, hashes, expiry and the sealed entry; never the text.
     let held = records.to_string();
     for plain in [stored, answer.as_str(), "\"red\""] {
@@ -157,7 +136,7 @@ fn a_rewording_asked_in_another_envoy_is_a_semantic_hit_only_in_the_same_team_an
     for field in ["sealed", "ns", "ctx", "expires_at"] {
         assert!(!metadata[field].is_null(), "{field}: {metadata}");
     }
-    let exact = chroma.records(COLLECTION);
+    let exact = chroma.wait_for_records(COLLECTION, 1, &a);
     assert_eq!(
         records["ids"][0], exact["ids"][0],
         "under the exact entry's id"

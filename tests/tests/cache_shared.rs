@@ -121,28 +121,6 @@ fn stream_text(sse: &str) -> String {
     text
 }
 
-/// Waits until Chroma holds `n` records (a write is sent after the client's answer).
-fn wait_for_records(chroma: &Chroma, n: usize, gw: &Envoy) -> Value {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let records = chroma.records(COLLECTION);
-        let have = records["ids"].as_array().map_or(0, Vec::len);
-        if have >= n {
-            return records;
-        }
-        if Instant::now() > deadline {
-            let stats: Vec<String> = gw
-                .prometheus()
-                .lines()
-                .filter(|l| l.starts_with("gw_cache_shared"))
-                .map(str::to_string)
-                .collect();
-            panic!("Chroma holds {have} records, not {n}; the gateway's calls: {stats:#?}");
-        }
-        thread::sleep(Duration::from_millis(100));
-    }
-}
-
 #[test]
 fn two_envoys_share_hits_within_a_team_and_chroma_holds_only_sealed_entries() {
     let chroma = Chroma::start();
@@ -156,7 +134,7 @@ fn two_envoys_share_hits_within_a_team_and_chroma_holds_only_sealed_entries() {
     assert_eq!(first.status, 200, "{}", first.text());
     assert_eq!(first.header("x-gateway-cache"), Some("miss"));
     assert_eq!(fake.received().len(), 1);
-    let records = wait_for_records(&chroma, 1, &a);
+    let records = chroma.wait_for_records(COLLECTION, 1, &a);
 
     // What Chroma holds: an id (a hash), the sealed entry, its expiry and a namespace hash;
     // neither the question nor the answer nor the team's name, in any field.
@@ -212,7 +190,7 @@ fn two_envoys_share_hits_within_a_team_and_chroma_holds_only_sealed_entries() {
     assert_eq!(fake.received().len(), 2);
     assert_eq!(shared_stat(&b, "chat", "get", "miss"), 1.0);
     // Bob's answer is stored too, under a nonce of its own (WASI random_get in the VM).
-    let with_bob = wait_for_records(&chroma, 2, &b);
+    let with_bob = chroma.wait_for_records(COLLECTION, 2, &b);
     let nonces: Vec<Vec<u8>> = (0..2)
         .map(|i| {
             let sealed = with_bob["metadatas"][i]["sealed"]
@@ -241,7 +219,7 @@ fn two_envoys_share_hits_within_a_team_and_chroma_holds_only_sealed_entries() {
         ask(&a, ALICE, second, false).header("x-gateway-cache"),
         Some("miss")
     );
-    let records = wait_for_records(&chroma, 3, &a);
+    let records = chroma.wait_for_records(COLLECTION, 3, &a);
     let known = with_bob["ids"].as_array().cloned().unwrap_or_default();
     let second_id = records["ids"]
         .as_array()
@@ -325,7 +303,7 @@ fn a_slow_stopped_or_reset_chroma_makes_counted_misses_and_every_request_is_answ
     assert_eq!(shared_stat(&gw, "chat", "get", "collection_gone"), 1.0);
     wait_for(&gw, "collection", "ready", ready + 1.0);
     assert_eq!(asks("stored again").header("x-gateway-cache"), Some("miss"));
-    wait_for_records(&chroma, 1, &gw);
+    chroma.wait_for_records(COLLECTION, 1, &gw);
     assert!(gw.log().contains("the store answers again"), "{}", gw.log());
 }
 
