@@ -15,6 +15,7 @@ pub mod config_error;
 pub mod error;
 pub mod gateway;
 pub mod guard;
+pub mod header_map;
 pub mod inbound;
 pub mod json;
 pub mod keys;

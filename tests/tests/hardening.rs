@@ -9,6 +9,7 @@ use std::sync::Arc;
 use std::thread;
 use std::time::Duration;
 
+use gateway_tests::check::sha256_hex;
 use gateway_tests::envoy::{Envoy, Options};
 use gateway_tests::http::{self, write_full, Head};
 use gateway_tests::scripted::{After, Scripted};
@@ -287,17 +288,20 @@ fn an_endless_stream_line_ends_the_stream_with_an_error_event() {
 
 /// The raw bytes of one response, read until the connection ends however it ends, and how
 /// long after the request that was.
-fn raw_exchange(port: u16, body: &[u8]) -> (Vec<u8>, Duration) {
+/// `extra_headers` are raw header lines (each ending in CRLF), sent as they are.
+fn raw_exchange(port: u16, extra_headers: &[u8], body: &[u8]) -> (Vec<u8>, Duration) {
     use std::io::Read;
     let mut conn = TcpStream::connect(("127.0.0.1", port)).expect("connect");
     conn.set_read_timeout(Some(Duration::from_secs(30)))
         .expect("timeout");
     let head = format!(
-        "POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+        "POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n",
         body.len()
     );
     let started = std::time::Instant::now();
     conn.write_all(head.as_bytes()).expect("write");
+    conn.write_all(extra_headers).expect("write");
+    conn.write_all(b"\r\n").expect("write");
     conn.write_all(body).expect("write");
     let mut raw = Vec::new();
     let mut buf = [0u8; 8192];
@@ -341,7 +345,7 @@ fn a_provider_dying_mid_stream_is_never_a_silent_success() {
             }
         });
         let envoy = gateway(&upstream);
-        let (raw, took) = raw_exchange(envoy.port, &chat(true, "hi"));
+        let (raw, took) = raw_exchange(envoy.port, b"", &chat(true, "hi"));
         let text = String::from_utf8_lossy(&raw).into_owned();
         assert!(text.starts_with("HTTP/1.1 200"), "{name}: {text}");
         assert!(
@@ -456,6 +460,79 @@ fn the_access_log_cannot_be_spoofed() {
     assert_eq!(id.len(), 36, "a UUID Envoy generated: {id}");
 }
 
+/// Header values are bytes: HTTP/1.1 allows `obs-text` (0x80-0xFF, RFC 9110 5.5) and Envoy
+/// passes it on. A Latin-1 "é" (0xE9) from a client, in any header or in the gateway key, or
+/// from a provider in the answer's `content-type`, is read as U+FFFD: the request is answered
+/// (or refused as any wrong key is, 401), and no VM panics. (proxy-wasm's SDK panicked on such
+/// a value: that request and the ones after it got 503 until Envoy reloaded the VM.)
+#[test]
+fn header_bytes_that_are_not_utf8_crash_nothing() {
+    const KEY: &str = "gw-latin1-test-key";
+    let upstream = Scripted::start(|_: &Head, _: &[u8], out: &mut TcpStream| {
+        let body = completion("ok");
+        let head = format!(
+            "HTTP/1.1 200 OK\r\ncontent-type: application/json; note=caf\u{e9}\r\ncontent-length: {}\r\n\r\n",
+            body.len()
+        );
+        // The head as Latin-1: U+00E9 becomes the single byte 0xE9.
+        let latin1: Vec<u8> = head.chars().map(|c| c as u8).collect();
+        let _ = out.write_all(&latin1);
+        let _ = out.write_all(&body);
+        After::KeepAlive
+    });
+    let envoy = Envoy::start(Options {
+        upstreams: vec![("provider_demo".into(), upstream.port)],
+        plugin_config: Some(json!({
+            "providers": {"demo": {"type": "openai", "cluster": "provider_demo"}},
+            "models": {"big-chat": {"provider": "demo", "model": "upstream-model-x"}},
+            "keys": {"tester": {"sha256": sha256_hex(KEY)}}
+        })),
+        ..Default::default()
+    });
+    let status = |raw: &[u8]| {
+        String::from_utf8_lossy(raw)
+            .lines()
+            .next()
+            .map(str::to_string)
+    };
+    let auth = format!("authorization: Bearer {KEY}\r\n");
+    for extra in [
+        b"x-client-note: caf\xe9\r\n".as_slice(),
+        b"user-agent: \xff\xfe client\r\n".as_slice(),
+    ] {
+        let headers = [auth.as_bytes(), extra].concat();
+        let (raw, _) = raw_exchange(envoy.port, &headers, &chat(false, "hi"));
+        let text = String::from_utf8_lossy(&raw).into_owned();
+        assert_eq!(
+            status(&raw).as_deref(),
+            Some("HTTP/1.1 200 OK"),
+            "{text}\n{}",
+            envoy.log()
+        );
+        assert!(text.contains("\"content\":\"ok\""), "{text}");
+    }
+    let (raw, _) = raw_exchange(
+        envoy.port,
+        b"authorization: Bearer gw-latin1-test-k\xe9y\r\n",
+        &chat(false, "hi"),
+    );
+    let text = String::from_utf8_lossy(&raw).into_owned();
+    assert_eq!(
+        status(&raw).as_deref(),
+        Some("HTTP/1.1 401 Unauthorized"),
+        "{text}"
+    );
+    assert!(text.contains("\"code\":\"invalid_api_key\""), "{text}");
+    assert!(!envoy.log().contains("panicked"), "{}", envoy.log());
+    let failures = stats_matching(&envoy, "wasm");
+    assert!(
+        !failures
+            .lines()
+            .any(|l| (l.contains("vm_reload") || l.contains("failed")) && !l.ends_with(": 0")),
+        "no VM failed or reloaded:\n{failures}"
+    );
+}
+
 /// After a provider's in-stream error, every translated stream ends with the error event,
 /// `[DONE]` and a clean end of the response (the last chunk), at once.
 #[test]
@@ -472,7 +549,7 @@ fn in_stream_provider_errors_end_the_stream_cleanly_for_every_family() {
     ] {
         let body = json!({"model": model, "stream": true,
                           "messages": [{"role": "user", "content": "FAIL STREAM"}]});
-        let (raw, took) = raw_exchange(envoy.port, body.to_string().as_bytes());
+        let (raw, took) = raw_exchange(envoy.port, b"", body.to_string().as_bytes());
         let text = String::from_utf8_lossy(&raw).into_owned();
         assert!(text.starts_with("HTTP/1.1 200"), "{model}: {text}");
         assert!(

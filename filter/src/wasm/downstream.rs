@@ -115,7 +115,7 @@ impl Host for WasmHost {
     }
 
     fn request_headers(&self) -> Result<Vec<(String, String)>, String> {
-        hostcalls::get_map(MapType::HttpRequestHeaders).map_err(|s| format!("{s:?}"))
+        host::headers(MapType::HttpRequestHeaders)
     }
 
     fn store(&self) -> &dyn SharedStore {

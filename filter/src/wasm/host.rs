@@ -1,20 +1,34 @@
 //! Fallible wrappers over the proxy-wasm host calls the filters use. A failed call is logged
-//! and degrades (a missing value, a skipped change); it never panics the VM.
+//! and degrades (a missing value, a skipped change); it never panics the VM (the header calls go
+//! through `abi`, as the SDK's own panic on bytes a client or provider sends).
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use proxy_wasm::hostcalls;
 use proxy_wasm::types::{BufferType, MapType, MetricType};
 
+use super::abi;
+use crate::header_map;
+
+/// One header's value; bytes that are not UTF-8 read as U+FFFD (see `crate::header_map`).
 pub fn header(map: MapType, name: &str) -> Option<String> {
-    hostcalls::get_map_value(map, name).unwrap_or_else(|s| {
-        log::warn!("reading header {name} failed: {s:?}");
-        None
-    })
+    match abi::header_value(map, name) {
+        Ok(value) => value.map(|v| header_map::text(&v)),
+        Err(s) => {
+            log::warn!("reading header {name} failed: {s:?}");
+            None
+        }
+    }
+}
+
+/// Every header of a map, in order, decoded like [`header`].
+pub fn headers(map: MapType) -> Result<Vec<(String, String)>, String> {
+    let bytes = abi::header_pairs(map).map_err(|s| format!("{s:?}"))?;
+    header_map::decode_pairs(&bytes).map_err(str::to_string)
 }
 
 pub fn set_header(map: MapType, name: &str, value: Option<&str>) {
-    if let Err(s) = hostcalls::set_map_value(map, name, value) {
+    if let Err(s) = abi::set_header(map, name, value.map(str::as_bytes)) {
         log::warn!("setting header {name} failed: {s:?}");
     }
 }

@@ -1,6 +1,7 @@
 //! The proxy-wasm adapters: the root context reads the configuration and hands each HTTP stream
 //! to the filter of its role. Only this module calls the host.
 
+mod abi;
 mod downstream;
 mod host;
 mod timing;
