@@ -234,6 +234,7 @@ fn the_kubernetes_bootstrap_serves_probes_and_drains_in_the_real_envoy() {
     let events = stream_events("gpt-4o-mini", "one two three four five six", None);
     let stream_time = gap * events.len() as u32;
     fake.push_reply(Reply::sse(&events, gap));
+    let received_before = fake.received().len();
     let port = envoy.port;
     let started = Instant::now();
     let stream = thread::spawn(move || {
@@ -248,7 +249,15 @@ fn the_kubernetes_bootstrap_serves_probes_and_drains_in_the_real_envoy() {
         .unwrap();
         (r, started.elapsed())
     });
-    thread::sleep(Duration::from_millis(300));
+    // The hook must start while the stream is in flight: wait until the provider has it.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while fake.received().len() == received_before {
+        assert!(
+            Instant::now() < deadline,
+            "the stream never reached the provider"
+        );
+        thread::sleep(Duration::from_millis(20));
+    }
     let hook = Command::new("bash")
         .arg("-c")
         .arg(pre_stop_script())
