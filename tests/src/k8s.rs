@@ -82,6 +82,8 @@ pub struct Source {
     pub plugin_config: Value,
     /// `vm_config.environment_variables.host_env_keys`.
     pub host_env_keys: Vec<String>,
+    /// The gateway filter's `reload_config` (how soon a failed VM is replaced), if any.
+    pub reload_config: Value,
 }
 
 pub fn load_source(path: &Path) -> Result<Source, String> {
@@ -132,9 +134,11 @@ pub fn load_source(path: &Path) -> Result<Source, String> {
 
     let mut plugin_text = None;
     let mut host_env_keys = Vec::new();
+    let mut reload_config = Value::Null;
     walk(&config, &mut |key, value| {
         if key == "config" && value["root_id"].as_str() == Some("gateway") {
             plugin_text = value["configuration"]["value"].as_str().map(str::to_string);
+            reload_config = value["reload_config"].clone();
             host_env_keys = seq(&value["vm_config"]["environment_variables"]["host_env_keys"])
                 .iter()
                 .map(str_of)
@@ -150,6 +154,7 @@ pub fn load_source(path: &Path) -> Result<Source, String> {
         local_clusters,
         plugin_config,
         host_env_keys,
+        reload_config,
     })
 }
 
@@ -537,6 +542,9 @@ patch:
 "#
     ));
     let config = &mut extension["patch"]["value"]["typed_config"]["config"];
+    if !source.reload_config.is_null() {
+        config["reload_config"] = source.reload_config.clone();
+    }
     config["vm_config"]["environment_variables"]["host_env_keys"] = Value::Sequence(
         source
             .host_env_keys
