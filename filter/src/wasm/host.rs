@@ -1,6 +1,6 @@
 //! Fallible wrappers over the proxy-wasm host calls the filters use. A failed call is logged
-//! and degrades (a missing value, a skipped change); it never panics the VM (the header calls go
-//! through `abi`, as the SDK's own panic on bytes a client or provider sends).
+//! and degrades (a missing value, a skipped change); it never panics the VM. The header calls go
+//! through `abi`: the SDK's own panic on bytes a client or provider sends.
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
