@@ -2,6 +2,7 @@
 //! settlement of what it reserved, its stats and access-log fields, and the latency
 //! observations routing feeds on.
 
+use super::phase::Callback;
 use super::{Effect, Host, Request};
 use crate::metrics;
 use crate::pricing::{cost_micros, format_dollars, Price};
@@ -23,6 +24,7 @@ pub(super) struct Served {
 impl Request {
     /// The request is over (Envoy writes its access log next).
     pub fn on_log(&mut self, host: &dyn Host) {
+        self.enter(Callback::Log);
         if self.operation.is_none() && self.status == 0 {
             return;
         }

@@ -7,6 +7,7 @@ use std::rc::Rc;
 use std::time::Duration;
 
 use super::handoff::{self, Handoff};
+use super::phase::Callback;
 use super::{unix_seconds, Effect, Flow, GrpcCall, Host, HttpCall, Request};
 use crate::error::GatewayError;
 use crate::gateway::{
@@ -40,6 +41,7 @@ const GRPC_UNAVAILABLE: u32 = 14;
 impl Request {
     /// The request's headers: authenticates the caller and answers what needs no provider.
     pub fn on_request_headers(&mut self, host: &dyn Host, end_of_stream: bool) -> Flow {
+        self.enter(Callback::RequestHeaders);
         self.start = host.now();
         let config = Rc::clone(&self.config);
         // All of them in one host call: most requests carry few headers, and the credentials are
@@ -122,6 +124,7 @@ impl Request {
 
     /// The request body so far: buffered to its end, then validated and routed.
     pub fn on_request_body(&mut self, host: &dyn Host, size: usize, end_of_stream: bool) -> Flow {
+        self.enter(Callback::RequestBody);
         let Some(operation) = self.operation else {
             return Flow::Continue;
         };
@@ -259,6 +262,7 @@ impl Request {
 
     /// The classifier's answer (`status` empty when Envoy could not reach it).
     pub fn on_classifier_answer(&mut self, host: &dyn Host, status: &str, answer: &[u8]) {
+        self.enter(Callback::CalloutAnswer);
         let Some((prepared, body)) = self.classifying.take() else {
             return;
         };
@@ -283,6 +287,7 @@ impl Request {
         grpc_status: u32,
         body: Option<&[u8]>,
     ) {
+        self.enter(Callback::CalloutAnswer);
         let Some(pos) = self.rls_pending.iter().position(|(t, _)| *t == token) else {
             return;
         };

@@ -3,6 +3,7 @@
 //! and a stream that breaks ends with an error event. Every buffer here has a cap.
 
 use super::guard::Guarded;
+use super::phase::Callback;
 use super::{Effect, Flow, Host, Outbound, Request};
 use crate::error::GatewayError;
 use crate::inbound::{Api, NativeStream};
@@ -11,6 +12,7 @@ use crate::response::{log_excerpt, normalize_error_body, ResponseMode, MAX_ERROR
 impl Request {
     /// The response's headers: chooses how its body is handled and adds the gateway's headers.
     pub fn on_response_headers(&mut self, host: &dyn Host) -> Flow {
+        self.enter(Callback::ResponseHeaders);
         if self.cache.answered() {
             return Flow::Continue; // the cache's own reply
         }
@@ -191,6 +193,7 @@ impl Request {
 
     /// A piece of the response body (`size` bytes; the last one when `end_of_stream`).
     pub fn on_response_body(&mut self, host: &dyn Host, size: usize, end_of_stream: bool) -> Flow {
+        self.enter(Callback::ResponseBody);
         if self.first_byte_ms.is_none() && size > 0 {
             self.first_byte_ms = Some(self.millis_since_start(host.now()));
         }

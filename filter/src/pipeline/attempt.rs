@@ -9,6 +9,7 @@ use std::rc::Rc;
 use std::time::UNIX_EPOCH;
 
 use super::handoff::{self, Handoff};
+use super::phase::Callback;
 use super::{Effect, Flow, Host};
 use crate::chat::embeddings_base64;
 use crate::config::Config;
@@ -64,6 +65,9 @@ pub struct ProviderAttempt {
     answer_too_large: Option<GatewayError>,
     /// Shared-data key of this attempt's target observations.
     observed_key: Option<String>,
+    /// Which callback each effect came from, checked by the native tests.
+    #[cfg(test)]
+    callbacks: super::phase::Tracker,
 }
 
 impl ProviderAttempt {
@@ -76,16 +80,28 @@ impl ProviderAttempt {
             buffer_response: false,
             answer_too_large: None,
             observed_key: None,
+            #[cfg(test)]
+            callbacks: super::phase::Tracker::new(),
         }
     }
 
     pub fn take_effects(&mut self) -> Vec<Effect> {
+        #[cfg(test)]
+        self.callbacks.taken(&self.effects);
         std::mem::take(&mut self.effects)
+    }
+
+    /// Notes the event being handled: the native tests check its effects against it.
+    #[cfg_attr(not(test), inline(always))]
+    fn enter(&mut self, _callback: Callback) {
+        #[cfg(test)]
+        self.callbacks.enter(_callback, &self.effects);
     }
 
     /// The attempt's request headers: translates the request for this cluster's provider, or
     /// answers itself when that provider cannot take it.
     pub fn on_request_headers(&mut self, host: &dyn Host) -> Flow {
+        self.enter(Callback::RequestHeaders);
         match self.prepare(host) {
             Ok(()) => Flow::Continue,
             Err(e) => {
@@ -107,6 +123,7 @@ impl ProviderAttempt {
 
     /// The request body (the router's copy of the client's): replaced by the translated one.
     pub fn on_request_body(&mut self, end_of_stream: bool) -> Flow {
+        self.enter(Callback::RequestBody);
         if self.pending_body.is_none() {
             return Flow::Continue;
         }
@@ -121,6 +138,7 @@ impl ProviderAttempt {
     }
 
     pub fn on_response_headers(&mut self, host: &dyn Host) -> Flow {
+        self.enter(Callback::ResponseHeaders);
         let watches_limits = self.observed_key.is_some() && self.config.observes_limits;
         if self.response.is_none() && !watches_limits {
             return Flow::Continue; // an answer in the client's format, nobody reads its status
@@ -155,6 +173,7 @@ impl ProviderAttempt {
     }
 
     pub fn on_response_body(&mut self, host: &dyn Host, size: usize, end_of_stream: bool) -> Flow {
+        self.enter(Callback::ResponseBody);
         let Some(translator) = self.response.as_mut() else {
             return Flow::Continue;
         };

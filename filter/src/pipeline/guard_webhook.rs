@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
+use super::phase::Callback;
 use super::{Effect, Flow, Host, HttpCall, Request};
 use crate::error::GatewayError;
 use crate::gateway::Prepared;
@@ -198,6 +199,7 @@ impl Request {
         status: &str,
         answer: &[u8],
     ) {
+        self.enter(Callback::CalloutAnswer);
         if self.on_shared_cache_answer(host, token, status, answer) {
             return;
         }

@@ -38,6 +38,7 @@ mod count_tokens;
 mod guard;
 mod guard_webhook;
 pub mod handoff;
+mod phase;
 mod response_store;
 #[cfg(test)]
 mod tests;
@@ -215,6 +216,9 @@ pub struct Request {
     guard_stream: Option<crate::guard::stream::GuardStream>,
     /// A Responses API response to keep in the response store at the end of its answer.
     response_pending: Option<response_store::Pending>,
+    /// Which callback each effect came from, checked by the native tests.
+    #[cfg(test)]
+    callbacks: phase::Tracker,
 }
 
 /// How the answer of a provider reaches a client whose API is not OpenAI's.
@@ -263,11 +267,22 @@ impl Request {
             guard_waiting: None,
             guard_stream: None,
             response_pending: None,
+            #[cfg(test)]
+            callbacks: phase::Tracker::new(),
         }
+    }
+
+    /// Notes the event being handled: the native tests check its effects against it.
+    #[cfg_attr(not(test), inline(always))]
+    fn enter(&mut self, _callback: phase::Callback) {
+        #[cfg(test)]
+        self.callbacks.enter(_callback, &self.effects);
     }
 
     /// The effects of the last event, for the adapter to carry out.
     pub fn take_effects(&mut self) -> Vec<Effect> {
+        #[cfg(test)]
+        self.callbacks.taken(&self.effects);
         std::mem::take(&mut self.effects)
     }
 
