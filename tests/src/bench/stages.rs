@@ -386,8 +386,6 @@ pub struct Timing {
     pub min_ns: f64,
 }
 
-/// Times `work` in batches of at least 2 ms (the first ones, doubling, warm up and calibrate)
-/// for `budget`: the median batch, which a busy machine disturbs less than the mean.
 /// The time spent measuring each cell: the milliseconds in the environment variable `var`, 300
 /// when unset, kept within 10 ms and 60 s.
 pub fn budget(var: &str) -> Duration {
@@ -401,10 +399,22 @@ pub fn budget(var: &str) -> Duration {
 }
 
 /// The size of the client's request the stages were timed with (the first fixture's).
-pub fn request_bytes(fixtures: &[Result<Fixture, String>]) -> usize {
+fn request_bytes(fixtures: &[Result<Fixture, String>]) -> usize {
     fixtures.iter().flatten().next().map_or(0, |f| f.body.len())
 }
 
+/// How the stages were timed, as both tables' headings say it; `build` names what ran.
+pub fn timing_note(budget: Duration, fixtures: &[Result<Fixture, String>], build: &str) -> String {
+    format!(
+        "Median nanoseconds per request of each stage (batches of ≥ 2 ms for {} ms per cell; the fastest batch in parentheses), \
+         {build}. Request: the {}-byte chat completion of `make bench`; answers from the test fakes of each format.",
+        budget.as_millis(),
+        request_bytes(fixtures),
+    )
+}
+
+/// Times `work` in batches of at least 2 ms (the first ones, doubling, warm up and calibrate)
+/// for `budget`: the median batch, which a busy machine disturbs less than the mean.
 pub fn time(budget: Duration, mut work: impl FnMut() -> usize) -> Timing {
     let mut batch: u32 = 1;
     loop {

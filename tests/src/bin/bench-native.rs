@@ -52,13 +52,14 @@ fn main() -> ExitCode {
     let _ = writeln!(md, "### `make bench-native`, {stamp}\n");
     let _ = writeln!(
         md,
-        "{machine}; {}{}. \
-         Median nanoseconds per request of each stage (batches of ≥ 2 ms for {} ms per cell; the fastest batch in parentheses), \
-         native release build (not wasm). Request: the {}-byte chat completion of `make bench`; answers from the test fakes of each format.\n",
-        if pinned { format!("pinned to CPU {}", cpus - 1) } else { "not pinned".into() },
+        "{machine}; {}{}. {}\n",
+        if pinned {
+            format!("pinned to CPU {}", cpus - 1)
+        } else {
+            "not pinned".into()
+        },
         if niced { ", nice −20" } else { "" },
-        budget.as_millis(),
-        stages::request_bytes(&fixtures),
+        stages::timing_note(budget, &fixtures, "native release build (not wasm)"),
     );
     let names = FORMATS.map(|f| f.name);
     md.push_str(&stages::table(&names, &fixtures, &rows));

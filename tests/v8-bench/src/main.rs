@@ -66,14 +66,15 @@ fn run() -> Result<(), String> {
     let _ = writeln!(md, "### `make bench-v8`, {}\n", dump.stamp);
     let _ = writeln!(
         md,
-        "{}; Node {} (V8 {}, `--no-liftoff` as in Envoy), not pinned. \
-         Median nanoseconds per request of each stage (batches of ≥ 2 ms for {} ms per cell; the fastest batch in parentheses), \
-         wasm32-wasip1 release build run in V8 (no Envoy, no host calls). Request: the {}-byte chat completion of `make bench`; answers from the test fakes of each format.\n",
+        "{}; Node {} (V8 {}, `--no-liftoff` as in Envoy), not pinned. {}\n",
         dump.machine,
         var("NODE_VERSION"),
         var("V8_VERSION"),
-        budget.as_millis(),
-        stages::request_bytes(&fixtures),
+        stages::timing_note(
+            budget,
+            &fixtures,
+            "wasm32-wasip1 release build run in V8 (no Envoy, no host calls)"
+        ),
     );
     let names: Vec<&str> = names.iter().map(String::as_str).collect();
     md.push_str(&stages::table(&names, &fixtures, &rows));
