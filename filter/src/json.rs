@@ -414,14 +414,15 @@ mod tests {
 
     #[test]
     fn kinds_are_named_as_errors_name_them() {
-        let json = Json::from_slice(br#"[null, true, 1, -1, 1.5, "s", [], {}]"#).unwrap();
+        let text = br#"[null, true, 1, -1, 1.5, "s", [], {}]"#;
+        let json = Json::from_slice(text).unwrap();
         let kinds: Vec<&str> = json
             .as_array()
             .unwrap()
             .iter()
             .map(JsonValue::kind)
             .collect();
-        let tree: Value = serde_json::from_str(r#"[null, true, 1, -1, 1.5, "s", [], {}]"#).unwrap();
+        let tree: Value = serde_json::from_slice(text).unwrap();
         let tree_kinds: Vec<&str> = tree
             .as_array()
             .unwrap()

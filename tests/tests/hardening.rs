@@ -100,6 +100,17 @@ fn stats_matching(envoy: &Envoy, part: &str) -> String {
 /// at a few MiB; one 8 MB request is parsed and rewritten in a handful of copies at once.
 const VM_MEMORY_BOUND: u64 = 256 * 1024 * 1024;
 
+/// Envoy's wasm stats count no VM that failed or was reloaded.
+fn assert_no_vm_failed(envoy: &Envoy, what: &str) {
+    let failures = stats_matching(envoy, "wasm");
+    assert!(
+        !failures
+            .lines()
+            .any(|l| (l.contains("vm_reload") || l.contains("failed")) && !l.ends_with(": 0")),
+        "{what}: no VM failed or reloaded:\n{failures}"
+    );
+}
+
 fn assert_vm_healthy(envoy: &Envoy, what: &str) {
     let memory = stat(envoy, "wasmcustom.gw.vm_memory_bytes");
     eprintln!(
@@ -112,13 +123,7 @@ fn assert_vm_healthy(envoy: &Envoy, what: &str) {
         memory <= VM_MEMORY_BOUND,
         "{what}: VM memory {memory} bytes is above {VM_MEMORY_BOUND}"
     );
-    let failures = stats_matching(envoy, "wasm");
-    assert!(
-        !failures
-            .lines()
-            .any(|l| (l.contains("vm_reload") || l.contains("failed")) && !l.ends_with(": 0")),
-        "{what}: no VM failed or reloaded:\n{failures}"
-    );
+    assert_no_vm_failed(envoy, what);
     let r = http::request(
         envoy.port,
         "POST",
@@ -524,13 +529,7 @@ fn header_bytes_that_are_not_utf8_crash_nothing() {
     );
     assert!(text.contains("\"code\":\"invalid_api_key\""), "{text}");
     assert!(!envoy.log().contains("panicked"), "{}", envoy.log());
-    let failures = stats_matching(&envoy, "wasm");
-    assert!(
-        !failures
-            .lines()
-            .any(|l| (l.contains("vm_reload") || l.contains("failed")) && !l.ends_with(": 0")),
-        "no VM failed or reloaded:\n{failures}"
-    );
+    assert_no_vm_failed(&envoy, "header bytes that are not UTF-8");
 }
 
 /// After a provider's in-stream error, every translated stream ends with the error event,
